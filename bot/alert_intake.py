@@ -1,0 +1,266 @@
+"""Turns stored Alertmanager deliveries into incidents, timeline rows and Slack jobs.
+
+Each delivery is processed in one transaction: either everything it implies is
+written and the delivery marked processed, or nothing is and it is tried again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+
+from bot.clock import Clock
+from bot.core.alerts import (
+    AlertStatus,
+    KnownAlert,
+    Notification,
+    PayloadError,
+    format_timestamp,
+    parse_notification,
+)
+from bot.core.incident_rules import (
+    AlertChange,
+    IncidentSnapshot,
+    IncidentStatus,
+    Lifecycle,
+    Route,
+    apply_changes,
+    diff_alerts,
+    next_lifecycle,
+    route_notification,
+    severity_from_label,
+)
+from bot.core.messages import changes_message, incident_title
+from bot.metrics import BotMetrics
+from bot.models import Incident, IncidentAlert, TimelineEvent
+from bot.settings import Catalog
+from bot.store import IncidentStore, Unit
+
+log = structlog.get_logger(__name__)
+
+OPEN_CHANNEL = "open_channel"
+POST_MESSAGE = "post_message"
+SYNC_INCIDENT = "sync_incident"
+
+
+class AlertIntake:
+    def __init__(
+        self,
+        store: IncidentStore,
+        catalog: Catalog,
+        clock: Clock,
+        metrics: BotMetrics | None = None,
+    ) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.clock = clock
+        self.metrics = metrics
+
+    async def process_pending(self) -> int:
+        done = 0
+        for delivery_id in await self.store.pending_delivery_ids():
+            if await self.process(delivery_id):
+                done += 1
+        return done
+
+    async def process(self, delivery_id: int) -> bool:
+        async with self.store.unit() as unit:
+            delivery = await unit.claim_delivery(delivery_id)
+            if delivery is None:
+                return False  # done already, or another replica has it
+            now = self.clock()
+            try:
+                notification = parse_notification(delivery.body.encode())
+            except PayloadError as e:  # validated on receipt; only an old row could fail here
+                outcome = f"unparseable: {e}"
+            else:
+                await unit.lock_group(notification.group_key)
+                outcome = await self._apply(unit, notification, delivery_id)
+            delivery.processed_at = now
+            delivery.outcome = outcome[:500]
+            unit.session.add(delivery)
+        log.info("alertmanager delivery processed", delivery=delivery_id, outcome=outcome)
+        return True
+
+    async def _apply(self, unit: Unit, notification: Notification, delivery_id: int) -> str:
+        now = self.clock()
+        latest = await unit.latest_incident(notification.group_key)
+        routing = route_notification(
+            _snapshot(latest),
+            has_firing=bool(notification.firing),
+            now=now,
+            reopen_window=self.catalog.incident.reopen_window,
+        )
+        if routing.route is Route.IGNORE:
+            return f"ignored: {routing.reason}"
+        opened = routing.route is Route.OPEN or latest is None
+        incident = await self._open(unit, notification) if opened else latest
+        assert incident is not None
+        assert incident.id is not None
+        await self._record(unit, incident, notification, opened=opened)
+        return f"{routing.route.value} INC-{incident.id}: {routing.reason}"
+
+    async def _open(self, unit: Unit, notification: Notification) -> Incident:
+        now = self.clock()
+        firing = notification.firing or notification.alerts
+        started = min(a.starts_at for a in firing)
+        incident = Incident(
+            group_key=notification.group_key,
+            title=incident_title(notification),
+            severity=severity_from_label(notification.label("severity")),
+            service=notification.label(self.catalog.incident.service_label),
+            started_at=started,
+            detected_at=now,
+        )
+        await unit.add(incident)
+        assert incident.id is not None
+        if self.metrics is not None:
+            self.metrics.incidents_opened.labels(source="alertmanager").inc()
+        await unit.add_event(
+            _event(
+                incident.id,
+                "incident_opened",
+                f"Incident {incident.ref} opened from Alertmanager: {incident.title}",
+                occurred_at=now,
+                recorded_at=now,
+                source_key=f"incident:{incident.id}:opened",
+                details={"group_key": notification.group_key, "severity": incident.severity},
+            )
+        )
+        await unit.enqueue(incident.id, OPEN_CHANNEL, now, {"notification": _dump(notification)})
+        return incident
+
+    async def _record(
+        self, unit: Unit, incident: Incident, notification: Notification, *, opened: bool
+    ) -> None:
+        assert incident.id is not None
+        now = self.clock()
+        rows = await unit.known_alerts(incident.id)
+        known = {fp: KnownAlert(fp, AlertStatus(r.status), r.starts_at) for fp, r in rows.items()}
+        changes = diff_alerts(known, notification.alerts, now=now)
+        new_changes = [c for c in changes if await unit.add_event(_change_event(incident, c, now))]
+        _upsert_alerts(unit, incident.id, rows, notification)
+        state = apply_changes(known, changes)
+        before = Lifecycle(IncidentStatus(incident.status), incident.mitigated_at)
+        after = next_lifecycle(before, state, changes)
+        if after != before:
+            await self._change_lifecycle(unit, incident, before, after)
+        truncated = notification.truncated_alerts
+        if truncated and not await unit.add_event(_truncated_event(incident, truncated, now)):
+            truncated = 0
+        all_resolved = after.mitigated_at is not None and before.mitigated_at is None
+        # A new incident's first message already shows its firing alerts.
+        shown = [c for c in new_changes if not (opened and c.alert.status is AlertStatus.FIRING)]
+        if shown or truncated or all_resolved:
+            text = changes_message(shown, all_resolved=all_resolved, truncated=truncated)
+            await unit.enqueue(incident.id, POST_MESSAGE, now, {"text": text})
+        if (after != before or new_changes) and not opened:
+            await unit.enqueue(incident.id, SYNC_INCIDENT, now)
+
+    async def _change_lifecycle(
+        self, unit: Unit, incident: Incident, before: Lifecycle, after: Lifecycle
+    ) -> None:
+        assert incident.id is not None
+        now = self.clock()
+        incident.status = after.status.value
+        incident.mitigated_at = after.mitigated_at
+        unit.session.add(incident)
+        if after.mitigated_at is not None:
+            kind, text = "incident_mitigated", "All alerts resolved: incident marked mitigated"
+            key = f"incident:{incident.id}:mitigated:{format_timestamp(after.mitigated_at)}"
+            occurred = after.mitigated_at
+        else:
+            kind, text = "incident_reopened", "Alert group firing again: incident back to work"
+            key = f"incident:{incident.id}:reopened:{format_timestamp(now)}"
+            occurred = now
+        details = {"from": before.status.value, "to": after.status.value}
+        await unit.add_event(
+            _event(incident.id, kind, text, occurred_at=occurred, recorded_at=now,
+                   source_key=key, details=details)
+        )  # fmt: skip
+
+
+def _snapshot(incident: Incident | None) -> IncidentSnapshot | None:
+    if incident is None or incident.id is None:
+        return None
+    return IncidentSnapshot(incident.id, IncidentStatus(incident.status), incident.mitigated_at)
+
+
+def _dump(notification: Notification) -> dict[str, Any]:
+    return notification.model_dump(mode="json", by_alias=True)
+
+
+def _upsert_alerts(
+    unit: Unit, incident_id: int, rows: dict[str, IncidentAlert], notification: Notification
+) -> None:
+    for alert in notification.alerts:
+        row = rows.get(alert.fingerprint) or IncidentAlert(
+            incident_id=incident_id, fingerprint=alert.fingerprint, status=alert.status.value,
+            starts_at=alert.starts_at,
+        )  # fmt: skip
+        row.status = alert.status.value
+        row.starts_at = alert.starts_at
+        row.ends_at = alert.ends_at
+        row.labels = dict(alert.labels)
+        row.annotations = dict(alert.annotations)
+        row.generator_url = alert.generator_url
+        unit.session.add(row)
+
+
+def _change_event(incident: Incident, change: AlertChange, now: Any) -> TimelineEvent:
+    assert incident.id is not None
+    alert = change.alert
+    return _event(
+        incident.id,
+        change.kind.value,
+        change.text,
+        occurred_at=change.occurred_at,
+        recorded_at=now,
+        source_key=change.source_key,
+        details={
+            "fingerprint": alert.fingerprint,
+            "labels": dict(alert.labels),
+            "annotations": dict(alert.annotations),
+            "starts_at": format_timestamp(alert.starts_at),
+            "ends_at": format_timestamp(alert.ends_at) if alert.ends_at else None,
+        },
+        link=alert.generator_url or None,
+        actor="alertmanager",
+    )
+
+
+def _truncated_event(incident: Incident, count: int, now: Any) -> TimelineEvent:
+    assert incident.id is not None
+    return _event(
+        incident.id,
+        "alerts_truncated",
+        f"Alertmanager left out {count} alert(s) of this group",
+        occurred_at=now,
+        recorded_at=now,
+        source_key=f"incident:{incident.id}:truncated:{count}",
+        details={"truncated_alerts": count},
+    )
+
+
+def _event(
+    incident_id: int,
+    kind: str,
+    text: str,
+    *,
+    occurred_at: Any,
+    recorded_at: Any,
+    source_key: str,
+    details: dict[str, Any] | None = None,
+    link: str | None = None,
+    actor: str | None = "incident-bot",
+) -> TimelineEvent:
+    return TimelineEvent(
+        incident_id=incident_id, kind=kind, text=text, occurred_at=occurred_at,
+        recorded_at=recorded_at, source_key=source_key, details=details or {}, link=link,
+        actor=actor,
+    )  # fmt: skip
+
+
+__all__: Sequence[str] = ("OPEN_CHANNEL", "POST_MESSAGE", "SYNC_INCIDENT", "AlertIntake")

@@ -1,0 +1,104 @@
+"""The `incident-bot` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from typing import Any
+
+import click
+from pydantic import ValidationError
+
+from bot.logs import configure_logging
+from bot.runtime import BotRuntime
+from bot.settings import ConfigError, Settings, load_catalog
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as e:
+        first = e.errors()[0]
+        raise click.ClickException(f"{first['loc'][0]}: {first['msg']}".upper()) from e
+
+
+@click.group()
+def main() -> None:
+    """ChatOps incident bot: Alertmanager -> Slack incident channels, timelines, rollbacks."""
+
+
+@main.command()
+@click.option("--host", default=None, help="listen address (default $HOST or 0.0.0.0)")
+@click.option("--port", type=int, default=None, help="listen port (default $PORT or 8080)")
+@click.option("--insecure-webhook", is_flag=True, help="accept webhooks without a bearer token")
+def serve(host: str | None, port: int | None, insecure_webhook: bool) -> None:
+    """Run the bot (migrates the database first)."""
+    settings = _settings()
+    try:
+        settings.require_for_serve(insecure_webhook=insecure_webhook)
+        catalog = load_catalog(settings.incident_bot_config)
+    except ConfigError as e:
+        raise click.ClickException(str(e)) from e
+    configure_logging(settings.log_level, settings.log_format)
+    asyncio.run(_serve(BotRuntime(settings, catalog=catalog), host, port))
+
+
+async def _serve(runtime: BotRuntime, host: str | None, port: int | None) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await runtime.start(host=host, port=port)
+    socket_mode = None
+    if runtime.settings.slack_app_token is not None:
+        socket_mode = await _start_socket_mode(runtime)
+    click.echo(
+        f"incident-bot listening on {host or runtime.settings.host}:{runtime.port}", err=True
+    )
+    try:
+        await stop.wait()
+    finally:
+        if socket_mode is not None:
+            with contextlib.suppress(Exception):
+                await socket_mode.close_async()
+        await runtime.stop()
+
+
+async def _start_socket_mode(runtime: BotRuntime) -> Any:
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+    from bot.slack_app import make_bolt_app
+
+    app = make_bolt_app(client=runtime.slack_client, signing_secret=None)
+    token = runtime.settings.slack_app_token
+    assert token is not None
+    handler = AsyncSocketModeHandler(app, token.get_secret_value())
+    await handler.connect_async()  # type: ignore[no-untyped-call]
+    return handler
+
+
+@main.command()
+@click.option("--open", "open_only", is_flag=True, help="only incidents not yet resolved")
+def incidents(open_only: bool) -> None:
+    """List incidents."""
+    runtime = BotRuntime(_settings())
+
+    async def run() -> None:
+        try:
+            rows = await runtime.store.incidents(open_only=open_only)
+        finally:
+            await runtime.engine.dispose()
+        for row in rows:
+            channel = f"#{row.channel_name}" if row.channel_name else "-"
+            started = row.started_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+            click.echo(
+                f"{row.ref}\t{row.severity}\t{row.status}\t{started}\t{channel}\t{row.title}"
+            )
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

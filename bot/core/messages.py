@@ -1,0 +1,168 @@
+"""What the bot says in Slack about an incident: pure rendering, no I/O.
+
+Block Kit for people, plus a plain `text` fallback that notifications and
+screen readers use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bot.core.alerts import Notification, format_timestamp
+from bot.core.incident_rules import AlertChange, ChangeKind, IncidentStatus
+
+Block = dict[str, Any]
+
+_STATUS_EMOJI = {
+    IncidentStatus.INVESTIGATING: ":red_circle:",
+    IncidentStatus.IDENTIFIED: ":large_orange_circle:",
+    IncidentStatus.MONITORING: ":large_yellow_circle:",
+    IncidentStatus.RESOLVED: ":large_green_circle:",
+    IncidentStatus.CLOSED: ":white_circle:",
+}
+_HIDDEN_LABELS = frozenset({"alertname", "__name__"})
+
+
+@dataclass(frozen=True)
+class IncidentCard:
+    """An incident as the messages show it."""
+
+    ref: str
+    title: str
+    severity: str
+    status: IncidentStatus
+    service: str | None
+    channel_id: str | None
+    started_at: datetime
+    mitigated_at: datetime | None = None
+
+
+def incident_title(notification: Notification) -> str:
+    summary = notification.common_annotations.get("summary")
+    if summary is None and notification.alerts:
+        summary = notification.alerts[0].annotations.get("summary")
+    name = notification.label("alertname") or "Alert"
+    service = notification.label("service")
+    base = f"{name} on {service}" if service else name
+    return f"{base}: {summary}" if summary else base
+
+
+def status_line(card: IncidentCard) -> str:
+    mitigated = " (alerts resolved)" if card.mitigated_at and card.status.is_open else ""
+    return f"{card.status.value}{mitigated}"
+
+
+def channel_topic(card: IncidentCard) -> str:
+    service = f" | {card.service}" if card.service else ""
+    topic = f"{card.ref} | {card.severity} | {status_line(card)}{service} | {card.title}"
+    return topic[:250]
+
+
+def channel_purpose(card: IncidentCard) -> str:
+    return f"Incident {card.ref}: {card.title}"[:250]
+
+
+def digest_text(card: IncidentCard) -> str:
+    where = f" in <#{card.channel_id}>" if card.channel_id else " (channel pending)"
+    return (
+        f"{_STATUS_EMOJI[card.status]} *{card.ref}* {card.severity} {card.title}"
+        f" | {status_line(card)} | since {format_timestamp(card.started_at)}{where}"
+    )
+
+
+def digest_blocks(card: IncidentCard) -> list[Block]:
+    return [{"type": "section", "text": {"type": "mrkdwn", "text": digest_text(card)}}]
+
+
+def alert_message_text(card: IncidentCard, notification: Notification) -> str:
+    return f"{card.ref} {card.severity}: {card.title}"
+
+
+def alert_message_blocks(
+    card: IncidentCard, notification: Notification, *, runbook: str | None
+) -> list[Block]:
+    alert = notification.alerts[0]
+    summary = notification.common_annotations.get("summary") or alert.annotations.get("summary")
+    description = notification.common_annotations.get("description") or alert.annotations.get(
+        "description"
+    )
+    blocks: list[Block] = [
+        {"type": "header", "text": {"type": "plain_text", "text": card.title[:150]}},
+        _fields(
+            {
+                "Incident": card.ref,
+                "Severity": card.severity,
+                "Service": card.service or "unknown",
+                "Started": format_timestamp(alert.starts_at),
+            }
+        ),
+    ]
+    text = "\n".join(t for t in (summary, description) if t)
+    if text:
+        blocks.append(_section(text))
+    blocks.append(_section("*Labels*\n" + _labels(notification.common_labels or alert.labels)))
+    if notification.truncated_alerts:
+        blocks.append(_section(truncated_note(notification.truncated_alerts)))
+    links = _links(notification, runbook)
+    if links:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": links}]})
+    return blocks
+
+
+def truncated_note(count: int) -> str:
+    return f":warning: Alertmanager left out {count} more alert(s) of this group (max_alerts)."
+
+
+def change_text(change: AlertChange) -> str:
+    at = format_timestamp(change.occurred_at)
+    icon = ":large_green_circle:" if change.kind is ChangeKind.RESOLVED else ":red_circle:"
+    return f"{icon} {change.text} at {at}"
+
+
+def changes_message(changes: Sequence[AlertChange], *, all_resolved: bool, truncated: int) -> str:
+    lines = [change_text(c) for c in changes]
+    if truncated:
+        lines.append(truncated_note(truncated))
+    if all_resolved:
+        lines.append(
+            ":white_check_mark: All alerts of this group resolved: incident marked mitigated. "
+            "A human resolves it with `/incident status resolved`."
+        )
+    return "\n".join(lines)
+
+
+def _section(text: str) -> Block:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
+
+
+def _fields(values: Mapping[str, str]) -> Block:
+    return {
+        "type": "section",
+        "fields": [{"type": "mrkdwn", "text": f"*{k}*\n{v}"} for k, v in values.items()],
+    }
+
+
+def _labels(labels: Mapping[str, str]) -> str:
+    shown = [f"`{k}={v}`" for k, v in sorted(labels.items()) if k not in _HIDDEN_LABELS]
+    return " ".join(shown) or "none"
+
+
+def _links(notification: Notification, runbook: str | None) -> str:
+    alert = notification.alerts[0]
+    runbook = (
+        notification.common_annotations.get("runbook_url")
+        or alert.annotations.get("runbook_url")
+        or alert.annotations.get("runbook")
+        or runbook
+    )
+    links = []
+    if alert.generator_url:
+        links.append(f"<{alert.generator_url}|Prometheus graph>")
+    if runbook:
+        links.append(f"<{runbook}|Runbook>")
+    if notification.external_url:
+        links.append(f"<{notification.external_url}|Alertmanager>")
+    return " | ".join(links)

@@ -1,0 +1,127 @@
+"""Database tables (SQLModel on SQLAlchemy). Every time column is timezone-aware UTC."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Aware UTC in and out, also on SQLite, which stores no offset."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _time(*, nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_column=sa.Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+def _json() -> Any:
+    return Field(default_factory=dict, sa_column=sa.Column(sa.JSON(), nullable=False))
+
+
+class Incident(SQLModel, table=True):
+    __tablename__ = "incidents"
+
+    id: int | None = Field(default=None, primary_key=True)
+    group_key: str | None = Field(default=None, index=True)
+    title: str
+    status: str = "investigating"
+    severity: str = "sev3"
+    service: str | None = None
+    started_at: datetime = _time(nullable=False)
+    detected_at: datetime = _time(nullable=False)
+    identified_at: datetime | None = _time()
+    mitigated_at: datetime | None = _time()
+    resolved_at: datetime | None = _time()
+    channel_id: str | None = None
+    channel_name: str | None = None
+    alert_message_ts: str | None = None
+    digest_channel_id: str | None = None
+    digest_ts: str | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"INC-{self.id}"
+
+
+class IncidentAlert(SQLModel, table=True):
+    """The last known state of each alert of an incident's group, to diff against."""
+
+    __tablename__ = "incident_alerts"
+    __table_args__ = (sa.UniqueConstraint("incident_id", "fingerprint"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incidents.id", index=True)
+    fingerprint: str
+    status: str
+    starts_at: datetime = _time(nullable=False)
+    ends_at: datetime | None = _time()
+    labels: dict[str, str] = _json()
+    annotations: dict[str, str] = _json()
+    generator_url: str = ""
+
+
+class TimelineEvent(SQLModel, table=True):
+    __tablename__ = "timeline_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incidents.id", index=True)
+    occurred_at: datetime = _time(nullable=False, index=True)
+    recorded_at: datetime = _time(nullable=False)
+    kind: str
+    actor: str | None = None
+    text: str
+    details: dict[str, Any] = _json()
+    link: str | None = None
+    # A retried delivery carries the same key and so adds nothing.
+    source_key: str = Field(sa_column=sa.Column(sa.String(), nullable=False, unique=True))
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """Each body Alertmanager sent, kept before we answer it, processed after."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: int | None = Field(default=None, primary_key=True)
+    received_at: datetime = _time(nullable=False)
+    group_key: str
+    body: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
+    processed_at: datetime | None = _time(index=True)
+    outcome: str | None = None
+
+
+class SlackJob(SQLModel, table=True):
+    """Outbox of Slack work: survives restarts and outages, done in order per incident."""
+
+    __tablename__ = "slack_jobs"
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incidents.id", index=True)
+    kind: str
+    payload: dict[str, Any] = _json()
+    created_at: datetime = _time(nullable=False)
+    due_at: datetime = _time(nullable=False)
+    lease_until: datetime | None = _time()
+    attempts: int = 0
+    last_error: str | None = None
+    done_at: datetime | None = _time(index=True)
+    failed_at: datetime | None = _time()

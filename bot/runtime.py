@@ -1,0 +1,102 @@
+"""The composition root: builds every part from Settings and runs the server."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+from slack_bolt.async_app import AsyncApp
+
+from bot.alert_intake import AlertIntake
+from bot.background import BackgroundWork
+from bot.clock import Clock, system_clock
+from bot.db import make_engine, migrate
+from bot.metrics import BotMetrics
+from bot.settings import Catalog, Settings, load_catalog
+from bot.slack_app import make_bolt_app
+from bot.slack_worker import SlackWorker
+from bot.store import IncidentStore
+from bot.web import WebDeps, make_web_app
+from integrations.slack import SlackGateway, make_client
+
+
+@dataclass
+class Tuning:
+    """Timings that tests shorten; production keeps the defaults."""
+
+    poll_interval: float = 1.0
+    backoff_base: float = 1.0
+    backoff_cap: float = 60.0
+
+
+class BotRuntime:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        catalog: Catalog | None = None,
+        clock: Clock = system_clock,
+        tuning: Tuning | None = None,
+    ) -> None:
+        tuning = tuning or Tuning()
+        self.settings = settings
+        self.catalog = catalog or load_catalog(settings.incident_bot_config)
+        self.clock = clock
+        self.metrics = BotMetrics()
+        self.engine = make_engine(settings.database_url)
+        self.store = IncidentStore(self.engine)
+        token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
+        self.slack_client = make_client(
+            token, settings.slack_api_url, observe_retry=self.metrics.slack_retries.inc
+        )
+        self.chat = SlackGateway(self.slack_client, observe=self.metrics.observe_slack_call)
+        self.intake = AlertIntake(self.store, self.catalog, clock, self.metrics)
+        self.worker = SlackWorker(
+            self.store, self.chat, self.catalog, clock,
+            backoff_base=tuning.backoff_base, backoff_cap=tuning.backoff_cap,
+        )  # fmt: skip
+        self.background = BackgroundWork(
+            self.intake, self.worker, poll_interval=tuning.poll_interval
+        )
+        self.bolt: AsyncApp | None = None
+        if settings.slack_app_token is None:
+            secret = settings.slack_signing_secret
+            self.bolt = make_bolt_app(
+                client=self.slack_client,
+                signing_secret=secret.get_secret_value() if secret else None,
+            )
+        self.web_app = make_web_app(
+            WebDeps(
+                store=self.store, background=self.background, metrics=self.metrics,
+                clock=clock, bolt=self.bolt, webhook_token=settings.alertmanager_webhook_token,
+                max_body_bytes=settings.max_body_bytes,
+            )
+        )  # fmt: skip
+        self._runner: web.AppRunner | None = None
+        self.port: int | None = None
+
+    async def start(self, *, host: str | None = None, port: int | None = None) -> None:
+        """Migrate, resume stored work, then listen."""
+        await migrate(self.engine)
+        self.background.start()
+        self._runner = web.AppRunner(self.web_app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(
+            self._runner,
+            host or self.settings.host,
+            self.settings.port if port is None else port,
+        )
+        await site.start()
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        self.port = sockets[0].getsockname()[1] if sockets else port
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def stop(self) -> None:
+        await self.background.stop()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        await self.engine.dispose()

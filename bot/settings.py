@@ -1,0 +1,125 @@
+"""Configuration: environment variables (pydantic-settings) and the YAML service catalog."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigError(ValueError):
+    """A setting is missing or wrong; the message is one line a user can act on."""
+
+
+class IncidentConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    channel_prefix: str = "inc"
+    digest_channel: str | None = "incidents"
+    severities: list[str] = Field(default_factory=lambda: ["sev1", "sev2", "sev3", "sev4"])
+    service_label: str = "service"
+    reopen_window_minutes: int = Field(default=60, ge=0)
+
+    @property
+    def reopen_window(self) -> timedelta:
+        return timedelta(minutes=self.reopen_window_minutes)
+
+
+class ServiceQueries(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    error_rate: str | None = None
+    latency_p95: str | None = None
+    request_rate: str | None = None
+
+
+class ServiceConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    namespace: str = "default"
+    deployment: str | None = None
+    responders: list[str] = Field(default_factory=list)
+    runbook: str | None = None
+    queries: ServiceQueries = Field(default_factory=ServiceQueries)
+
+
+class RollbackConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    allowed_users: list[str] = Field(default_factory=list)
+    allowed_groups: list[str] = Field(default_factory=list)
+    namespaces: list[str] = Field(default_factory=list)
+
+
+class Catalog(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    incident: IncidentConfig = Field(default_factory=IncidentConfig)
+    services: dict[str, ServiceConfig] = Field(default_factory=dict)
+    rollback: RollbackConfig = Field(default_factory=RollbackConfig)
+
+
+def load_catalog(path: Path | None) -> Catalog:
+    if path is None:
+        return Catalog()
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise ConfigError(f"INCIDENT_BOT_CONFIG {path}: {e}") from e
+    try:
+        return Catalog.model_validate(data)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"INCIDENT_BOT_CONFIG {path}: {where}: {first['msg']}") from e
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    alertmanager_webhook_token: SecretStr | None = None
+    prometheus_url: str = "http://localhost:9090"
+    alertmanager_url: str | None = None
+    database_url: str = "sqlite:///./incident-bot.db"
+    incident_bot_config: Path | None = None
+    api_token: SecretStr | None = None
+    host: str = "0.0.0.0"  # noqa: S104 - a server in a pod listens on all interfaces
+    port: int = 8080
+    log_level: str = "info"
+    log_format: str | None = None
+    max_body_bytes: int = 1024 * 1024
+
+    def require_for_serve(self, *, insecure_webhook: bool) -> None:
+        """Refuse to start, with one line saying what to set."""
+        if self.slack_bot_token is None:
+            raise ConfigError("SLACK_BOT_TOKEN is not set (the bot token, xoxb-...)")
+        if self.slack_app_token is None and self.slack_signing_secret is None:
+            raise ConfigError(
+                "SLACK_SIGNING_SECRET is not set (Basic Information > Signing Secret); "
+                "or set SLACK_APP_TOKEN for Socket Mode"
+            )
+        if self.alertmanager_webhook_token is None and not insecure_webhook:
+            raise ConfigError(
+                "ALERTMANAGER_WEBHOOK_TOKEN is not set; set it (and the same bearer token in "
+                "Alertmanager's webhook_configs) or pass --insecure-webhook"
+            )
+
+
+def async_database_url(url: str) -> str:
+    """The async driver for a plain SQLAlchemy URL: aiosqlite, asyncpg."""
+    for plain, driver in (
+        ("sqlite://", "sqlite+aiosqlite://"),
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("postgres://", "postgresql+asyncpg://"),
+        ("postgresql+psycopg://", "postgresql+asyncpg://"),
+    ):
+        if url.startswith(plain):
+            return driver + url[len(plain) :]
+    return url

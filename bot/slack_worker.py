@@ -1,0 +1,267 @@
+"""Carries out the Slack outbox: channels, invitations, messages, pins, the digest.
+
+Jobs of one incident run in order; a job that meets a Slack outage waits with
+backoff and holds back the later jobs of its incident, so nothing is skipped or
+reordered. Every step saves its progress, so a retried job resumes, it does
+not repeat what already happened (one channel, one pinned message).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import structlog
+
+from bot.alert_intake import OPEN_CHANNEL, POST_MESSAGE, SYNC_INCIDENT
+from bot.clock import Clock
+from bot.core.alerts import Notification
+from bot.core.channel_names import incident_channel_name
+from bot.core.incident_rules import IncidentStatus
+from bot.core.messages import (
+    IncidentCard,
+    alert_message_blocks,
+    alert_message_text,
+    channel_purpose,
+    channel_topic,
+    digest_blocks,
+    digest_text,
+)
+from bot.models import Incident, SlackJob, TimelineEvent
+from bot.ports import ChatPort
+from bot.settings import Catalog
+from bot.store import IncidentStore
+from integrations.slack import SlackError, SlackPermanentError, SlackTransientError
+
+log = structlog.get_logger(__name__)
+
+MAX_NAME_ATTEMPTS = 20
+LEASE = timedelta(minutes=2)
+
+
+def card(incident: Incident) -> IncidentCard:
+    return IncidentCard(
+        ref=incident.ref,
+        title=incident.title,
+        severity=incident.severity,
+        status=IncidentStatus(incident.status),
+        service=incident.service,
+        channel_id=incident.channel_id,
+        started_at=incident.started_at,
+        mitigated_at=incident.mitigated_at,
+    )
+
+
+def backoff(attempts: int, *, base: float, cap: float) -> timedelta:
+    return timedelta(seconds=min(cap, base * 2 ** max(0, attempts - 1)))
+
+
+class SlackWorker:
+    def __init__(
+        self,
+        store: IncidentStore,
+        chat: ChatPort,
+        catalog: Catalog,
+        clock: Clock,
+        *,
+        backoff_base: float = 1.0,
+        backoff_cap: float = 60.0,
+    ) -> None:
+        self.store = store
+        self.chat = chat
+        self.catalog = catalog
+        self.clock = clock
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self._bot_user: str | None = None
+
+    async def run_due(self) -> int:
+        """Run every job that is due; returns how many finished."""
+        held: set[int] = set()
+        finished = 0
+        for job in await self.store.open_jobs():
+            if job.incident_id in held:
+                continue
+            if job.due_at > self.clock() or not await self._claim(job):
+                held.add(job.incident_id)
+                continue
+            if await self._run(job):
+                finished += 1
+            else:
+                held.add(job.incident_id)
+        return finished
+
+    async def _claim(self, job: SlackJob) -> bool:
+        assert job.id is not None
+        return await self.store.claim_job(job.id, now=self.clock(), lease=LEASE)
+
+    async def _run(self, job: SlackJob) -> bool:
+        assert job.id is not None
+        try:
+            await self._dispatch(job)
+        except SlackTransientError as e:
+            delay = backoff(job.attempts + 1, base=self.backoff_base, cap=self.backoff_cap)
+            if e.retry_after is not None:
+                delay = max(delay, timedelta(seconds=e.retry_after))
+            await self.store.retry_job(job.id, error=str(e), due_at=self.clock() + delay)
+            log.warning("slack job delayed", job=job.id, kind=job.kind, error=e.error,
+                        retry_in_s=delay.total_seconds())  # fmt: skip
+            return False
+        except SlackPermanentError as e:
+            await self._give_up(job, e)
+            return True
+        await self.store.finish_job(job.id, now=self.clock())
+        return True
+
+    async def _give_up(self, job: SlackJob, error: SlackError) -> None:
+        assert job.id is not None
+        now = self.clock()
+        await self.store.fail_job(job.id, error=str(error), now=now)
+        log.error("slack job failed", job=job.id, kind=job.kind, error=error.error)
+        await self._note(
+            job.incident_id, "slack_error", f"Slack refused {error.method}: {error.error}",
+            key=f"slack-job:{job.id}:failed",
+        )  # fmt: skip
+
+    async def _dispatch(self, job: SlackJob) -> None:
+        incident = await self.store.incident(job.incident_id)
+        if incident is None:
+            raise SlackPermanentError(job.kind, "incident_not_found")
+        if job.kind == OPEN_CHANNEL:
+            await self._open_channel(
+                incident, Notification.model_validate(job.payload["notification"])
+            )
+        elif job.kind == POST_MESSAGE:
+            await self._post(incident, str(job.payload["text"]))
+        elif job.kind == SYNC_INCIDENT:
+            await self._sync(incident)
+        else:
+            raise SlackPermanentError(job.kind, "unknown_job_kind")
+
+    async def _open_channel(self, incident: Incident, notification: Notification) -> None:
+        assert incident.id is not None
+        if incident.channel_id is None:
+            await self._create_channel(incident, notification)
+        assert incident.channel_id is not None
+        view = card(incident)
+        await self.chat.set_topic(incident.channel_id, channel_topic(view))
+        await self.chat.set_purpose(incident.channel_id, channel_purpose(view))
+        await self._invite_responders(incident)
+        if incident.alert_message_ts is None:
+            runbook = self._service(incident).get("runbook")
+            blocks = alert_message_blocks(view, notification, runbook=runbook)
+            posted = await self.chat.post_message(
+                incident.channel_id, alert_message_text(view, notification), blocks
+            )
+            incident.alert_message_ts = posted.ts
+            await self.store.update_incident(incident.id, alert_message_ts=posted.ts)
+        await self.chat.pin(incident.channel_id, incident.alert_message_ts)
+        await self._sync_digest(incident)
+
+    async def _create_channel(self, incident: Incident, notification: Notification) -> None:
+        assert incident.id is not None
+        prefix = self.catalog.incident.channel_prefix
+        parts = (incident.service, notification.label("alertname"))
+        for attempt in range(1, MAX_NAME_ATTEMPTS + 1):
+            suffix = None if attempt == 1 else attempt
+            name = incident_channel_name(prefix, incident.started_at, *parts, suffix=suffix)
+            try:
+                channel_id, channel_name = await self.chat.create_channel(name)
+            except SlackPermanentError as e:
+                if e.error == "name_taken":
+                    continue
+                raise
+            incident.channel_id, incident.channel_name = channel_id, channel_name
+            await self.store.update_incident(
+                incident.id, channel_id=channel_id, channel_name=channel_name
+            )
+            await self._note(
+                incident.id, "channel_opened", f"Incident channel #{channel_name} opened",
+                key=f"incident:{incident.id}:channel", details={"channel_id": channel_id},
+            )  # fmt: skip
+            return
+        raise SlackPermanentError("conversations.create", "name_taken")
+
+    async def _invite_responders(self, incident: Incident) -> None:
+        assert incident.id is not None
+        assert incident.channel_id is not None
+        users: list[str] = []
+        for responder in self._service(incident).get("responders", []):
+            if responder.startswith("S"):
+                try:
+                    users += await self.chat.usergroup_members(responder)
+                except SlackPermanentError as e:
+                    await self._note(incident.id, "slack_error",
+                                     f"Could not resolve user group {responder}: {e.error}",
+                                     key=f"incident:{incident.id}:group:{responder}")  # fmt: skip
+            else:
+                users.append(responder)
+        if self._bot_user is None:
+            self._bot_user = await self.chat.bot_user_id()
+        invitees = sorted({u for u in users if u != self._bot_user})
+        try:
+            await self.chat.invite(incident.channel_id, invitees)
+        except SlackPermanentError as e:
+            await self._note(incident.id, "slack_error",
+                             f"Could not invite {', '.join(invitees)}: {e.error}",
+                             key=f"incident:{incident.id}:invite")  # fmt: skip
+            return
+        if invitees:
+            await self._note(incident.id, "responders_invited",
+                             "Invited " + ", ".join(f"<@{u}>" for u in invitees),
+                             key=f"incident:{incident.id}:invited",
+                             details={"users": invitees})  # fmt: skip
+
+    async def _post(self, incident: Incident, text: str) -> None:
+        if incident.channel_id is None:
+            # Jobs run in order, so the channel job before this one failed for good.
+            raise SlackPermanentError("chat.postMessage", "incident_has_no_channel")
+        await self.chat.post_message(incident.channel_id, text)
+
+    async def _sync(self, incident: Incident) -> None:
+        if incident.channel_id is not None:
+            await self.chat.set_topic(incident.channel_id, channel_topic(card(incident)))
+        await self._sync_digest(incident)
+
+    async def _sync_digest(self, incident: Incident) -> None:
+        assert incident.id is not None
+        digest = self.catalog.incident.digest_channel
+        if not digest:
+            return
+        view = card(incident)
+        if incident.digest_ts is None or incident.digest_channel_id is None:
+            try:
+                posted = await self.chat.post_message(
+                    digest, digest_text(view), digest_blocks(view)
+                )
+            except SlackPermanentError as e:
+                # A missing digest channel must not keep the incident channel from opening.
+                await self._note(incident.id, "slack_error",
+                                 f"Could not post to digest channel {digest}: {e.error}",
+                                 key=f"incident:{incident.id}:digest")  # fmt: skip
+                return
+            incident.digest_channel_id, incident.digest_ts = posted.channel_id, posted.ts
+            await self.store.update_incident(
+                incident.id, digest_channel_id=posted.channel_id, digest_ts=posted.ts
+            )
+        else:
+            await self.chat.update_message(
+                incident.digest_channel_id, incident.digest_ts, digest_text(view),
+                digest_blocks(view),
+            )  # fmt: skip
+
+    def _service(self, incident: Incident) -> dict[str, Any]:
+        service = self.catalog.services.get(incident.service or "")
+        return service.model_dump() if service else {}
+
+    async def _note(
+        self, incident_id: int, kind: str, text: str, *, key: str,
+        details: dict[str, Any] | None = None,
+    ) -> None:  # fmt: skip
+        now = self.clock()
+        await self.store.add_event(
+            TimelineEvent(
+                incident_id=incident_id, kind=kind, text=text, occurred_at=now, recorded_at=now,
+                source_key=key, details=details or {}, actor="incident-bot",
+            )
+        )  # fmt: skip

@@ -1,0 +1,143 @@
+"""The aiohttp server: Slack events, the Alertmanager webhook, probes, metrics.
+
+Errors are JSON `{"error", "detail"}`; bad input never becomes a 500.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import structlog
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import SecretStr
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
+
+from bot.background import BackgroundWork
+from bot.clock import Clock
+from bot.core.alerts import PayloadError, parse_notification
+from bot.db import is_migrated
+from bot.metrics import BotMetrics
+from bot.store import IncidentStore
+
+log = structlog.get_logger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class WebDeps:
+    store: IncidentStore
+    background: BackgroundWork
+    metrics: BotMetrics
+    clock: Clock
+    bolt: AsyncApp | None
+    webhook_token: SecretStr | None
+    max_body_bytes: int = 1024 * 1024
+
+
+def error(status: int, error: str, detail: str) -> web.Response:
+    return web.json_response({"error": error, "detail": detail}, status=status)
+
+
+def bearer_ok(header: str | None, token: SecretStr | None) -> bool:
+    if token is None:
+        return True  # --insecure-webhook: the operator chose no token
+    scheme, _, value = (header or "").partition(" ")
+    expected = token.get_secret_value().encode()
+    return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), expected)
+
+
+async def read_limited(request: web.Request, limit: int) -> bytes | None:
+    """The body, or None when it is over the limit (read no further than that)."""
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    body = await request.content.read(limit + 1)
+    return None if len(body) > limit else body
+
+
+class Routes:
+    def __init__(self, deps: WebDeps) -> None:
+        self.deps = deps
+
+    async def alertmanager(self, request: web.Request) -> web.Response:
+        deps = self.deps
+        if not bearer_ok(request.headers.get("Authorization"), deps.webhook_token):
+            return self._reject(401, "unauthorized", "missing or wrong bearer token")
+        body = await read_limited(request, deps.max_body_bytes)
+        if body is None:
+            return self._reject(413, "too_large", f"body over {deps.max_body_bytes} bytes")
+        try:
+            notification = parse_notification(body)
+        except PayloadError as e:
+            return self._reject(400, "bad_payload", str(e))
+        # Stored before we answer: once Alertmanager hears 200 it will not send this again.
+        delivery = await deps.store.save_delivery(
+            body=body.decode(), group_key=notification.group_key, received_at=deps.clock()
+        )
+        deps.metrics.webhooks_received.inc()
+        deps.background.wake()
+        return web.json_response({"status": "accepted", "delivery": delivery})
+
+    def _reject(self, status: int, reason: str, detail: str) -> web.Response:
+        self.deps.metrics.webhooks_rejected.labels(reason=reason).inc()
+        log.info("alertmanager webhook rejected", status=status, reason=reason, detail=detail)
+        return error(status, reason, detail)
+
+    async def slack_events(self, request: web.Request) -> web.Response:
+        if self.deps.bolt is None:
+            return error(404, "not_found", "Slack runs in Socket Mode on this bot")
+        body = await read_limited(request, self.deps.max_body_bytes)
+        if body is None:
+            return error(413, "too_large", f"body over {self.deps.max_body_bytes} bytes")
+        bolt_request = AsyncBoltRequest(
+            body=body.decode(), query=request.query_string, headers=dict(request.headers)
+        )
+        return await to_aiohttp_response(await self.deps.bolt.async_dispatch(bolt_request))
+
+    async def healthz(self, _request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(self, _request: web.Request) -> web.Response:
+        try:
+            migrated = await is_migrated(self.deps.store.engine)
+        except Exception as e:  # any driver error means "not ready", never a crash
+            return error(503, "database_unreachable", type(e).__name__)
+        if not migrated:
+            return error(503, "not_migrated", "database schema is not at the newest migration")
+        return web.json_response({"status": "ready"})
+
+    async def metrics(self, _request: web.Request) -> web.Response:
+        body = generate_latest(self.deps.metrics.registry)
+        response = web.Response(body=body)
+        response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
+        return response
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as e:
+        if e.status < 400:
+            raise
+        return error(e.status, e.reason.lower().replace(" ", "_"), e.text or e.reason)
+    except Exception:
+        log.exception("unhandled error", path=request.path)
+        return error(500, "internal_error", "the bot failed; see its log")
+
+
+def make_web_app(deps: WebDeps) -> web.Application:
+    routes = Routes(deps)
+    # Bodies are read by the handlers with their own limit; aiohttp's stays out of the way.
+    app = web.Application(middlewares=[json_errors], client_max_size=deps.max_body_bytes * 2)
+    app.router.add_post("/webhooks/alertmanager", routes.alertmanager)
+    app.router.add_post("/slack/events", routes.slack_events)
+    app.router.add_get("/healthz", routes.healthz)
+    app.router.add_get("/readyz", routes.readyz)
+    app.router.add_get("/metrics", routes.metrics)
+    return app

@@ -1,0 +1,203 @@
+"""Slack Web API adapter: slack-sdk's AsyncWebClient, its retry handlers, typed errors.
+
+Short hiccups (a dropped connection, a 5xx, a 429 asking for a few seconds) are
+retried in place by slack-sdk's own handlers; anything longer surfaces as a
+`SlackTransientError` so the caller's durable outbox can try again later
+instead of holding a worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
+from slack_sdk.web.async_client import AsyncWebClient
+
+# Slack error codes that mean "try again later", not "this call is wrong".
+_TRANSIENT_CODES = frozenset(
+    {"ratelimited", "internal_error", "fatal_error", "request_timeout", "service_unavailable"}
+)
+MAX_INLINE_RETRY_AFTER = 5
+
+CallObserver = Callable[[str, str], None]  # (method, outcome) -> None
+
+
+class SlackError(Exception):
+    def __init__(self, method: str, error: str, *, retry_after: float | None = None) -> None:
+        super().__init__(f"Slack {method} failed: {error}")
+        self.method = method
+        self.error = error
+        self.retry_after = retry_after
+
+
+class SlackTransientError(SlackError):
+    """Slack is down, slow or rate limiting: the same call may work later."""
+
+
+class SlackPermanentError(SlackError):
+    """Slack refused the call itself (`channel_not_found`, `invalid_auth`, ...)."""
+
+
+class _ShortRateLimitRetry(AsyncRateLimitErrorRetryHandler):
+    """Waits in place only for short Retry-After; longer ones go back to the outbox."""
+
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if response is None or response.status_code != 429:
+            return False
+        return _retry_after(response.headers) <= MAX_INLINE_RETRY_AFTER
+
+
+def _retry_after(headers: Any) -> float:
+    for key, value in dict(headers or {}).items():
+        if str(key).lower() == "retry-after":
+            raw = value[0] if isinstance(value, list) else value
+            try:
+                return float(raw)
+            except (TypeError, ValueError):
+                return 1.0
+    return 1.0
+
+
+def retry_handlers(*, observe_retry: Callable[[], None] | None = None) -> list[AsyncRetryHandler]:
+    handlers: list[AsyncRetryHandler] = [
+        AsyncConnectionErrorRetryHandler(max_retry_count=2),
+        _ShortRateLimitRetry(max_retry_count=2),
+        AsyncServerErrorRetryHandler(max_retry_count=2),
+    ]
+    if observe_retry is not None:
+        for handler in handlers:
+            _count_retries(handler, observe_retry)
+    return handlers
+
+
+def _count_retries(handler: AsyncRetryHandler, observe: Callable[[], None]) -> None:
+    original = handler.prepare_for_next_attempt_async
+
+    async def counted(**kwargs: Any) -> None:
+        observe()
+        await original(**kwargs)
+
+    handler.prepare_for_next_attempt_async = counted  # type: ignore[method-assign]
+
+
+def make_client(
+    token: str, base_url: str, *, observe_retry: Callable[[], None] | None = None
+) -> AsyncWebClient:
+    base = base_url if base_url.endswith("/") else base_url + "/"
+    return AsyncWebClient(
+        token=token,
+        base_url=base,
+        timeout=15,
+        retry_handlers=retry_handlers(observe_retry=observe_retry),
+    )
+
+
+@dataclass(frozen=True)
+class PostedMessage:
+    channel_id: str
+    ts: str
+
+
+class SlackGateway:
+    """The Slack calls the bot makes, each turning failures into typed errors."""
+
+    def __init__(self, client: AsyncWebClient, *, observe: CallObserver | None = None) -> None:
+        self.client = client
+        self._observe = observe or (lambda _method, _outcome: None)
+
+    async def call(self, method: str, **args: Any) -> dict[str, Any]:
+        try:
+            # As slack-sdk's own methods do: JSON for chat.* (blocks), form fields otherwise.
+            if method.startswith("chat."):
+                response = await self.client.api_call(method, json=args)
+            else:
+                response = await self.client.api_call(method, params=args)
+        except SlackApiError as e:
+            self._observe(method, "error")
+            raise _classify(method, e) from e
+        except (aiohttp.ClientError, TimeoutError) as e:
+            self._observe(method, "unreachable")
+            raise SlackTransientError(method, f"unreachable: {e!r}") from e
+        self._observe(method, "ok")
+        return dict(response.data) if isinstance(response.data, dict) else {}
+
+    async def create_channel(self, name: str) -> tuple[str, str]:
+        data = await self.call("conversations.create", name=name)
+        return data["channel"]["id"], data["channel"]["name"]
+
+    async def set_topic(self, channel: str, topic: str) -> None:
+        await self.call("conversations.setTopic", channel=channel, topic=topic)
+
+    async def set_purpose(self, channel: str, purpose: str) -> None:
+        await self.call("conversations.setPurpose", channel=channel, purpose=purpose)
+
+    async def usergroup_members(self, usergroup: str) -> list[str]:
+        data = await self.call("usergroups.users.list", usergroup=usergroup)
+        return [str(u) for u in data.get("users", [])]
+
+    async def invite(self, channel: str, users: Sequence[str]) -> None:
+        if not users:
+            return
+        try:
+            await self.call("conversations.invite", channel=channel, users=",".join(users))
+        except SlackPermanentError as e:
+            if e.error != "already_in_channel":
+                raise
+
+    async def post_message(
+        self, channel: str, text: str, blocks: list[dict[str, Any]] | None = None
+    ) -> PostedMessage:
+        args: dict[str, Any] = {"channel": channel, "text": text}
+        if blocks is not None:
+            args["blocks"] = blocks
+        data = await self.call("chat.postMessage", **args)
+        return PostedMessage(data["channel"], data["ts"])
+
+    async def update_message(
+        self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]] | None = None
+    ) -> None:
+        args: dict[str, Any] = {"channel": channel, "ts": ts, "text": text}
+        if blocks is not None:
+            args["blocks"] = blocks
+        await self.call("chat.update", **args)
+
+    async def pin(self, channel: str, ts: str) -> None:
+        try:
+            await self.call("pins.add", channel=channel, timestamp=ts)
+        except SlackPermanentError as e:
+            if e.error != "already_pinned":
+                raise
+
+    async def bot_user_id(self) -> str:
+        data = await self.call("auth.test")
+        return str(data.get("user_id", ""))
+
+
+def _classify(method: str, e: SlackApiError) -> SlackError:
+    response = e.response
+    status = getattr(response, "status_code", 200)
+    error = str(response.get("error", "")) if response is not None else ""
+    if status == 429 or error in _TRANSIENT_CODES or status >= 500:
+        headers = getattr(response, "headers", {})
+        retry_after = _retry_after(headers) if status == 429 else None
+        return SlackTransientError(method, error or f"HTTP {status}", retry_after=retry_after)
+    return SlackPermanentError(method, error or f"HTTP {status}")
