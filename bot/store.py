@@ -34,7 +34,8 @@ class Unit:
         """Serialise work on one alert group across replicas (SQLite has one writer anyway)."""
         if self._dialect == "postgresql":
             key = zlib.crc32(group_key.encode())
-            await self.session.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+            connection = await self.session.connection()
+            await connection.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
 
     async def claim_delivery(self, delivery_id: int) -> WebhookDelivery | None:
         query = (
@@ -66,7 +67,7 @@ class Unit:
         insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
         values = event.model_dump(exclude={"id"})
         statement = insert(TimelineEvent).values(**values).on_conflict_do_nothing()
-        result = await self.session.execute(statement)
+        result = await self.session.exec(statement)
         return bool(getattr(result, "rowcount", 0))
 
     async def enqueue(
@@ -135,7 +136,7 @@ class IncidentStore:
     async def update_incident(self, incident_id: int, **values: Any) -> None:
         async with self.unit() as unit:
             statement = sa.update(Incident).where(col(Incident.id) == incident_id).values(**values)
-            await unit.session.execute(statement)
+            await unit.session.exec(statement)
 
     async def add_event(self, event: TimelineEvent) -> bool:
         async with self.unit() as unit:
@@ -159,7 +160,7 @@ class IncidentStore:
             .values(lease_until=now + lease, attempts=SlackJob.attempts + 1)
         )
         async with self.unit() as unit:
-            result = await unit.session.execute(statement)
+            result = await unit.session.exec(statement)
             return bool(getattr(result, "rowcount", 0))
 
     async def finish_job(self, job_id: int, *, now: datetime) -> None:
@@ -174,4 +175,4 @@ class IncidentStore:
     async def _set_job(self, job_id: int, **values: Any) -> None:
         async with self.unit() as unit:
             statement = sa.update(SlackJob).where(col(SlackJob.id) == job_id).values(**values)
-            await unit.session.execute(statement)
+            await unit.session.exec(statement)

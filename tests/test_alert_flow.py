@@ -1,0 +1,312 @@
+"""Alertmanager notifications into the running bot and the fake Slack, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bot.models import Incident, TimelineEvent
+from bot.runtime import BotRuntime
+from bot.settings import Catalog
+from bot.standins.fake_slack import FakeSlack
+from tests.conftest import CATALOG, FAST, WEBHOOK_TOKEN, Clock, bot_settings
+from tests.polling import eventually
+
+GROUP = '{}:{alertname="HighErrorRate", service="payments"}'
+T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3)
+
+
+def alert(
+    fp: str, status: str = "firing", starts: datetime = T0, ends: datetime | None = None
+) -> dict[str, Any]:
+    return {
+        "status": status,
+        "labels": {
+            "alertname": "HighErrorRate",
+            "service": "payments",
+            "severity": "critical",
+            "pod": fp,
+        },
+        "annotations": {"summary": "Error rate above 5%", "description": "payments 5xx at 45%"},
+        "startsAt": starts.isoformat().replace("+00:00", "Z"),
+        "endsAt": ends.isoformat().replace("+00:00", "Z") if ends else "0001-01-01T00:00:00Z",
+        "generatorURL": "http://prometheus:9090/graph?g0.expr=errors",
+        "fingerprint": fp,
+    }
+
+
+def notification(*alerts: dict[str, Any], group: str = GROUP, truncated: int = 0) -> dict[str, Any]:
+    firing = any(a["status"] == "firing" for a in alerts)
+    return {
+        "receiver": "incident-bot",
+        "status": "firing" if firing else "resolved",
+        "alerts": list(alerts),
+        "groupLabels": {"alertname": "HighErrorRate", "service": "payments"},
+        "commonLabels": {
+            "alertname": "HighErrorRate",
+            "service": "payments",
+            "severity": "critical",
+        },
+        "commonAnnotations": {"summary": "Error rate above 5%"},
+        "externalURL": "http://alertmanager:9093",
+        "version": "4",
+        "groupKey": group,
+        "truncatedAlerts": truncated,
+    }
+
+
+async def send(bot: BotRuntime, payload: dict[str, Any]) -> int:
+    headers = {"Authorization": f"Bearer {WEBHOOK_TOKEN}", "Content-Type": "application/json"}
+    async with aiohttp.ClientSession() as session:
+        body = io.BytesIO(json.dumps(payload).encode())
+        async with session.post(
+            bot.url + "/webhooks/alertmanager", data=body, headers=headers
+        ) as r:
+            return r.status
+
+
+async def incidents(bot: BotRuntime) -> list[Incident]:
+    return list(reversed(await bot.store.incidents()))
+
+
+async def timeline(bot: BotRuntime, incident_id: int) -> list[TimelineEvent]:
+    return list(await bot.store.timeline(incident_id))
+
+
+async def settled(bot: BotRuntime) -> bool:
+    """Every delivery processed and every Slack job done."""
+    return not await bot.store.pending_delivery_ids() and not await bot.store.open_jobs()
+
+
+async def wait_settled(bot: BotRuntime) -> None:
+    await eventually(lambda: settled(bot), what="deliveries and Slack jobs to finish")
+
+
+async def test_firing_group_opens_a_channel_with_responders_pinned_alert_and_digest(
+    bot: BotRuntime, fake_slack: FakeSlack
+) -> None:
+    assert await send(bot, notification(alert("a1"))) == 200
+    await wait_settled(bot)
+
+    (incident,) = await incidents(bot)
+    assert incident.ref == "INC-1"
+    assert incident.severity == "sev1"
+    assert incident.service == "payments"
+    assert incident.started_at == T0
+    name = f"inc-{T0:%Y%m%d}-payments-higherrorrate"
+    channel = fake_slack.channel_by_name(name)
+    assert channel is not None
+    assert incident.channel_id == channel.id
+    assert channel.topic.startswith("INC-1 | sev1 | investigating | payments")
+    assert "INC-1" in channel.purpose
+    assert {"U0ONCALL1", "U0ONCALL2", "U0LEAD"} <= channel.members
+    (message,) = channel.messages
+    assert message.ts in channel.pins
+    rendered = json.dumps(message.blocks)
+    for expected in (
+        "Error rate above 5%",
+        "sev1",
+        "severity=critical",
+        "http://prometheus:9090/graph",
+        "https://runbooks.example.com/payments",
+        T0.strftime("%Y-%m-%dT%H:%M:%S"),
+    ):
+        assert expected in rendered
+    digest = fake_slack.channel_by_name("incidents")
+    assert digest is not None
+    (line,) = digest.messages
+    assert "INC-1" in line.text
+    assert f"<#{channel.id}>" in line.text
+    assert "investigating" in line.text
+
+    kinds = [e.kind for e in await timeline(bot, 1)]
+    assert kinds[0] == "alert_firing"  # occurred at startsAt, before the bot knew
+    assert {"incident_opened", "channel_opened", "responders_invited"} <= set(kinds)
+    firing = next(e for e in await timeline(bot, 1) if e.kind == "alert_firing")
+    assert firing.occurred_at == T0
+    assert firing.recorded_at > firing.occurred_at
+    assert firing.occurred_at.tzinfo is not None
+
+
+async def test_repeated_and_concurrent_duplicates_make_one_incident_and_no_extra_rows(
+    bot: BotRuntime, fake_slack: FakeSlack
+) -> None:
+    payload = notification(alert("a1"))
+    statuses = await asyncio.gather(*(send(bot, payload) for _ in range(20)))
+    assert statuses == [200] * 20
+    await wait_settled(bot)
+    rows_before = len(await timeline(bot, 1))
+    assert await send(bot, payload) == 200
+    await wait_settled(bot)
+
+    assert len(await incidents(bot)) == 1
+    assert len(await timeline(bot, 1)) == rows_before
+    assert len(fake_slack.calls_to("conversations.create")) == 1
+    assert len(fake_slack.calls_to("chat.postMessage")) == 2  # the alert and the digest line
+
+
+async def test_new_alert_then_resolution_is_diffed_and_marks_mitigated(
+    bot: BotRuntime, fake_slack: FakeSlack
+) -> None:
+    await send(bot, notification(alert("a1")))
+    await wait_settled(bot)
+    await send(bot, notification(alert("a1"), alert("b2")))
+    await wait_settled(bot)
+    ended = T0 + timedelta(minutes=2)
+    await send(
+        bot, notification(alert("a1", "resolved", ends=ended), alert("b2", "resolved", ends=ended))
+    )
+    await wait_settled(bot)
+
+    (incident,) = await incidents(bot)
+    assert incident.mitigated_at == ended
+    assert incident.status == "monitoring"
+    events = await timeline(bot, 1)
+    texts = [e.text for e in events]
+    assert "New alert HighErrorRate firing (service=payments)" in texts
+    assert [e.kind for e in events].count("alert_resolved") == 2
+    assert any(e.kind == "incident_mitigated" and e.occurred_at == ended for e in events)
+    channel = fake_slack.channels[incident.channel_id or ""]
+    said = "\n".join(m.text for m in channel.messages)
+    assert "New alert HighErrorRate firing" in said
+    assert "All alerts of this group resolved" in said
+    digest = fake_slack.channel_by_name("incidents")
+    assert digest is not None
+    assert "alerts resolved" in digest.messages[0].text  # edited in place, still one line
+    assert len(digest.messages) == 1
+
+
+async def test_truncated_alerts_are_shown(bot: BotRuntime, fake_slack: FakeSlack) -> None:
+    await send(bot, notification(alert("a1")))
+    await wait_settled(bot)
+    await send(bot, notification(alert("a1"), alert("b2"), truncated=3))
+    await wait_settled(bot)
+    (incident,) = await incidents(bot)
+    channel = fake_slack.channels[incident.channel_id or ""]
+    assert any("left out 3 more alert" in m.text for m in channel.messages)
+    assert any(e.kind == "alerts_truncated" for e in await timeline(bot, 1))
+
+
+async def test_resolved_group_with_no_incident_is_recorded_but_opens_nothing(
+    bot: BotRuntime,
+) -> None:
+    assert (
+        await send(bot, notification(alert("a1", "resolved", ends=T0 + timedelta(minutes=1))))
+        == 200
+    )
+    await wait_settled(bot)
+    assert await incidents(bot) == []
+
+
+async def refire_after(
+    database_url: str, fake_slack: FakeSlack, delay: timedelta, *, human_resolved: bool
+) -> list[Incident]:
+    clock = Clock()
+    runtime = BotRuntime(
+        bot_settings(database_url, fake_slack.url), catalog=Catalog.model_validate(CATALOG),
+        clock=clock, tuning=FAST,
+    )  # fmt: skip
+    await runtime.start(host="127.0.0.1", port=0)
+    try:
+        await send(runtime, notification(alert("a1")))
+        await wait_settled(runtime)
+        ended = T0 + timedelta(minutes=1)
+        await send(runtime, notification(alert("a1", "resolved", ends=ended)))
+        await wait_settled(runtime)
+        if human_resolved:
+            await runtime.store.update_incident(1, status="resolved", resolved_at=clock.now)
+        clock.now = ended + delay
+        await send(runtime, notification(alert("a1", starts=ended + delay)))
+        await wait_settled(runtime)
+        return await incidents(runtime)
+    finally:
+        await runtime.stop()
+
+
+@pytest.mark.parametrize(
+    ("delay", "human_resolved", "count", "status"),
+    [
+        (timedelta(minutes=30), False, 1, "investigating"),
+        (timedelta(minutes=90), False, 2, "investigating"),
+        (timedelta(minutes=5), True, 2, "investigating"),
+    ],
+    ids=["within-window-reopens", "after-window-new-incident", "human-resolved-new-incident"],
+)
+async def test_refiring_group(
+    database_url: str,
+    fake_slack: FakeSlack,
+    delay: timedelta,
+    human_resolved: bool,
+    count: int,
+    status: str,
+) -> None:
+    found = await refire_after(database_url, fake_slack, delay, human_resolved=human_resolved)
+    assert len(found) == count
+    assert found[-1].status == status
+    assert found[-1].mitigated_at is None
+    assert len(fake_slack.calls_to("conversations.create")) == count
+
+
+async def test_taken_channel_name_gets_a_suffix(bot: BotRuntime, fake_slack: FakeSlack) -> None:
+    fake_slack.add_channel(f"inc-{T0:%Y%m%d}-payments-higherrorrate")
+    await send(bot, notification(alert("a1")))
+    await wait_settled(bot)
+    (incident,) = await incidents(bot)
+    assert incident.channel_name == f"inc-{T0:%Y%m%d}-payments-higherrorrate-2"
+
+
+async def test_slack_outage_delays_the_channel_and_loses_nothing(
+    bot: BotRuntime, fake_slack: FakeSlack
+) -> None:
+    fake_slack.set_outage(True, status=503)
+    assert await send(bot, notification(alert("a1"))) == 200
+    (incident,) = await eventually(lambda: incidents(bot), what="the incident row")
+    assert incident.channel_id is None  # Slack is down, but the incident exists
+    await eventually(
+        lambda: _failed_calls(fake_slack, 6), what="the bot to retry against the outage"
+    )
+    fake_slack.set_outage(False)
+    fake_slack.fail_next(
+        "conversations.invite", status=429, retry_after=30
+    )  # longer than we wait inline
+    await send(bot, notification(alert("a1"), alert("b2")))
+    await eventually(lambda: settled(bot), timeout=40, what="recovery after the outage")
+
+    (incident,) = await incidents(bot)
+    channel = fake_slack.channels[incident.channel_id or ""]
+    assert {"U0ONCALL1", "U0ONCALL2", "U0LEAD"} <= channel.members
+    assert len(channel.pins) == 1
+    assert any("New alert HighErrorRate firing" in m.text for m in channel.messages)
+    assert len(fake_slack.calls_to("conversations.create")) == 1
+
+
+async def _failed_calls(fake_slack: FakeSlack, count: int) -> bool:
+    return sum(1 for c in fake_slack.calls if c.status >= 500) >= count
+
+
+async def test_a_crash_between_storing_and_processing_loses_nothing(
+    database_url: str, fake_slack: FakeSlack
+) -> None:
+    settings = bot_settings(database_url, fake_slack.url)
+    catalog = Catalog.model_validate(CATALOG)
+    first = BotRuntime(settings, catalog=catalog, tuning=FAST)
+    await first.start(host="127.0.0.1", port=0)
+    await first.background.stop()  # the process "dies" right after answering 200
+    assert await send(first, notification(alert("a1"))) == 200
+    await first.stop()
+    assert fake_slack.calls_to("conversations.create") == []
+
+    second = BotRuntime(settings, catalog=catalog, tuning=FAST)
+    await second.start(host="127.0.0.1", port=0)
+    try:
+        await wait_settled(second)
+        (incident,) = await incidents(second)
+        assert incident.channel_id is not None
+    finally:
+        await second.stop()
