@@ -11,9 +11,11 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
+from bot.db import make_engine, migrate
 from bot.logs import configure_logging
 from bot.runtime import BotRuntime
 from bot.settings import ConfigError, Settings, load_catalog
+from bot.store import IncidentStore
 
 
 def _settings() -> Settings:
@@ -83,13 +85,15 @@ async def _start_socket_mode(runtime: BotRuntime) -> Any:
 @click.option("--open", "open_only", is_flag=True, help="only incidents not yet resolved")
 def incidents(open_only: bool) -> None:
     """List incidents."""
-    runtime = BotRuntime(_settings())
+    settings = _settings()
 
     async def run() -> None:
+        engine = make_engine(settings.database_url)
         try:
-            rows = await runtime.store.incidents(open_only=open_only)
+            await migrate(engine)
+            rows = await IncidentStore(engine).incidents(open_only=open_only)
         finally:
-            await runtime.engine.dispose()
+            await engine.dispose()
         for row in rows:
             channel = f"#{row.channel_name}" if row.channel_name else "-"
             started = row.started_at.strftime("%Y-%m-%dT%H:%M:%SZ")

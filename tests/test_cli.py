@@ -1,0 +1,56 @@
+"""The `incident-bot` command as a user runs it: a real process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def run(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 - our own console entry point
+        [sys.executable, "-m", "bot.cli", *args],
+        env=env, cwd=cwd, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def clean_env(**values: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "ALERTMANAGER_"))}
+    env.update(values)
+    return env
+
+
+@pytest.mark.parametrize(
+    ("values", "reason"),
+    [
+        ({}, "SLACK_BOT_TOKEN is not set"),
+        (
+            {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"},
+            "ALERTMANAGER_WEBHOOK_TOKEN is not set",
+        ),
+        (
+            {
+                "SLACK_BOT_TOKEN": "xoxb-1",
+                "SLACK_SIGNING_SECRET": "s",
+                "ALERTMANAGER_WEBHOOK_TOKEN": "t",
+                "INCIDENT_BOT_CONFIG": "missing.yaml",
+            },
+            "missing.yaml",
+        ),
+    ],
+)
+def test_serve_refuses_with_one_line(tmp_path: Path, values: dict[str, str], reason: str) -> None:
+    result = run("serve", env=clean_env(**values), cwd=tmp_path)
+    assert result.returncode != 0
+    assert reason in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_incidents_on_an_empty_database(tmp_path: Path) -> None:
+    env = clean_env(DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}")
+    result = run("incidents", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
