@@ -71,9 +71,7 @@ async def _serve(runtime: BotRuntime, host: str | None, port: int | None) -> Non
 async def _start_socket_mode(runtime: BotRuntime) -> Any:
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
-    from bot.slack_app import make_bolt_app
-
-    app = make_bolt_app(client=runtime.slack_client, signing_secret=None)
+    app = runtime.make_bolt(None)
     token = runtime.settings.slack_app_token
     assert token is not None
     handler = AsyncSocketModeHandler(app, token.get_secret_value())

@@ -14,9 +14,14 @@ from bot.db import make_engine, migrate
 from bot.metrics import BotMetrics
 from bot.settings import Catalog, Settings, load_catalog
 from bot.slack_app import make_bolt_app
+from bot.slack_commands import CommandDeps, register_commands
 from bot.slack_worker import SlackWorker
+from bot.status_service import StatusService
 from bot.store import IncidentStore
 from bot.web import WebDeps, make_web_app
+from integrations.alertmanager import AlertmanagerAPI
+from integrations.kubernetes import KubernetesSource, api_client_from_environment
+from integrations.prometheus import PrometheusSource
 from integrations.slack import SlackGateway, make_client
 
 
@@ -27,6 +32,7 @@ class Tuning:
     poll_interval: float = 1.0
     backoff_base: float = 1.0
     backoff_cap: float = 60.0
+    backend_timeout: float = 5.0  # each of Prometheus, Kubernetes, Alertmanager, per command
 
 
 class BotRuntime:
@@ -58,13 +64,27 @@ class BotRuntime:
         self.background = BackgroundWork(
             self.intake, self.worker, poll_interval=tuning.poll_interval
         )
+        self.kubernetes_api = api_client_from_environment(settings.kubeconfig)
+        self.status = StatusService(
+            self.catalog,
+            PrometheusSource(settings.prometheus_url, timeout=tuning.backend_timeout),
+            KubernetesSource(self.kubernetes_api, timeout=tuning.backend_timeout)
+            if self.kubernetes_api is not None
+            else None,
+            AlertmanagerAPI(settings.alertmanager_url, timeout=tuning.backend_timeout)
+            if settings.alertmanager_url
+            else None,
+            clock,
+            timeout=tuning.backend_timeout,
+        )
+        self.commands = CommandDeps(
+            store=self.store, chat=self.chat, catalog=self.catalog, clock=clock,
+            metrics=self.metrics, status=self.status,
+        )  # fmt: skip
         self.bolt: AsyncApp | None = None
         if settings.slack_app_token is None:
             secret = settings.slack_signing_secret
-            self.bolt = make_bolt_app(
-                client=self.slack_client,
-                signing_secret=secret.get_secret_value() if secret else None,
-            )
+            self.bolt = self.make_bolt(secret.get_secret_value() if secret else None)
         self.web_app = make_web_app(
             WebDeps(
                 store=self.store, background=self.background, metrics=self.metrics,
@@ -74,6 +94,12 @@ class BotRuntime:
         )  # fmt: skip
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
+
+    def make_bolt(self, signing_secret: str | None) -> AsyncApp:
+        """The Bolt app with every listener; Socket Mode makes its own with no secret."""
+        app = make_bolt_app(client=self.slack_client, signing_secret=signing_secret)
+        register_commands(app, self.commands)
+        return app
 
     async def start(self, *, host: str | None = None, port: int | None = None) -> None:
         """Migrate, resume stored work, then listen."""
@@ -100,3 +126,5 @@ class BotRuntime:
         if self._runner is not None:
             await self._runner.cleanup()
         await self.engine.dispose()
+        if self.kubernetes_api is not None:
+            self.kubernetes_api.close()

@@ -87,6 +87,7 @@ class Settings(BaseSettings):
     alertmanager_webhook_token: SecretStr | None = None
     prometheus_url: str = "http://localhost:9090"
     alertmanager_url: str | None = None
+    kubeconfig: Path | None = None
     database_url: str = "sqlite:///./incident-bot.db"
     incident_bot_config: Path | None = None
     api_token: SecretStr | None = None

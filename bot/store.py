@@ -117,6 +117,11 @@ class IncidentStore:
         async with self._sessions() as session:
             return await session.get(Incident, incident_id)
 
+    async def incident_by_channel(self, channel_id: str) -> Incident | None:
+        query = select(Incident).where(Incident.channel_id == channel_id).limit(1)
+        async with self._sessions() as session:
+            return (await session.exec(query)).first()
+
     async def incidents(self, *, open_only: bool = False) -> Sequence[Incident]:
         query = select(Incident).order_by(col(Incident.id).desc())
         if open_only:

@@ -187,6 +187,27 @@ class SlackGateway:
             if e.error != "already_pinned":
                 raise
 
+    async def post_ephemeral(self, channel: str, user: str, text: str) -> None:
+        await self.call("chat.postEphemeral", channel=channel, user=user, text=text)
+
+    async def upload_file(
+        self, channel: str, content: bytes, filename: str, *, title: str, comment: str | None = None
+    ) -> None:
+        """files.uploadV2: getUploadURLExternal, the upload, completeUploadExternal (slack-sdk)."""
+        method = "files.uploadV2"
+        try:
+            await self.client.files_upload_v2(
+                channel=channel, content=content, filename=filename, title=title,
+                initial_comment=comment,
+            )  # fmt: skip
+        except SlackApiError as e:
+            self._observe(method, "error")
+            raise _classify(method, e) from e
+        except (aiohttp.ClientError, TimeoutError) as e:
+            self._observe(method, "unreachable")
+            raise SlackTransientError(method, f"unreachable: {e!r}") from e
+        self._observe(method, "ok")
+
     async def bot_user_id(self) -> str:
         data = await self.call("auth.test")
         return str(data.get("user_id", ""))

@@ -1,0 +1,216 @@
+"""Collects what `/status` shows, from Prometheus and Kubernetes at once, each with a deadline.
+
+One slow or dead backend costs only its own part of the answer: the report
+says which part is missing and why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+import structlog
+
+from bot.chart import Mark, render_chart
+from bot.clock import Clock
+from bot.core.rollout import error_lines, pod_trouble, revisions, rollout_status, warning_events
+from bot.core.status_report import (
+    FiringAlert,
+    MetricReading,
+    StatusReport,
+    Target,
+    service_queries,
+)
+from bot.settings import Catalog
+from integrations.alertmanager import AlertmanagerAPI, AlertmanagerUnavailable
+from integrations.kubernetes import (
+    KubernetesError,
+    KubernetesNotFound,
+    KubernetesSource,
+    label_selector,
+)
+from integrations.prometheus import PrometheusError, PrometheusQueryError, PrometheusSource
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+LOOKBACK = timedelta(minutes=30)
+RESTART_WINDOW = timedelta(minutes=15)
+
+
+class DeploymentMissing(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class StatusResult:
+    report: StatusReport
+    chart: bytes | None
+
+
+class StatusService:
+    def __init__(
+        self,
+        catalog: Catalog,
+        prometheus: PrometheusSource,
+        kubernetes: KubernetesSource | None,
+        alertmanager: AlertmanagerAPI | None,
+        clock: Clock,
+        *,
+        timeout: float = 5.0,
+    ) -> None:
+        self.catalog = catalog
+        self.prometheus = prometheus
+        self.kubernetes = kubernetes
+        self.alertmanager = alertmanager
+        self.clock = clock
+        self.timeout = timeout
+
+    async def collect(self, target: Target, *, since: datetime | None = None) -> StatusResult:
+        now = self.clock()
+        report = StatusReport(target.service, target.namespace, target.deployment, now)
+        metrics, alerts, series, kube = await asyncio.gather(
+            self._bounded("Prometheus", self._metrics(target, now)),
+            self._bounded("Alerts", self._alerts(target)),
+            self._bounded("Chart", self._series(target, now, since)),
+            self._bounded("Kubernetes", self._kubernetes(target, now)),
+        )
+        missing: dict[str, str] = {}
+        for part, outcome in (("Prometheus", metrics), ("Alerts", alerts),
+                              ("Kubernetes", kube)):  # fmt: skip
+            if isinstance(outcome, str):
+                missing[part] = outcome
+        if isinstance(metrics, tuple):
+            report = replace(report, metrics=metrics[0], metric_errors=metrics[1])
+        if isinstance(alerts, tuple):
+            report = replace(report, alerts=alerts)
+        if isinstance(kube, DeploymentMissing):
+            if target.in_catalog:
+                missing["Kubernetes"] = str(kube)
+            else:
+                raise kube
+        elif isinstance(kube, dict):
+            report = replace(report, **kube)
+        report = replace(report, missing=missing)
+        chart = None
+        if isinstance(series, tuple):
+            chart = await asyncio.to_thread(
+                render_chart, f"{target.service}: last {_span(series[2])}", series[0], series[1],
+                self._marks(report, since),
+            )  # fmt: skip
+        return StatusResult(report, chart)
+
+    async def _bounded(self, part: str, work: Awaitable[T]) -> T | str | DeploymentMissing:
+        try:
+            return await asyncio.wait_for(work, self.timeout)
+        except TimeoutError:
+            return f"no answer within {self.timeout:g} s"
+        except DeploymentMissing as e:
+            return e
+        except (PrometheusError, KubernetesError, AlertmanagerUnavailable) as e:
+            return str(e)
+
+    async def _metrics(
+        self, target: Target, now: datetime
+    ) -> tuple[tuple[MetricReading, ...], dict[str, str]]:
+        overrides = self._overrides(target)
+        queries = service_queries(target.service, overrides)
+        readings, errors = [], {}
+        for key, query in queries.items():
+            try:
+                current, before = await asyncio.gather(
+                    self.prometheus.scalar(query, now),
+                    self.prometheus.scalar(query, now - LOOKBACK),
+                )
+            except PrometheusQueryError as e:
+                errors[key] = f"query `{e.query}` failed: {e.message}"
+                continue
+            readings.append(MetricReading(key, current, before))
+        return tuple(readings), errors
+
+    def _overrides(self, target: Target) -> dict[str, str | None]:
+        service = self.catalog.services.get(target.service)
+        return service.queries.model_dump() if service else {}
+
+    async def _alerts(self, target: Target) -> tuple[FiringAlert, ...]:
+        label = self.catalog.incident.service_label
+        if self.alertmanager is not None:
+            found = await self.alertmanager.firing({label: target.service})
+            return tuple(
+                FiringAlert(str(a.get("labels", {}).get("alertname", "?")),
+                            a.get("labels", {}).get("severity"), None)
+                for a in found
+            )  # fmt: skip
+        query = f'ALERTS{{alertstate="firing", {label}="{target.service}"}}'
+        samples = await self.prometheus.instant(query)
+        return tuple(
+            FiringAlert(s.labels.get("alertname", "?"), s.labels.get("severity"), None)
+            for s in samples
+        )
+
+    async def _series(
+        self, target: Target, now: datetime, since: datetime | None
+    ) -> tuple[Any, Any, timedelta]:
+        start = min(since, now - timedelta(minutes=10)) if since else now - timedelta(hours=1)
+        step = max(timedelta(seconds=15), (now - start) / 240)
+        queries = service_queries(target.service, self._overrides(target))
+        errors, latency = await asyncio.gather(
+            self.prometheus.range(queries["error_rate"], start, now, step),
+            self.prometheus.range(queries["latency_p95"], start, now, step),
+        )
+        return (
+            errors[0].points if errors else [],
+            latency[0].points if latency else [],
+            now - start,
+        )
+
+    async def _kubernetes(self, target: Target, now: datetime) -> dict[str, Any]:
+        if self.kubernetes is None:
+            raise KubernetesError("not configured (no kubeconfig, not in a cluster)")
+        k8s, ns = self.kubernetes, target.namespace
+        try:
+            deployment = await k8s.deployment(ns, target.deployment)
+        except KubernetesNotFound as e:
+            raise DeploymentMissing(f"deployment {ns}/{target.deployment} not found") from e
+        selector = label_selector(
+            deployment.get("spec", {}).get("selector", {}).get("matchLabels", {})
+        )
+        replicasets, pods, events = await asyncio.gather(
+            k8s.replicasets(ns, selector), k8s.pods(ns, selector), k8s.events(ns)
+        )
+        revs = revisions(deployment, replicasets)
+        names = {target.deployment} | {r.replicaset for r in revs}
+        names |= {p.get("metadata", {}).get("name", "") for p in pods}
+        newest = max(
+            pods, key=lambda p: p.get("metadata", {}).get("creationTimestamp", ""), default=None
+        )
+        log_pod: str | None = None
+        lines: tuple[str, ...] = ()
+        if newest is not None:
+            log_pod = newest["metadata"]["name"]
+            try:
+                lines = tuple(error_lines(await k8s.pod_log(ns, log_pod)))
+            except KubernetesError as e:
+                lines = (f"(log unavailable: {e})",)
+        return {
+            "rollout": rollout_status(deployment),
+            "revisions": tuple(revs[:3]),
+            "pods": tuple(pod_trouble(pods, now=now, window=RESTART_WINDOW)),
+            "events": tuple(warning_events(events, names)),
+            "log_pod": log_pod,
+            "log_lines": lines,
+        }
+
+    def _marks(self, report: StatusReport, since: datetime | None) -> list[Mark]:
+        marks = [Mark(since, "incident start", "tab:red")] if since else []
+        for rev in report.revisions:
+            if rev.created_at is not None:
+                marks.append(Mark(rev.created_at, f"rev {rev.number}"))
+        return marks
+
+
+def _span(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"

@@ -1,0 +1,105 @@
+"""`/status [service] [-n namespace]`: parsing and Block Kit rendering (no I/O)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bot.core.alerts import format_timestamp
+from bot.core.rollout import Revision
+from bot.core.status_report import MetricReading, StatusReport, format_value
+from commands.common import UsageError, split_args, take_option
+
+USAGE = (
+    "Usage: /status [service] [-n namespace]  (inside an incident channel the service is optional)"
+)
+Block = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StatusArgs:
+    service: str | None
+    namespace: str | None
+
+
+def parse_status(text: str) -> StatusArgs:
+    args = split_args(text, USAGE)
+    namespace = take_option(args, "-n", "--namespace", usage=USAGE)
+    unknown = [a for a in args if a.startswith("-")]
+    if unknown:
+        raise UsageError(f"unknown option {unknown[0]}. {USAGE}")
+    if len(args) > 1:
+        raise UsageError(f"one service at a time, got {' '.join(args)}. {USAGE}")
+    return StatusArgs(args[0] if args else None, namespace)
+
+
+def _metric_line(m: MetricReading) -> str:
+    icon = ":rotating_light: " if m.breached else ""
+    trend = {"rising": " ↑", "falling": " ↓", "steady": " →"}.get(m.trend or "", "")
+    before = f" (30 min ago {format_value(m.key, m.before)})" if m.before is not None else ""
+    return f"*{m.label}*\n{icon}{format_value(m.key, m.now)}{trend}{before}"
+
+
+def _revision_line(r: Revision, current: bool) -> str:
+    when = f" · {format_timestamp(r.created_at)[:16]}Z" if r.created_at else ""
+    mark = " (current)" if current else ""
+    return f"rev {r.number}{mark} · {', '.join(r.images) or 'no image'}{when}"
+
+
+def _section(text: str) -> Block:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
+
+
+def render_status(report: StatusReport) -> tuple[str, list[Block]]:
+    """The plain-text fallback and the blocks, compact enough for a phone."""
+    where = f" · {report.namespace}/{report.deployment}" if report.deployment else ""
+    blocks: list[Block] = [_section(f":bar_chart: *{report.service}*{where}")]
+    if report.metrics:
+        fields = [{"type": "mrkdwn", "text": _metric_line(m)} for m in report.metrics]
+        blocks.append({"type": "section", "fields": fields})
+    for name, problem in report.metric_errors.items():
+        blocks.append(_section(f":x: {name}: {problem}"))
+    if report.alerts:
+        names = ", ".join(f"{a.name} ({a.severity or 'no severity'})" for a in report.alerts)
+        blocks.append(_section(f":rotating_light: Firing: {names}"))
+    blocks += _kubernetes_blocks(report)
+    for part, why in report.missing.items():
+        blocks.append(_section(f":warning: {part} unavailable: {why}"))
+    blocks.append(
+        {"type": "context", "elements": [{"type": "mrkdwn", "text":
+            f"as of {format_timestamp(report.generated_at)}"}]}
+    )  # fmt: skip
+    return report.summary_line(), blocks
+
+
+def _kubernetes_blocks(report: StatusReport) -> list[Block]:
+    blocks: list[Block] = []
+    rollout = report.rollout
+    if rollout is not None:
+        icon = {
+            "progressing": ":hourglass_flowing_sand: ",
+            "failed": ":x: ",
+            "paused": ":double_vertical_bar: ",
+        }
+        blocks.append(_section(
+            f"{icon.get(rollout.state, '')}*Rollout* {rollout.message}\n"
+            f"desired {rollout.desired} · updated {rollout.updated} · ready {rollout.ready}"
+            f" · available {rollout.available}"
+        ))  # fmt: skip
+    if report.revisions:
+        lines = [_revision_line(r, i == 0) for i, r in enumerate(report.revisions)]
+        blocks.append(_section("*Revisions*\n" + "\n".join(lines)))
+    if report.pods:
+        lines = [
+            f":boom: {p.name}: {p.reason or ('not ready' if not p.ready else 'restarted')},"
+            f" {p.restarts} restart(s)"
+            for p in report.pods
+        ]
+        blocks.append(_section("*Pods in trouble*\n" + "\n".join(lines)))
+    if report.events:
+        lines = [f"{e.object} {e.reason}: {e.message} (x{e.count})" for e in report.events]
+        blocks.append(_section("*Warning events*\n" + "\n".join(lines)))
+    if report.log_lines:
+        body = "\n".join(report.log_lines)
+        blocks.append(_section(f"*Errors in {report.log_pod} log*\n```{body}```"))
+    return blocks
