@@ -201,11 +201,13 @@ _SECRET = re.compile(
     r"(\S+)"
 )
 _URL_CREDENTIALS = re.compile(r"(://[^:/\s]+:)([^@/\s]+)(@)")
+_BEARER = re.compile(r"(?i)\b(bearer|basic)\s+\S+")
 _ERROR = re.compile(r"\b(ERROR|FATAL|CRITICAL|PANIC|Exception|Traceback)\b")
 
 
 def mask_secrets(line: str) -> str:
     line = _URL_CREDENTIALS.sub(r"\1****\3", line)
+    line = _BEARER.sub(lambda m: f"{m.group(1)} ****", line)
     return _SECRET.sub(lambda m: f"{m.group(1)}{m.group(2)}****", line)
 
 
