@@ -31,10 +31,13 @@ from types import TracebackType
 from typing import Self
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+#: Text format 0.0.4, which every Prometheus 2.x reads (prometheus_client 0.22+
+#: advertises 1.0.0 as its CONTENT_TYPE_LATEST).
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 STATUS_OK = "200"
 STATUS_ERROR = "500"
 
@@ -77,6 +80,11 @@ LATENCY_BUCKETS: tuple[float, ...] = (
 )
 
 
+# Float sums such as 0.45 * 7 added 1000 times fall a hair short of the integer;
+# a millionth of a request is not worth losing a whole one for.
+_EPSILON = 1e-6
+
+
 @dataclass
 class _Traffic:
     """One service: its current setting and the totals accrued so far."""
@@ -97,12 +105,12 @@ class _Traffic:
         elapsed = max(0.0, now - self.since)
         self.since = now
         self.owed_requests += self.rps * elapsed
-        count = math.floor(self.owed_requests)
+        count = math.floor(self.owed_requests + _EPSILON)
         if count <= 0:
             return
         self.owed_requests -= count
         self.owed_errors += count * self.error_ratio
-        errors = min(count, math.floor(self.owed_errors))
+        errors = min(count, math.floor(self.owed_errors + _EPSILON))
         self.owed_errors -= errors
         self.errors += errors
         self.ok += count - errors
@@ -209,7 +217,7 @@ class TrafficExporter:
     # -- server --------------------------------------------------------------
 
     async def _metrics(self, request: web.Request) -> web.Response:
-        return web.Response(body=self.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return web.Response(body=self.render(), headers={"Content-Type": CONTENT_TYPE})
 
     async def start(self) -> None:
         """Listen on 127.0.0.1 and a free port."""
