@@ -125,3 +125,36 @@ class SlackJob(SQLModel, table=True):
     last_error: str | None = None
     done_at: datetime | None = _time(index=True)
     failed_at: datetime | None = _time()
+
+
+class Rollback(SQLModel, table=True):
+    """Every /rollback asked for, from preview to outcome: the audit trail."""
+
+    __tablename__ = "rollbacks"
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int | None = Field(default=None, foreign_key="incidents.id", index=True)
+    channel_id: str
+    message_ts: str | None = None
+    requested_by: str
+    namespace: str
+    deployment: str
+    resource_version: str
+    from_revision: int | None = None
+    to_revision: int
+    from_images: list[str] = Field(
+        default_factory=list, sa_column=sa.Column(sa.JSON(), nullable=False)
+    )
+    to_images: list[str] = Field(
+        default_factory=list, sa_column=sa.Column(sa.JSON(), nullable=False)
+    )
+    patch: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=sa.Column(sa.JSON(), nullable=False)
+    )
+    force: bool = False
+    status: str = "pending"
+    detail: str | None = None
+    created_at: datetime = _time(nullable=False)
+    confirmed_by: str | None = None
+    confirmed_at: datetime | None = _time()
+    finished_at: datetime | None = _time()

@@ -12,6 +12,7 @@ from bot.background import BackgroundWork
 from bot.clock import Clock, system_clock
 from bot.db import make_engine, migrate
 from bot.metrics import BotMetrics
+from bot.rollback_service import RollbackService
 from bot.settings import Catalog, Settings, load_catalog
 from bot.slack_app import make_bolt_app
 from bot.slack_commands import CommandDeps, register_commands
@@ -33,6 +34,7 @@ class Tuning:
     backoff_base: float = 1.0
     backoff_cap: float = 60.0
     backend_timeout: float = 5.0  # each of Prometheus, Kubernetes, Alertmanager, per command
+    rollout_poll: float = 2.0  # how often a rollback's rollout is looked at
 
 
 class BotRuntime:
@@ -65,12 +67,19 @@ class BotRuntime:
             self.intake, self.worker, poll_interval=tuning.poll_interval
         )
         self.kubernetes_api = api_client_from_environment(settings.kubeconfig)
+        kubernetes = (
+            KubernetesSource(self.kubernetes_api, timeout=tuning.backend_timeout)
+            if self.kubernetes_api is not None
+            else None
+        )
+        self.rollback = RollbackService(
+            self.store, self.chat, kubernetes, self.catalog, clock,
+            watch_interval=tuning.rollout_poll,
+        )  # fmt: skip
         self.status = StatusService(
             self.catalog,
             PrometheusSource(settings.prometheus_url, timeout=tuning.backend_timeout),
-            KubernetesSource(self.kubernetes_api, timeout=tuning.backend_timeout)
-            if self.kubernetes_api is not None
-            else None,
+            kubernetes,
             AlertmanagerAPI(settings.alertmanager_url, timeout=tuning.backend_timeout)
             if settings.alertmanager_url
             else None,
@@ -79,7 +88,7 @@ class BotRuntime:
         )
         self.commands = CommandDeps(
             store=self.store, chat=self.chat, catalog=self.catalog, clock=clock,
-            metrics=self.metrics, status=self.status,
+            metrics=self.metrics, status=self.status, rollback=self.rollback,
         )  # fmt: skip
         self.bolt: AsyncApp | None = None
         if settings.slack_app_token is None:
@@ -123,6 +132,7 @@ class BotRuntime:
 
     async def stop(self) -> None:
         await self.background.stop()
+        await self.rollback.stop()
         if self._runner is not None:
             await self._runner.cleanup()
         await self.engine.dispose()

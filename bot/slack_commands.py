@@ -14,10 +14,19 @@ from bot.core.status_report import UnknownService, how_to_add, resolve_target
 from bot.metrics import BotMetrics
 from bot.models import TimelineEvent
 from bot.ports import ChatPort
+from bot.rollback_service import RollbackService
 from bot.settings import Catalog
 from bot.status_service import DeploymentMissing, StatusService
 from bot.store import IncidentStore
 from commands.common import UsageError
+from commands.rollback import (
+    CANCEL,
+    CONFIRM,
+    SUGGESTED,
+    RollbackArgs,
+    parse_rollback,
+    parse_suggestion,
+)
 from commands.status import parse_status, render_status
 from integrations.slack import SlackError
 
@@ -32,6 +41,7 @@ class CommandDeps:
     clock: Clock
     metrics: BotMetrics
     status: StatusService
+    rollback: RollbackService
 
 
 def catalog_targets(catalog: Catalog) -> dict[str, tuple[str, str | None]]:
@@ -42,6 +52,29 @@ def register_commands(app: AsyncApp, deps: CommandDeps) -> None:
     @app.command("/status")
     async def status(ack: Any, command: dict[str, Any]) -> None:
         await run_status(deps, ack, command)
+
+    @app.command("/rollback")
+    async def rollback(ack: Any, command: dict[str, Any]) -> None:
+        await run_rollback(deps, ack, command)
+
+    @app.action(CONFIRM)
+    async def confirm(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        await deps.rollback.confirm(int(action["value"]), body["user"]["id"])
+
+    @app.action(CANCEL)
+    async def cancel(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        await deps.rollback.cancel(int(action["value"]), body["user"]["id"])
+
+    @app.action(SUGGESTED)
+    async def suggested(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        namespace, deployment, revision = parse_suggestion(action["value"])
+        channel = body["channel"]["id"]
+        args = RollbackArgs(deployment, namespace, revision, False, False, False)
+        incident = await deps.store.incident_by_channel(channel)
+        await deps.rollback.request(channel, body["user"]["id"], args, incident)
 
 
 async def run_status(deps: CommandDeps, ack: Any, command: dict[str, Any]) -> None:
@@ -87,3 +120,19 @@ async def run_status(deps: CommandDeps, ack: Any, command: dict[str, Any]) -> No
                 source_key=f"slack:command:{command.get('trigger_id') or now.isoformat()}",
             )
         )  # fmt: skip
+
+
+async def run_rollback(deps: CommandDeps, ack: Any, command: dict[str, Any]) -> None:
+    started = time.monotonic()
+    try:
+        args = parse_rollback(command.get("text", ""))
+    except UsageError as e:
+        await ack(text=str(e))
+        return
+    await ack(text="Looking at the rollout history...")
+    channel = command["channel_id"]
+    try:
+        incident = await deps.store.incident_by_channel(channel)
+        await deps.rollback.request(channel, command["user_id"], args, incident)
+    finally:
+        deps.metrics.command_latency.labels(command="rollback").observe(time.monotonic() - started)

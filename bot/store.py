@@ -6,15 +6,18 @@ import zlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
-from sqlmodel import col, select
+from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.models import Incident, IncidentAlert, SlackJob, TimelineEvent, WebhookDelivery
+
+
+T = TypeVar("T", bound=SQLModel)
 
 
 def parse_ref(ref: str) -> int | None:
@@ -137,6 +140,16 @@ class IncidentStore:
         )
         async with self._sessions() as session:
             return (await session.exec(query)).all()
+
+    async def save(self, row: T) -> T:
+        """Insert or update one row; returns it with its id."""
+        async with self.unit() as unit:
+            await unit.add(row)
+        return row
+
+    async def get(self, model: type[T], row_id: int) -> T | None:
+        async with self._sessions() as session:
+            return await session.get(model, row_id)
 
     async def update_incident(self, incident_id: int, **values: Any) -> None:
         async with self.unit() as unit:

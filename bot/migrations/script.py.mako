@@ -9,6 +9,8 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
+import bot.models  # noqa: F401 - autogenerate refers to bot.models.UTCDateTime
+
 from alembic import op
 ${imports if imports else ""}
 

@@ -1,0 +1,385 @@
+"""`/incident ...`: the text Slack sends, parsed into a typed command.
+
+Pure, no Slack. Anything that is not a command raises `ParseError`, whose
+message is the usage line to type instead (after a short reason when one helps).
+
+Slack sends mentions picked from its autocomplete as `<@U123ABC>` or
+`<@U123ABC|name>` (the slash command needs "Escape channels, users, and links"
+turned on); a typed `@name` carries no user id, so it is refused with a hint.
+Slack also escapes `&`, `<` and `>` in free text as `&amp;`, `&lt;`, `&gt;`;
+titles, notes and summaries are given back unescaped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+from typing import TypeAlias
+
+from bot.core.incident_rules import IncidentStatus
+from bot.core.lifecycle import SEVERITY_DEFINITIONS, known_roles, role_duties
+
+USAGE = {
+    "declare": "Usage: /incident declare <title> [--sev 1..4] [--service <service>]",
+    "status": "Usage: /incident status investigating|identified|monitoring|resolved [summary]",
+    "sev": "Usage: /incident sev 1..4",
+    "lead": "Usage: /incident lead @user",
+    "role": "Usage: /incident role <role> @user",
+    "note": "Usage: /incident note <text>",
+    "action": "Usage: /incident action <text> [@owner] [--due YYYY-MM-DD]",
+    "timeline": "Usage: /incident timeline [md|csv|json]",
+    "postmortem": "Usage: /incident postmortem",
+    "list": "Usage: /incident list",
+    "close": "Usage: /incident close",
+    "reopen": "Usage: /incident reopen [investigating|identified|monitoring]",
+    "help": "Usage: /incident help",
+}
+GENERAL_USAGE = (
+    "Usage: /incident declare|status|sev|lead|role|note|action|timeline|postmortem"
+    "|list|close|reopen|help (/incident help explains each)"
+)
+_DESCRIPTIONS = {
+    "declare": "open an incident by hand, with its own channel",
+    "status": "move the lifecycle on; resolving needs a one-line summary",
+    "sev": "change the severity",
+    "lead": "make someone the incident commander",
+    "role": "give someone a role",
+    "note": "add an entry to the timeline",
+    "action": "record a follow-up action item",
+    "timeline": "upload the timeline into the channel",
+    "postmortem": "upload a post-mortem draft",
+    "list": "open incidents, with severity, age and commander",
+    "close": "close a resolved incident (after the post-mortem)",
+    "reopen": "work on a resolved incident again",
+    "help": "this help",
+}
+
+_MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
+_TRAILING_MENTION = re.compile(r"\s*<@([UW][A-Z0-9]+)(?:\|[^>]*)?>\s*$")
+_TRAILING_PLAIN_AT = re.compile(r"(?:^|\s)@[\w.\-]+\s*$")
+_DUE = re.compile(r"(?:^|\s)--due(?:[=\s]\s*(\S*))?(?=\s|$)")
+_SEVERITY = re.compile(r"^(?:sev)?([1-4])$", re.IGNORECASE)
+_ROLE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_OPTION = re.compile(r"^--[a-z][a-z-]*(?:=.*)?$", re.IGNORECASE)
+_TOKEN = re.compile(r'"([^"]*)"|\u201c([^\u201d]*)\u201d|(\S+)')
+_STATUS_ALIASES = {"mitigated": "monitoring"}
+_OPEN_STATUSES = tuple(s for s in IncidentStatus if s.is_open)
+
+
+class ParseError(ValueError):
+    """Not a command; `str(error)` is what to tell the user, `usage` the line to type."""
+
+    def __init__(self, usage: str, reason: str | None = None) -> None:
+        self.usage = usage
+        self.reason = reason
+        super().__init__(f"{reason}. {usage}" if reason else usage)
+
+
+class TimelineFormat(StrEnum):
+    MD = "md"
+    CSV = "csv"
+    JSON = "json"
+
+
+@dataclass(frozen=True)
+class Declare:
+    title: str
+    severity: str | None = None
+    service: str | None = None
+
+
+@dataclass(frozen=True)
+class SetStatus:
+    status: IncidentStatus
+    summary: str | None = None
+
+
+@dataclass(frozen=True)
+class Close:
+    pass
+
+
+@dataclass(frozen=True)
+class Reopen:
+    status: IncidentStatus = IncidentStatus.INVESTIGATING
+
+
+@dataclass(frozen=True)
+class SetSeverity:
+    severity: str
+
+
+@dataclass(frozen=True)
+class AssignRole:
+    role: str
+    user: str
+
+
+@dataclass(frozen=True)
+class Note:
+    text: str
+
+
+@dataclass(frozen=True)
+class Action:
+    text: str
+    owner: str | None = None
+    due: date | None = None
+
+
+@dataclass(frozen=True)
+class Timeline:
+    fmt: TimelineFormat = TimelineFormat.MD
+
+
+@dataclass(frozen=True)
+class Postmortem:
+    pass
+
+
+@dataclass(frozen=True)
+class List:
+    pass
+
+
+@dataclass(frozen=True)
+class Help:
+    pass
+
+
+IncidentCommand: TypeAlias = (
+    Declare
+    | SetStatus
+    | Close
+    | Reopen
+    | SetSeverity
+    | AssignRole
+    | Note
+    | Action
+    | Timeline
+    | Postmortem
+    | List
+    | Help
+)
+
+
+def parse_incident_command(text: str) -> IncidentCommand:
+    """The text after `/incident`, as Slack sends it."""
+    verb, rest = _split(text)
+    verb = verb.lower()
+    if not verb:
+        return Help()
+    verb = _VERB_ALIASES.get(verb, verb)
+    parser = _PARSERS.get(verb)
+    if parser is None:
+        raise ParseError(GENERAL_USAGE, f"Unknown command {verb!r}")
+    return parser(rest.strip())
+
+
+def _declare(rest: str) -> Declare:
+    usage = USAGE["declare"]
+    title: list[str] = []
+    options: dict[str, str] = {}
+    tokens = _tokens(rest)
+    while tokens:
+        value, quoted = tokens.pop(0)
+        if quoted or not _OPTION.match(value):
+            title.append(value)
+            continue
+        name, eq, inline = value.partition("=")
+        name = {"--severity": "--sev"}.get(name.lower(), name.lower())
+        if name not in ("--sev", "--service") or name in options:
+            raise ParseError(usage, f"Unknown or repeated option {name} (quote a title with --)")
+        if not eq and not tokens:
+            raise ParseError(usage, f"{name} needs a value")
+        options[name] = inline if eq else tokens.pop(0)[0]
+    if not title or not " ".join(title).strip():
+        raise ParseError(usage)
+    severity = options.get("--sev")
+    service = options.get("--service")
+    return Declare(
+        title=_unescape(" ".join(title).strip()),
+        severity=None if severity is None else _severity(severity, usage),
+        service=None if service is None else _nonempty(service, usage),
+    )
+
+
+def _status(rest: str) -> IncidentCommand:
+    word, summary = _split(rest)
+    word = _STATUS_ALIASES.get(word.lower(), word.lower())
+    if word == IncidentStatus.CLOSED:
+        return _close(summary)
+    try:
+        status = IncidentStatus(word)
+    except ValueError:
+        raise ParseError(USAGE["status"]) from None
+    return SetStatus(status, _unescape(summary) or None)
+
+
+def _close(rest: str) -> Close:
+    if rest:
+        raise ParseError(USAGE["close"])
+    return Close()
+
+
+def _reopen(rest: str) -> Reopen:
+    if not rest:
+        return Reopen()
+    word = rest.lower()
+    if word not in _OPEN_STATUSES:
+        raise ParseError(USAGE["reopen"])
+    return Reopen(IncidentStatus(word))
+
+
+def _sev(rest: str) -> SetSeverity:
+    return SetSeverity(_severity(rest, USAGE["sev"]))
+
+
+def _lead(rest: str) -> AssignRole:
+    return AssignRole("commander", _user(rest, USAGE["lead"]))
+
+
+def _role(rest: str) -> AssignRole:
+    usage = USAGE["role"]
+    role, user = _split(rest)
+    role = role.lower()
+    if not _ROLE_NAME.match(role):
+        raise ParseError(usage)
+    return AssignRole(role, _user(user, usage))
+
+
+def _note(rest: str) -> Note:
+    return Note(_nonempty(_unescape(rest), USAGE["note"]))
+
+
+def _action(rest: str) -> Action:
+    usage = USAGE["action"]
+    dues = _DUE.findall(rest)
+    if len(dues) > 1:
+        raise ParseError(usage, "Give one --due date")
+    if dues and not dues[0]:
+        raise ParseError(usage, "--due needs a date")
+    due = _date(dues[0], usage) if dues else None
+    rest = _DUE.sub("", rest).strip()
+    owner_match = _TRAILING_MENTION.search(rest)
+    owner = owner_match.group(1) if owner_match else None
+    if owner_match:
+        rest = rest[: owner_match.start()]
+    elif _TRAILING_PLAIN_AT.search(rest):
+        raise ParseError(usage, _PICK_USER)
+    return Action(_nonempty(_unescape(rest.strip()), usage), owner, due)
+
+
+def _timeline(rest: str) -> Timeline:
+    word = rest.lower().removeprefix("--format").strip().lstrip("=")
+    word = {"": "md", "markdown": "md"}.get(word, word)
+    try:
+        return Timeline(TimelineFormat(word))
+    except ValueError:
+        raise ParseError(USAGE["timeline"]) from None
+
+
+def _no_arguments(verb: str, command: IncidentCommand) -> Callable[[str], IncidentCommand]:
+    def parse(rest: str) -> IncidentCommand:
+        if rest:
+            raise ParseError(USAGE[verb])
+        return command
+
+    return parse
+
+
+_PICK_USER = "Couldn't tell who that is: type @ and pick the person from Slack's autocomplete list"
+
+
+def _user(text: str, usage: str) -> str:
+    match = _MENTION.match(text)
+    if match:
+        return match.group(1)
+    if text.startswith("<!subteam^"):
+        raise ParseError(usage, "A role goes to one person, not a user group")
+    if text.startswith("@") and " " not in text:
+        raise ParseError(usage, _PICK_USER)
+    raise ParseError(usage)
+
+
+def _severity(text: str, usage: str) -> str:
+    match = _SEVERITY.match(text.strip())
+    if match is None:
+        raise ParseError(usage)
+    return f"sev{match.group(1)}"
+
+
+def _date(text: str, usage: str) -> date:
+    try:
+        if not _DATE.match(text):
+            raise ValueError(text)
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ParseError(usage, f"--due wants a date like 2026-12-01, not {text!r}") from None
+
+
+def _nonempty(text: str, usage: str) -> str:
+    if not text.strip():
+        raise ParseError(usage)
+    return text.strip()
+
+
+def _tokens(text: str) -> list[tuple[str, bool]]:
+    """Words, with "double-quoted" (also “curly”) runs kept whole and marked quoted."""
+    tokens = []
+    for match in _TOKEN.finditer(text):
+        plain = match.group(3)
+        quoted = match.group(1) if match.group(1) is not None else match.group(2)
+        tokens.append((plain, False) if plain is not None else (quoted or "", True))
+    return tokens
+
+
+def _split(text: str) -> tuple[str, str]:
+    """The first word and the rest (newlines and spacing inside the rest kept)."""
+    parts = text.strip().split(maxsplit=1)
+    return (parts[0], parts[1].strip()) if len(parts) == 2 else (text.strip(), "")
+
+
+def _unescape(text: str) -> str:
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+_VERB_ALIASES = {
+    "severity": "sev",
+    "commander": "lead",
+    "ic": "lead",
+    "post-mortem": "postmortem",
+    "pm": "postmortem",
+}
+_PARSERS: dict[str, Callable[[str], IncidentCommand]] = {
+    "declare": _declare,
+    "status": _status,
+    "close": _close,
+    "reopen": _reopen,
+    "sev": _sev,
+    "lead": _lead,
+    "role": _role,
+    "note": _note,
+    "action": _action,
+    "timeline": _timeline,
+    "postmortem": _no_arguments("postmortem", Postmortem()),
+    "list": _no_arguments("list", List()),
+    "help": lambda _rest: Help(),
+}
+
+
+def help_text(extra_roles: Sequence[str] = ()) -> str:
+    """What `/incident help` shows: commands, severities, roles and their duties."""
+    lines = ["*/incident* commands"]
+    lines += [f"• `{USAGE[v].removeprefix('Usage: ')}`: {d}" for v, d in _DESCRIPTIONS.items()]
+    lines += ["", "*Severities*"]
+    lines += [f"• *{sev}*: {text}" for sev, text in SEVERITY_DEFINITIONS.items()]
+    lines += ["", "*Roles* (`/incident role <role> @user`)"]
+    for role in known_roles(extra_roles):
+        name = "commander* (`lead`)" if role == "commander" else f"{role}*"
+        lines.append(f"• *{name}: {role_duties(role)}")
+    return "\n".join(lines)

@@ -1,0 +1,433 @@
+"""/rollback from request to outcome: permission, preview, confirmation, patch, watch, audit.
+
+Nothing reaches the cluster without a confirmation click by the person who
+asked, within 15 minutes, on a deployment unchanged since the preview.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+
+from bot.clock import Clock
+from bot.core.rollback import (
+    PendingRollback,
+    RollbackPlan,
+    RollbackRefused,
+    check_click,
+    may_roll_back,
+    plan_rollback,
+)
+from bot.core.rollout import revisions, rollout_status
+from bot.models import Incident, Rollback, TimelineEvent
+from bot.ports import ChatPort
+from bot.settings import Catalog
+from bot.store import IncidentStore
+from commands.rollback import (
+    RollbackArgs,
+    plan_summary,
+    render_dry_run,
+    render_history,
+    render_preview,
+    render_progress,
+)
+from integrations.kubernetes import (
+    KubernetesConflict,
+    KubernetesError,
+    KubernetesNotFound,
+    KubernetesRefused,
+    KubernetesSource,
+    label_selector,
+)
+from integrations.slack import SlackError
+
+log = structlog.get_logger(__name__)
+audit = structlog.get_logger("incident_bot.audit")
+
+
+class GroupDirectory:
+    """Slack user group members, cached briefly (membership changes are rare, clicks are not)."""
+
+    def __init__(self, chat: ChatPort, clock: Clock, ttl: timedelta = timedelta(minutes=1)) -> None:
+        self.chat, self.clock, self.ttl = chat, clock, ttl
+        self._cache: dict[str, tuple[datetime, set[str]]] = {}
+
+    async def groups_of(self, user: str, groups: list[str]) -> list[str]:
+        found = []
+        for group in groups:
+            cached = self._cache.get(group)
+            if cached is None or self.clock() - cached[0] > self.ttl:
+                try:
+                    members = set(await self.chat.usergroup_members(group))
+                except SlackError as e:
+                    log.warning("could not read user group", group=group, error=e.error)
+                    continue
+                cached = (self.clock(), members)
+                self._cache[group] = cached
+            if user in cached[1]:
+                found.append(group)
+        return found
+
+
+class RollbackService:
+    def __init__(
+        self,
+        store: IncidentStore,
+        chat: ChatPort,
+        kubernetes: KubernetesSource | None,
+        catalog: Catalog,
+        clock: Clock,
+        *,
+        watch_interval: float = 2.0,
+        watch_timeout: float = 600.0,
+    ) -> None:
+        self.store, self.chat, self.kubernetes = store, chat, kubernetes
+        self.catalog, self.clock = catalog, clock
+        self.groups = GroupDirectory(chat, clock)
+        self.watch_interval, self.watch_timeout = watch_interval, watch_timeout
+        self._watches: set[asyncio.Task[None]] = set()
+
+    async def stop(self) -> None:
+        for task in list(self._watches):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def target(self, args: RollbackArgs, incident: Incident | None) -> tuple[str, str] | None:
+        """(namespace, deployment): the arguments, else the incident's service from the catalog."""
+        service = self.catalog.services.get(incident.service or "") if incident else None
+        deployment = args.deployment or (service.deployment if service else None)
+        if deployment is None:
+            return None
+        namespace = args.namespace
+        if namespace is None:
+            owners = [s for s in self.catalog.services.values() if s.deployment == deployment]
+            namespace = (
+                owners[0].namespace if owners else (service.namespace if service else "default")
+            )
+        return namespace, deployment
+
+    async def request(
+        self, channel: str, user: str, args: RollbackArgs, incident: Incident | None
+    ) -> None:
+        where = self.target(args, incident)
+        if where is None:
+            await self._tell(
+                channel, user, "Which deployment? /rollback <deployment> [-n namespace]"
+            )
+            return
+        namespace, name = where
+        k8s = self.kubernetes
+        if k8s is None:
+            await self._tell(
+                channel, user, "Kubernetes is not configured for this bot (no kubeconfig)."
+            )
+            return
+        if not args.history and not await self._permitted(channel, user, namespace, name, incident):
+            return
+        try:
+            deployment = await k8s.deployment(namespace, name)
+            selector = label_selector(deployment["spec"]["selector"].get("matchLabels", {}))
+            replicasets = await k8s.replicasets(namespace, selector)
+        except KubernetesNotFound:
+            await self._tell(channel, user, f"No deployment {name} in namespace {namespace}.")
+            return
+        except KubernetesError as e:
+            await self._tell(channel, user, f"Kubernetes did not answer: {e}. Nothing was changed.")
+            return
+        if args.history:
+            revs = revisions(deployment, replicasets)
+            current = revs[0].number if revs else None
+            await self._tell(channel, user, render_history(namespace, name, revs, current))
+            return
+        try:
+            plan = plan_rollback(deployment, replicasets, to_revision=args.to_revision)
+        except RollbackRefused as e:
+            await self._tell(channel, user, f"Not rolling back: {e}")
+            await self._note(incident, "rollback_refused", f"Rollback of {name} refused: {e}", user)
+            return
+        if args.dry_run:
+            await self._dry_run(channel, user, plan)
+            return
+        await self._preview(channel, user, plan, incident, force=args.force)
+
+    async def _permitted(
+        self, channel: str, user: str, namespace: str, name: str, incident: Incident | None
+    ) -> bool:
+        policy = self.catalog.rollback
+        groups = await self.groups.groups_of(user, policy.allowed_groups)
+        permission = may_roll_back(
+            user,
+            groups,
+            namespace,
+            allowed_users=policy.allowed_users,
+            allowed_groups=policy.allowed_groups,
+            namespaces=policy.namespaces,
+        )
+        if permission.allowed:
+            return True
+        audit.warning(
+            "rollback refused",
+            user=user,
+            namespace=namespace,
+            deployment=name,
+            reason=permission.reason,
+        )
+        await self._tell(channel, user, f"Not rolling back: {permission.reason}.")
+        await self._note(
+            incident,
+            "rollback_refused",
+            f"Rollback of {namespace}/{name} refused: {permission.reason}",
+            user,
+        )
+        return False
+
+    async def _dry_run(self, channel: str, user: str, plan: RollbackPlan) -> None:
+        assert self.kubernetes is not None
+        try:
+            result = await self.kubernetes.patch_deployment(
+                plan.namespace, plan.deployment, list(plan.patch), dry_run=True
+            )
+        except KubernetesError as e:
+            await self._tell(channel, user, f"Dry run refused by the API server: {e}")
+            return
+        template = result.get("spec", {}).get("template", {})
+        images = tuple(c.get("image", "") for c in template.get("spec", {}).get("containers", []))
+        await self._tell(channel, user, render_dry_run(plan, images))
+
+    async def _preview(
+        self, channel: str, user: str, plan: RollbackPlan, incident: Incident | None, *, force: bool
+    ) -> None:
+        row = await self.store.save(
+            Rollback(
+                incident_id=incident.id if incident else None,
+                channel_id=channel,
+                requested_by=user,
+                namespace=plan.namespace,
+                deployment=plan.deployment,
+                resource_version=plan.resource_version,
+                from_revision=plan.from_revision,
+                to_revision=plan.to_revision,
+                from_images=list(plan.from_images),
+                to_images=list(plan.to_images),
+                patch=list(plan.patch),
+                force=force,
+                created_at=self.clock(),
+                status="blocked" if plan.gitops and not force else "pending",
+            )
+        )
+        assert row.id is not None
+        text, blocks = render_preview(plan, rollback_id=row.id, requested_by=user, force=force)
+        posted = await self.chat.post_message(channel, text, blocks)
+        await self.store.save(_with(row, message_ts=posted.ts))
+        audit.info("rollback requested", rollback=row.id, user=user, plan=plan_summary(plan))
+        await self._note(
+            incident,
+            "rollback_requested",
+            f"<@{user}> asked to roll back {plan_summary(plan)}",
+            user,
+            key=f"rollback:{row.id}:requested",
+        )
+
+    async def confirm(self, rollback_id: int, user: str) -> None:
+        row = await self.store.get(Rollback, rollback_id)
+        if row is None:
+            return
+        problem = check_click(
+            PendingRollback(row.requested_by, row.created_at, row.status), user, self.clock()
+        )
+        if problem is not None:
+            await self._tell(row.channel_id, user, f"Nothing done: {problem}.")
+            return
+        assert self.kubernetes is not None
+        incident = await self.store.incident(row.incident_id) if row.incident_id else None
+        now = self.clock()
+        row = await self.store.save(
+            _with(row, status="confirmed", confirmed_by=user, confirmed_at=now)
+        )
+        audit.info("rollback confirmed", rollback=row.id, user=user)
+        await self._note(
+            incident,
+            "rollback_confirmed",
+            f"<@{user}> confirmed the rollback of {row.namespace}/{row.deployment}",
+            user,
+            key=f"rollback:{row.id}:confirmed",
+        )
+        try:
+            current = await self.kubernetes.deployment(row.namespace, row.deployment)
+            if current["metadata"].get("resourceVersion") != row.resource_version:
+                raise KubernetesConflict("the deployment changed since the preview")
+            await self.kubernetes.patch_deployment(row.namespace, row.deployment, row.patch)
+        except (KubernetesConflict, KubernetesRefused) as e:
+            await self._finish(
+                row, incident, "stale", f"{e}: nothing was changed; run /rollback again"
+            )
+            return
+        except KubernetesError as e:
+            await self._finish(row, incident, "failed", f"Kubernetes refused the patch: {e}")
+            return
+        row = await self.store.save(_with(row, status="patched"))
+        await self._note(
+            incident,
+            "rollback_patched",
+            f"Patched {row.namespace}/{row.deployment}: revision {row.from_revision} "
+            f"({', '.join(row.from_images)}) -> revision {row.to_revision} "
+            f"({', '.join(row.to_images)})",
+            user,
+            key=f"rollback:{row.id}:patched",
+            details={
+                "from_revision": row.from_revision,
+                "to_revision": row.to_revision,
+                "from_images": row.from_images,
+                "to_images": row.to_images,
+            },
+        )
+        task = asyncio.create_task(self._watch(row, incident))
+        self._watches.add(task)
+        task.add_done_callback(self._watches.discard)
+
+    async def cancel(self, rollback_id: int, user: str) -> None:
+        row = await self.store.get(Rollback, rollback_id)
+        if row is None:
+            return
+        problem = check_click(
+            PendingRollback(row.requested_by, row.created_at, row.status), user, self.clock()
+        )
+        if problem is not None and "older than" not in problem:
+            await self._tell(row.channel_id, user, f"Nothing done: {problem}.")
+            return
+        incident = await self.store.incident(row.incident_id) if row.incident_id else None
+        await self._finish(
+            row, incident, "cancelled", f"Cancelled by <@{user}>; nothing was changed"
+        )
+
+    async def _watch(self, row: Rollback, incident: Incident | None) -> None:
+        """Like `kubectl rollout status`: one message updated in place until done."""
+        assert self.kubernetes is not None
+        plan_view = _plan_of(row)
+        deadline = asyncio.get_running_loop().time() + self.watch_timeout
+        last = ""
+        while True:
+            try:
+                status = rollout_status(
+                    await self.kubernetes.deployment(row.namespace, row.deployment)
+                )
+            except KubernetesError as e:
+                status = None
+                log.warning("rollout watch: Kubernetes did not answer", error=str(e))
+            if status is not None:
+                text, blocks = render_progress(plan_view, status, by=row.confirmed_by or "")
+                if text != last and row.message_ts:
+                    with contextlib.suppress(SlackError):
+                        await self.chat.update_message(row.channel_id, row.message_ts, text, blocks)
+                    last = text
+                if status.state in ("complete", "failed"):
+                    outcome = "completed" if status.done else "failed"
+                    await self._finish(row, incident, outcome, status.message, update=False)
+                    return
+            if asyncio.get_running_loop().time() > deadline:
+                await self._finish(
+                    row,
+                    incident,
+                    "timed_out",
+                    f"not finished after {self.watch_timeout:g} s",
+                    update=False,
+                )
+                return
+            await asyncio.sleep(self.watch_interval)  # the rollout's own pace, not a test wait
+
+    async def _finish(
+        self,
+        row: Rollback,
+        incident: Incident | None,
+        status: str,
+        detail: str,
+        *,
+        update: bool = True,
+    ) -> None:
+        row = await self.store.save(
+            _with(row, status=status, detail=detail, finished_at=self.clock())
+        )
+        audit.info(
+            "rollback finished",
+            rollback=row.id,
+            outcome=status,
+            detail=detail,
+            namespace=row.namespace,
+            deployment=row.deployment,
+            from_revision=row.from_revision,
+            to_revision=row.to_revision,
+        )
+        icon = {"completed": ":white_check_mark:", "cancelled": ":no_entry_sign:"}.get(
+            status, ":x:"
+        )
+        what = f"{row.namespace}/{row.deployment} to revision {row.to_revision}"
+        text = f"{icon} Rollback of {what}: {status}. {detail}"
+        with contextlib.suppress(SlackError):
+            if update and row.message_ts:
+                await self.chat.update_message(row.channel_id, row.message_ts, text, None)
+            else:
+                await self.chat.post_message(row.channel_id, text)
+        await self._note(
+            incident,
+            f"rollback_{status}",
+            text,
+            row.confirmed_by or row.requested_by,
+            key=f"rollback:{row.id}:{status}",
+        )
+
+    async def _tell(self, channel: str, user: str, text: str) -> None:
+        try:
+            await self.chat.post_ephemeral(channel, user, text)
+        except SlackError as e:
+            log.warning("could not answer the user", channel=channel, error=e.error)
+
+    async def _note(
+        self,
+        incident: Incident | None,
+        kind: str,
+        text: str,
+        actor: str,
+        *,
+        key: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        if incident is None or incident.id is None:
+            return
+        now = self.clock()
+        await self.store.add_event(
+            TimelineEvent(
+                incident_id=incident.id,
+                kind=kind,
+                text=text,
+                actor=actor,
+                occurred_at=now,
+                recorded_at=now,
+                details=details or {},
+                source_key=key or f"{kind}:{now.isoformat()}",
+            )
+        )
+
+
+def _with(row: Rollback, **values: Any) -> Rollback:
+    for key, value in values.items():
+        setattr(row, key, value)
+    return row
+
+
+def _plan_of(row: Rollback) -> RollbackPlan:
+    return RollbackPlan(
+        namespace=row.namespace,
+        deployment=row.deployment,
+        resource_version=row.resource_version,
+        from_revision=row.from_revision,
+        from_images=tuple(row.from_images),
+        to_revision=row.to_revision,
+        to_images=tuple(row.to_images),
+        diff=(),
+        patch=(),
+    )

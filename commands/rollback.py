@@ -1,0 +1,171 @@
+"""`/rollback`: parsing, and the preview / progress / history messages (no I/O)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bot.core.alerts import format_timestamp
+from bot.core.rollback import RollbackPlan
+from bot.core.rollout import Revision, RolloutStatus
+from commands.common import UsageError, split_args, take_flag, take_option
+
+USAGE = (
+    "Usage: /rollback <deployment> [-n namespace] [--to-revision N] [--dry-run] [--history] "
+    "[--force]  (inside an incident channel the deployment is optional)"
+)
+CONFIRM = "rollback_confirm"
+CANCEL = "rollback_cancel"
+SUGGESTED = "rollback_suggested"
+Block = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RollbackArgs:
+    deployment: str | None
+    namespace: str | None
+    to_revision: int | None
+    dry_run: bool
+    history: bool
+    force: bool
+
+
+def parse_rollback(text: str) -> RollbackArgs:
+    args = split_args(text, USAGE)
+    namespace = take_option(args, "-n", "--namespace", usage=USAGE)
+    raw_revision = take_option(args, "--to-revision", usage=USAGE)
+    flags = {name: take_flag(args, f"--{name}") for name in ("dry-run", "history", "force")}
+    unknown = [a for a in args if a.startswith("-")]
+    if unknown:
+        raise UsageError(f"unknown option {unknown[0]}. {USAGE}")
+    if len(args) > 1:
+        raise UsageError(f"one deployment at a time, got {' '.join(args)}. {USAGE}")
+    revision = None
+    if raw_revision is not None:
+        if not raw_revision.isdigit() or int(raw_revision) < 1:
+            raise UsageError(f"--to-revision takes a revision number, got {raw_revision}. {USAGE}")
+        revision = int(raw_revision)
+    deployment = args[0].removeprefix("deployment/") if args else None
+    return RollbackArgs(
+        deployment, namespace, revision, flags["dry-run"], flags["history"], flags["force"]
+    )
+
+
+def _section(text: str) -> Block:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
+
+
+def _images(images: tuple[str, ...]) -> str:
+    return ", ".join(f"`{i}`" for i in images) or "no image"
+
+
+def plan_summary(plan: RollbackPlan) -> str:
+    return (
+        f"{plan.namespace}/{plan.deployment}: revision {plan.from_revision} "
+        f"({', '.join(plan.from_images)}) -> revision {plan.to_revision} "
+        f"({', '.join(plan.to_images)})"
+    )
+
+
+def render_preview(
+    plan: RollbackPlan, *, rollback_id: int, requested_by: str, force: bool
+) -> tuple[str, list[Block]]:
+    text = f"Rollback preview: {plan_summary(plan)}"
+    blocks = [
+        _section(
+            f":rewind: *Roll back {plan.namespace}/{plan.deployment}?* (asked by <@{requested_by}>)"
+        ),
+        _section(
+            f"*Now:* revision {plan.from_revision} · {_images(plan.from_images)}\n"
+            f"*After:* revision {plan.to_revision} · {_images(plan.to_images)}"
+        ),
+        _section("*Pod template changes*\n```" + "\n".join(plan.diff) + "```"),
+    ]
+    if plan.gitops is not None:
+        blocks.append(_section(
+            f":warning: {plan.gitops}: its self-heal will put the bad version back. "
+            "Prefer a Git revert of the change"
+            + (". You chose --force." if force else "; to roll back here anyway, add --force.")
+        ))  # fmt: skip
+        if not force:
+            return text, blocks
+    blocks.append(
+        {
+            "type": "actions",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": CONFIRM,
+                    "style": "danger",
+                    "text": {"type": "plain_text", "text": "Confirm rollback"},
+                    "value": str(rollback_id),
+                    "confirm": {
+                        "title": {"type": "plain_text", "text": "Roll back?"},
+                        "text": {"type": "mrkdwn", "text": plan_summary(plan)},
+                        "confirm": {"type": "plain_text", "text": "Roll back"},
+                        "deny": {"type": "plain_text", "text": "Not yet"},
+                    },
+                },
+                {
+                    "type": "button",
+                    "action_id": CANCEL,
+                    "value": str(rollback_id),
+                    "text": {"type": "plain_text", "text": "Cancel"},
+                },
+            ],
+        }
+    )
+    blocks.append(_context("Only the person who asked can confirm; the buttons expire in 15 min."))
+    return text, blocks
+
+
+def _context(text: str) -> Block:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
+
+
+def render_dry_run(plan: RollbackPlan, server_images: tuple[str, ...]) -> str:
+    return (
+        f":test_tube: Dry run (dryRun=All, nothing changed): the API server accepts rolling back "
+        f"{plan.namespace}/{plan.deployment} to revision {plan.to_revision}; its pod template "
+        f"would run {_images(server_images)}.\n```" + "\n".join(plan.diff) + "```"
+    )
+
+
+def render_progress(
+    plan: RollbackPlan, status: RolloutStatus, *, by: str
+) -> tuple[str, list[Block]]:
+    icon = {
+        "complete": ":white_check_mark:",
+        "failed": ":x:",
+        "progressing": ":hourglass_flowing_sand:",
+    }
+    line = (
+        f"{icon.get(status.state, ':hourglass_flowing_sand:')} Rollback of "
+        f"{plan.namespace}/{plan.deployment} to revision {plan.to_revision}, confirmed by <@{by}>: "
+        f"{status.message} (ready {status.ready}/{status.desired}, updated {status.updated})"
+    )
+    return line, [_section(line)]
+
+
+def render_history(
+    namespace: str, deployment: str, revs: list[Revision], current: int | None
+) -> str:
+    lines = [f"*Rollout history of {namespace}/{deployment}*"]
+    for rev in revs:
+        mark = " (current)" if rev.number == current else ""
+        when = format_timestamp(rev.created_at) if rev.created_at else "unknown time"
+        lines.append(f"rev {rev.number}{mark} · {_images(rev.images)} · created {when}")
+    return "\n".join(lines)
+
+
+def suggestion_button(namespace: str, deployment: str, revision: int) -> Block:
+    return {
+        "type": "button", "action_id": SUGGESTED,
+        "text": {"type": "plain_text", "text": f"Roll back to revision {revision}"},
+        "value": f"{namespace}/{deployment}/{revision}",
+    }  # fmt: skip
+
+
+def parse_suggestion(value: str) -> tuple[str, str, int]:
+    namespace, deployment, revision = value.split("/")
+    return namespace, deployment, int(revision)
