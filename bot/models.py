@@ -57,6 +57,17 @@ class Incident(SQLModel, table=True):
     alert_message_ts: str | None = None
     digest_channel_id: str | None = None
     digest_ts: str | None = None
+    source: str = "alertmanager"  # or "slack" for a declared incident
+    reporter: str | None = None
+    commander: str | None = None
+    roles: dict[str, str] = _json()  # role -> Slack user id
+    acknowledged_at: datetime | None = _time()
+    closed_at: datetime | None = _time()
+    resolution_summary: str | None = None
+    last_status_update_at: datetime | None = _time()
+    reminder_state: dict[str, Any] = (
+        _json()
+    )  # {"snoozed_until": {kind: iso}, "last_nudged_at": {...}}
 
     @property
     def ref(self) -> str:
@@ -158,3 +169,38 @@ class Rollback(SQLModel, table=True):
     confirmed_by: str | None = None
     confirmed_at: datetime | None = _time()
     finished_at: datetime | None = _time()
+
+
+class SlackEventSeen(SQLModel, table=True):
+    """Slack retries an event it thinks we missed; its id makes the second delivery a no-op."""
+
+    __tablename__ = "slack_events_seen"
+
+    event_id: str = Field(primary_key=True)
+    received_at: datetime = _time(nullable=False)
+
+
+class ReminderSent(SQLModel, table=True):
+    """A nudge posted once: the unique key lets only one replica post it."""
+
+    __tablename__ = "reminders_sent"
+
+    key: str = Field(primary_key=True)
+    incident_id: int = Field(foreign_key="incidents.id", index=True)
+    kind: str
+    due_at: datetime = _time(nullable=False)
+    posted_at: datetime | None = _time()
+    message_ts: str | None = None
+
+
+class ActionItem(SQLModel, table=True):
+    __tablename__ = "action_items"
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incidents.id", index=True)
+    text: str
+    owner: str | None = None
+    due: str | None = None  # YYYY-MM-DD
+    source: str = "command"  # "command" or "note"
+    created_by: str | None = None
+    created_at: datetime = _time(nullable=False)

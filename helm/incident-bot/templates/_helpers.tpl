@@ -1,0 +1,117 @@
+{{/*
+Chart name, truncated to 63 characters (the DNS label limit).
+*/}}
+{{- define "incident-bot.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Fully qualified app name: "<release>-<chart>", or the release name when it already contains
+the chart name; truncated to 63 characters.
+*/}}
+{{- define "incident-bot.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Chart name and version, for the helm.sh/chart label.
+*/}}
+{{- define "incident-bot.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Common labels.
+*/}}
+{{- define "incident-bot.labels" -}}
+helm.sh/chart: {{ include "incident-bot.chart" . }}
+{{ include "incident-bot.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: incident-bot
+{{- end }}
+
+{{/*
+Selector labels.
+*/}}
+{{- define "incident-bot.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "incident-bot.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/*
+Name of the ServiceAccount.
+*/}}
+{{- define "incident-bot.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "incident-bot.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+Name of the Secret the pod reads its credentials from: the one the ExternalSecret creates,
+else secrets.existingSecret, else the release's full name.
+*/}}
+{{- define "incident-bot.secretName" -}}
+{{- if .Values.externalSecret.enabled }}
+{{- if .Values.secrets.existingSecret }}
+{{- fail "set either secrets.existingSecret or externalSecret.enabled, not both" }}
+{{- end }}
+{{- default (printf "%s-secrets" (include "incident-bot.fullname" .)) .Values.externalSecret.targetName }}
+{{- else }}
+{{- default (include "incident-bot.fullname" .) .Values.secrets.existingSecret }}
+{{- end }}
+{{- end }}
+
+{{/*
+The secret variables, in order, each "NAME:required" or "NAME:optional". DATABASE_URL is
+listed only when database.fromSecret is true, and is then required.
+*/}}
+{{- define "incident-bot.secretEnv" -}}
+SLACK_BOT_TOKEN:required
+SLACK_SIGNING_SECRET:optional
+SLACK_APP_TOKEN:optional
+ALERTMANAGER_WEBHOOK_TOKEN:required
+API_TOKEN:optional
+{{- if .Values.database.fromSecret }}
+DATABASE_URL:required
+{{- end }}
+{{- end }}
+
+{{/*
+Image reference.
+*/}}
+{{- define "incident-bot.image" -}}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- end }}
+
+{{/*
+Mount path of the catalog ConfigMap and the file in it.
+*/}}
+{{- define "incident-bot.catalogPath" -}}
+/etc/incident-bot/catalog.yaml
+{{- end }}
+
+{{/*
+Refuse combinations that cannot work.
+*/}}
+{{- define "incident-bot.validate" -}}
+{{- $sqlite := and (not .Values.database.fromSecret) (hasPrefix "sqlite" .Values.database.url) }}
+{{- if and (gt (int .Values.replicaCount) 1) $sqlite }}
+{{- fail "replicaCount > 1 needs PostgreSQL: set database.fromSecret=true and DATABASE_URL in the Secret (each pod would have its own SQLite file)" }}
+{{- end }}
+{{- if and (not .Values.database.fromSecret) (regexMatch "://[^/@]*:[^/@]*@" .Values.database.url) }}
+{{- fail "database.url carries a password: put the URL in the Secret (key secrets.keys.DATABASE_URL) and set database.fromSecret=true" }}
+{{- end }}
+{{- end }}
