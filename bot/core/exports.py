@@ -1,0 +1,332 @@
+"""Timeline exports (JSON, CSV, Markdown): pure, streaming, no I/O.
+
+The shell passes an incident and an iterable of its events (a database cursor
+for a 50,000-event incident); each export returns an iterator of text chunks
+that the shell writes out one by one, encoded as UTF-8. No export holds more
+than one event at a time, so memory stays flat whatever the timeline's size.
+Events are expected in `occurred_at` order (the store's order); the exports do
+not sort, because sorting would need the whole timeline in memory.
+
+Times: JSON and CSV are read by programs and carry milliseconds
+(`2024-06-15T14:32:05.123Z`, `format_timestamp`); Markdown is read by people
+and carries seconds (`2024-06-15T14:32:05Z`, `format_utc_seconds`). Both are
+ISO 8601 in UTC with a `Z`.
+
+Field names, stable (the same in JSON and CSV):
+
+- incident: ref, title, status, severity, service, channel_id, channel_name,
+  commander, summary, started_at, detected_at, acknowledged_at, identified_at,
+  mitigated_at, resolved_at, closed_at (times null when not reached);
+- event: occurred_at (when it happened at its source), recorded_at (when the
+  bot learned of it), kind, actor, text, details (an object), link, phase
+  (see `phase_of`). CSV adds `incident` (the ref, last, so CSV files of several
+  incidents can be pasted together) and carries `details` as compact JSON.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any
+
+from bot.core.alerts import format_timestamp
+
+# A BOM first: Excel guesses the legacy code page for a CSV without one and
+# garbles ü, emoji and CJK; every other CSV reader skips it.
+CSV_BOM = "\ufeff"
+CSV_COLUMNS = (
+    "occurred_at", "recorded_at", "phase", "kind", "actor", "text", "details", "link", "incident",
+)  # fmt: skip
+# Slack's `<@U123|name>`, `<#C123|name>`, `<!here>`, `<https://...|label>`.
+_SLACK_MARKUP = re.compile(
+    r"<(?P<target>[@#!][^|>\s]+|(?:https?|mailto):[^|>\s]+)(?:\|(?P<label>[^>]*))?>"
+)
+# OWASP's list: a spreadsheet evaluates a cell starting with these as a formula.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+class Phase(StrEnum):
+    DETECTION = "detection"
+    RESPONSE = "response"
+    MITIGATION = "mitigation"
+    RESOLUTION = "resolution"
+
+
+PHASE_DEFINITIONS = {
+    Phase.DETECTION: "from impact start until a human acknowledged (or, unacknowledged, "
+    "until detection)",
+    Phase.RESPONSE: "from acknowledgement until the cause was identified",
+    Phase.MITIGATION: "from identification until the impact ended (mitigated)",
+    Phase.RESOLUTION: "after the impact ended: monitoring, resolution, follow-up",
+}
+
+
+@dataclass(frozen=True)
+class IncidentRecord:
+    """An incident as the exports and the post-mortem see it; all times aware UTC."""
+
+    ref: str
+    title: str
+    status: str
+    severity: str
+    service: str | None
+    channel_id: str | None
+    channel_name: str | None
+    started_at: datetime  # impact start
+    detected_at: datetime
+    acknowledged_at: datetime | None = None
+    identified_at: datetime | None = None
+    mitigated_at: datetime | None = None
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+    commander: str | None = None
+    summary: str | None = None
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """One timeline entry."""
+
+    occurred_at: datetime
+    recorded_at: datetime
+    kind: str
+    actor: str | None
+    text: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+    link: str | None = None
+
+
+def format_utc_seconds(value: datetime) -> str:
+    """ISO 8601 UTC with `Z`, to the second (truncated), for documents people read."""
+    return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def phase_of(event: EventRecord, incident: IncidentRecord) -> Phase:
+    """The phase an event belongs to, from the incident's milestones.
+
+    A milestone's own event belongs where a reader looks for it: detection
+    ends with (and includes) `detected_at`, and lasts until the acknowledgement;
+    the acknowledgement opens response; identification opens mitigation;
+    mitigation ends with (and includes) `mitigated_at` (`resolved_at` when no
+    mitigation time is known). Milestones not reached yet leave the later
+    phases empty. Later milestones are checked first, so odd data (a milestone
+    before an earlier one) still yields one phase per event.
+    """
+    t = event.occurred_at
+    impact_end = incident.mitigated_at or incident.resolved_at
+    if impact_end is not None and t > impact_end:
+        return Phase.RESOLUTION
+    acknowledged = incident.acknowledged_at
+    if t <= incident.detected_at or (acknowledged is not None and t < acknowledged):
+        return Phase.DETECTION
+    if t == impact_end or (incident.identified_at is not None and t >= incident.identified_at):
+        return Phase.MITIGATION
+    return Phase.RESPONSE
+
+
+def incident_fields(incident: IncidentRecord) -> dict[str, Any]:
+    """The incident under its stable field names, times as ISO 8601 strings."""
+    times = {
+        name: _opt_time(getattr(incident, name))
+        for name in (
+            "started_at", "detected_at", "acknowledged_at", "identified_at",
+            "mitigated_at", "resolved_at", "closed_at",
+        )
+    }  # fmt: skip
+    return {
+        "ref": incident.ref,
+        "title": incident.title,
+        "status": incident.status,
+        "severity": incident.severity,
+        "service": incident.service,
+        "channel_id": incident.channel_id,
+        "channel_name": incident.channel_name,
+        "commander": incident.commander,
+        "summary": incident.summary,
+        **times,
+    }
+
+
+def event_fields(event: EventRecord, incident: IncidentRecord) -> dict[str, Any]:
+    return {
+        "occurred_at": format_timestamp(event.occurred_at),
+        "recorded_at": format_timestamp(event.recorded_at),
+        "kind": event.kind,
+        "actor": event.actor,
+        "text": event.text,
+        "details": event.details,
+        "link": event.link,
+        "phase": phase_of(event, incident).value,
+    }
+
+
+def timeline_json(incident: IncidentRecord, events: Iterable[EventRecord]) -> Iterator[str]:
+    """`{"incident": {...}, "events": [...]}`, one event per line, in chunks."""
+    head = _dumps(incident_fields(incident))
+    yield f'{{"incident": {head},\n "events": ['
+    separator = "\n  "
+    for event in events:
+        yield separator + _dumps(event_fields(event, incident))
+        separator = ",\n  "
+    yield "\n]}\n"
+
+
+def timeline_csv(incident: IncidentRecord, events: Iterable[EventRecord]) -> Iterator[str]:
+    """RFC 4180 (CRLF, quoted as needed), a BOM first, a header row, one row per event."""
+    line = _LineBuffer()
+    writer = csv.writer(line, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    yield CSV_BOM + line.take()
+    for event in events:
+        row = event_fields(event, incident)
+        row["details"] = _dumps(row["details"]) if row["details"] else ""
+        row["incident"] = incident.ref
+        writer.writerow([csv_cell(row[name]) for name in CSV_COLUMNS])
+        yield line.take()
+
+
+def csv_cell(value: Any) -> str:
+    """A cell a spreadsheet shows as text: a formula-looking start gets a `'` guard.
+
+    The `'` stays in the data (a reader of the CSV sees it); that is the price
+    of never running `=HYPERLINK(...)` from an attacker's Slack message.
+    """
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+def timeline_markdown(incident: IncidentRecord, events: Iterable[EventRecord]) -> Iterator[str]:
+    """A Markdown document: the incident's key facts, then one table per phase."""
+    yield f"# {incident.ref} timeline: {markdown_cell(incident.title)}\n\n"
+    yield "| | |\n|---|---|\n"
+    for label, value in _incident_facts(incident):
+        yield f"| {label} | {markdown_cell(value)} |\n"
+    yield "\n" + phase_legend()
+    yield from markdown_phase_tables(incident, events, heading="##")
+
+
+def phase_legend() -> str:
+    lines = [f"- **{p.value.capitalize()}**: {text}." for p, text in PHASE_DEFINITIONS.items()]
+    return "All times are UTC. Phases:\n\n" + "\n".join(lines) + "\n"
+
+
+def markdown_phase_tables(
+    incident: IncidentRecord, events: Iterable[EventRecord], *, heading: str
+) -> Iterator[str]:
+    """A heading and table each time the phase changes (once per phase for sorted events)."""
+    current: Phase | None = None
+    for event in events:
+        phase = phase_of(event, incident)
+        if phase is not current:
+            current = phase
+            yield f"\n{heading} {phase.value.capitalize()}\n\n"
+            yield "| Time (UTC) | Kind | Who | What |\n|---|---|---|---|\n"
+        yield markdown_row(event)
+    if current is None:
+        yield "\n_No events recorded._\n"
+
+
+def markdown_row(event: EventRecord) -> str:
+    what = markdown_cell(event.text)
+    if event.link:
+        what += f" ([link](<{_markdown_url(event.link)}>))"
+    who = markdown_cell(event.actor) if event.actor else ""
+    when = format_utc_seconds(event.occurred_at)
+    return f"| {when} | {markdown_cell(event.kind)} | {who} | {what} |\n"
+
+
+def markdown_cell(value: Any) -> str:
+    """Text safe inside a Markdown table cell.
+
+    Slack's markup is made readable first (`<@U1|ana>` -> `@ana`, `<#C1|ops>`
+    -> `#ops`, `<url|label>` -> `label (url)`); then `|` would end the cell and
+    a newline the row, and a `<` left over is escaped so no raw HTML reaches
+    the rendered page (`&` is left alone so the raw file stays readable).
+    """
+    if value is None:
+        return "—"
+    text = _SLACK_MARKUP.sub(_plain_slack, str(value))
+    text = text.replace("<", "&lt;").replace("|", "\\|")
+    return text.replace("\r\n", "<br>").replace("\r", "<br>").replace("\n", "<br>")
+
+
+def _plain_slack(match: re.Match[str]) -> str:
+    target, label = match["target"], match["label"]
+    if target[0] in "@#":
+        return target[0] + (label or target[1:])
+    if target[0] == "!":  # <!here>; <!subteam^S1|@oncall> and <!date^...|text> carry a label
+        return label or "@" + target[1:]
+    return f"{label} ({target})" if label and label != target else target
+
+
+def _markdown_url(url: str) -> str:
+    # Inside `<...>` a link may hold anything but `<`, `>` and line breaks; `|` still ends a cell.
+    for char, code in (("<", "%3C"), (">", "%3E"), ("|", "%7C"), ("\n", "%0A"), ("\r", "%0D")):
+        url = url.replace(char, code)
+    return url
+
+
+def _incident_facts(incident: IncidentRecord) -> list[tuple[str, str | None]]:
+    channel = f"#{incident.channel_name}" if incident.channel_name else incident.channel_id
+    facts: list[tuple[str, str | None]] = [
+        ("Status", incident.status),
+        ("Severity", incident.severity),
+        ("Service", incident.service),
+        ("Channel", channel),
+        ("Commander", incident.commander),
+    ]
+    for label, name in _MILESTONES:
+        value = getattr(incident, name)
+        facts.append((label, format_utc_seconds(value) if value else None))
+    return facts
+
+
+_MILESTONES = (
+    ("Impact start", "started_at"),
+    ("Detected", "detected_at"),
+    ("Acknowledged", "acknowledged_at"),
+    ("Identified", "identified_at"),
+    ("Mitigated", "mitigated_at"),
+    ("Resolved", "resolved_at"),
+    ("Closed", "closed_at"),
+)
+
+
+class _LineBuffer:
+    """What `csv.writer` writes, handed back one row at a time."""
+
+    def __init__(self) -> None:
+        self._parts: list[str] = []
+
+    def write(self, text: str) -> int:
+        self._parts.append(text)
+        return len(text)
+
+    def take(self) -> str:
+        text = "".join(self._parts)
+        self._parts.clear()
+        return text
+
+
+def _opt_time(value: datetime | None) -> str | None:
+    return format_timestamp(value) if value is not None else None
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    # Details come from a JSON column, but a caller may hand in times or read-only mappings.
+    if isinstance(value, datetime):
+        return format_timestamp(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
