@@ -9,9 +9,13 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.alert_intake import AlertIntake
 from bot.background import BackgroundWork
+from bot.capture import Capture, register_capture
 from bot.clock import Clock, system_clock
 from bot.db import make_engine, migrate
+from bot.incident_listeners import IncidentDeps, register_incident
+from bot.incident_service import IncidentService
 from bot.metrics import BotMetrics
+from bot.reminder_worker import ReminderWorker
 from bot.rollback_service import RollbackService
 from bot.settings import Catalog, Settings, load_catalog
 from bot.slack_app import make_bolt_app
@@ -19,6 +23,7 @@ from bot.slack_commands import CommandDeps, register_commands
 from bot.slack_worker import SlackWorker
 from bot.status_service import StatusService
 from bot.store import IncidentStore
+from bot.suspected_deploy import SuspectedDeploy
 from bot.web import WebDeps, make_web_app
 from integrations.alertmanager import AlertmanagerAPI
 from integrations.kubernetes import KubernetesSource, api_client_from_environment
@@ -35,6 +40,7 @@ class Tuning:
     backoff_cap: float = 60.0
     backend_timeout: float = 5.0  # each of Prometheus, Kubernetes, Alertmanager, per command
     rollout_poll: float = 2.0  # how often a rollback's rollout is looked at
+    reminder_poll: float = 30.0  # how often open incidents are checked for due nudges
 
 
 class BotRuntime:
@@ -63,9 +69,13 @@ class BotRuntime:
             self.store, self.chat, self.catalog, clock,
             backoff_base=tuning.backoff_base, backoff_cap=tuning.backoff_cap,
         )  # fmt: skip
+        self.reminders = ReminderWorker(self.store, clock)
         self.background = BackgroundWork(
-            self.intake, self.worker, poll_interval=tuning.poll_interval
-        )
+            self.intake, self.worker, poll_interval=tuning.poll_interval,
+            periodic=[(self.reminders.run_due, tuning.reminder_poll)],
+        )  # fmt: skip
+        self.incidents = IncidentService(self.store, self.catalog, clock, self.background.wake_jobs)
+        self.capture = Capture(self.store, self.chat, clock)
         self.kubernetes_api = api_client_from_environment(settings.kubeconfig)
         kubernetes = (
             KubernetesSource(self.kubernetes_api, timeout=tuning.backend_timeout)
@@ -76,6 +86,7 @@ class BotRuntime:
             self.store, self.chat, kubernetes, self.catalog, clock,
             watch_interval=tuning.rollout_poll,
         )  # fmt: skip
+        self.worker.suspect = SuspectedDeploy(self.store, kubernetes, self.catalog, clock).blocks
         self.status = StatusService(
             self.catalog,
             PrometheusSource(settings.prometheus_url, timeout=tuning.backend_timeout),
@@ -89,6 +100,10 @@ class BotRuntime:
         self.commands = CommandDeps(
             store=self.store, chat=self.chat, catalog=self.catalog, clock=clock,
             metrics=self.metrics, status=self.status, rollback=self.rollback,
+        )  # fmt: skip
+        self.incident_deps = IncidentDeps(
+            store=self.store, chat=self.chat, service=self.incidents, clock=clock,
+            reminders=self.reminders,
         )  # fmt: skip
         self.bolt: AsyncApp | None = None
         if settings.slack_app_token is None:
@@ -107,7 +122,9 @@ class BotRuntime:
     def make_bolt(self, signing_secret: str | None) -> AsyncApp:
         """The Bolt app with every listener; Socket Mode makes its own with no secret."""
         app = make_bolt_app(client=self.slack_client, signing_secret=signing_secret)
+        register_capture(app, self.capture)
         register_commands(app, self.commands)
+        register_incident(app, self.incident_deps)
         return app
 
     async def start(self, *, host: str | None = None, port: int | None = None) -> None:

@@ -8,6 +8,7 @@ not repeat what already happened (one channel, one pinned message).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -24,8 +25,10 @@ from bot.core.messages import (
     alert_message_text,
     channel_purpose,
     channel_topic,
+    declared_message,
     digest_blocks,
     digest_text,
+    postmortem_blocks,
 )
 from bot.models import Incident, SlackJob, TimelineEvent
 from bot.ports import ChatPort
@@ -35,6 +38,7 @@ from integrations.slack import SlackError, SlackPermanentError, SlackTransientEr
 
 log = structlog.get_logger(__name__)
 
+SuspectHook = Callable[[Incident], Awaitable[list[dict[str, Any]]]]
 MAX_NAME_ATTEMPTS = 20
 LEASE = timedelta(minutes=2)
 
@@ -74,6 +78,7 @@ class SlackWorker:
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self._bot_user: str | None = None
+        self.suspect: SuspectHook | None = None
 
     async def run_due(self) -> int:
         """Run every job that is due; returns how many finished."""
@@ -128,17 +133,17 @@ class SlackWorker:
         if incident is None:
             raise SlackPermanentError(job.kind, "incident_not_found")
         if job.kind == OPEN_CHANNEL:
-            await self._open_channel(
-                incident, Notification.model_validate(job.payload["notification"])
-            )
+            raw = job.payload.get("notification")
+            notification = Notification.model_validate(raw) if raw else None
+            await self._open_channel(incident, notification)
         elif job.kind == POST_MESSAGE:
-            await self._post(incident, str(job.payload["text"]))
+            await self._post(incident, job.payload)
         elif job.kind == SYNC_INCIDENT:
             await self._sync(incident)
         else:
             raise SlackPermanentError(job.kind, "unknown_job_kind")
 
-    async def _open_channel(self, incident: Incident, notification: Notification) -> None:
+    async def _open_channel(self, incident: Incident, notification: Notification | None) -> None:
         assert incident.id is not None
         if incident.channel_id is None:
             await self._create_channel(incident, notification)
@@ -149,19 +154,23 @@ class SlackWorker:
         await self._invite_responders(incident)
         if incident.alert_message_ts is None:
             runbook = self._service(incident).get("runbook")
-            blocks = alert_message_blocks(view, notification, runbook=runbook)
-            posted = await self.chat.post_message(
-                incident.channel_id, alert_message_text(view, notification), blocks
-            )
+            if notification is not None:
+                text = alert_message_text(view, notification)
+                blocks = alert_message_blocks(view, notification, runbook=runbook)
+            else:
+                text, blocks = declared_message(view, incident.reporter, runbook=runbook)
+            blocks += await self._suspect_blocks(incident)
+            posted = await self.chat.post_message(incident.channel_id, text, blocks)
             incident.alert_message_ts = posted.ts
             await self.store.update_incident(incident.id, alert_message_ts=posted.ts)
         await self.chat.pin(incident.channel_id, incident.alert_message_ts)
         await self._sync_digest(incident)
 
-    async def _create_channel(self, incident: Incident, notification: Notification) -> None:
+    async def _create_channel(self, incident: Incident, notification: Notification | None) -> None:
         assert incident.id is not None
         prefix = self.catalog.incident.channel_prefix
-        parts = (incident.service, notification.label("alertname"))
+        name_of = notification.label("alertname") if notification else incident.title
+        parts = (incident.service, name_of)
         for attempt in range(1, MAX_NAME_ATTEMPTS + 1):
             suffix = None if attempt == 1 else attempt
             name = incident_channel_name(prefix, incident.started_at, *parts, suffix=suffix)
@@ -185,7 +194,7 @@ class SlackWorker:
     async def _invite_responders(self, incident: Incident) -> None:
         assert incident.id is not None
         assert incident.channel_id is not None
-        users: list[str] = []
+        users: list[str] = [incident.reporter] if incident.reporter else []
         for responder in self._service(incident).get("responders", []):
             if responder.startswith("S"):
                 try:
@@ -212,16 +221,38 @@ class SlackWorker:
                              key=f"incident:{incident.id}:invited",
                              details={"users": invitees})  # fmt: skip
 
-    async def _post(self, incident: Incident, text: str) -> None:
+    async def _post(self, incident: Incident, payload: dict[str, Any]) -> None:
         if incident.channel_id is None:
             # Jobs run in order, so the channel job before this one failed for good.
             raise SlackPermanentError("chat.postMessage", "incident_has_no_channel")
-        await self.chat.post_message(incident.channel_id, text)
+        invite = [str(u) for u in payload.get("invite") or []]
+        if invite:
+            await self.chat.invite(incident.channel_id, invite)
+        text = str(payload["text"])
+        blocks = payload.get("blocks")
+        if payload.get("postmortem_button"):
+            blocks = postmortem_blocks(text, incident.ref)
+        await self.chat.post_message(incident.channel_id, text, blocks)
 
     async def _sync(self, incident: Incident) -> None:
         if incident.channel_id is not None:
             await self.chat.set_topic(incident.channel_id, channel_topic(card(incident)))
         await self._sync_digest(incident)
+        if incident.status == IncidentStatus.CLOSED.value and incident.channel_id is not None:
+            try:
+                await self.chat.archive(incident.channel_id)
+            except SlackPermanentError as e:
+                if e.error != "already_archived":
+                    raise
+
+    async def _suspect_blocks(self, incident: Incident) -> list[dict[str, Any]]:
+        if self.suspect is None:
+            return []
+        try:
+            return await self.suspect(incident)
+        except Exception:  # a hint must never keep the channel from opening
+            log.exception("suspected-deploy lookup failed", incident=incident.id)
+            return []
 
     async def _sync_digest(self, incident: Incident) -> None:
         assert incident.id is not None

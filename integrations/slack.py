@@ -127,7 +127,7 @@ class SlackGateway:
     async def call(self, method: str, **args: Any) -> dict[str, Any]:
         try:
             # As slack-sdk's own methods do: JSON for chat.* (blocks), form fields otherwise.
-            if method.startswith("chat."):
+            if method.startswith(("chat.", "views.")):
                 response = await self.client.api_call(method, json=args)
             else:
                 response = await self.client.api_call(method, params=args)
@@ -207,6 +207,27 @@ class SlackGateway:
             self._observe(method, "unreachable")
             raise SlackTransientError(method, f"unreachable: {e!r}") from e
         self._observe(method, "ok")
+
+    async def open_view(self, trigger_id: str, view: dict[str, Any]) -> None:
+        await self.call("views.open", trigger_id=trigger_id, view=view)
+
+    async def archive(self, channel: str) -> None:
+        await self.call("conversations.archive", channel=channel)
+
+    async def permalink(self, channel: str, ts: str) -> str | None:
+        try:
+            data = await self.call("chat.getPermalink", channel=channel, message_ts=ts)
+        except SlackPermanentError:
+            return None
+        return str(data.get("permalink") or "") or None
+
+    async def message(self, channel: str, ts: str) -> dict[str, Any] | None:
+        """One message by its ts (conversations.history, inclusive of both ends)."""
+        data = await self.call(
+            "conversations.history", channel=channel, latest=ts, oldest=ts, inclusive=True, limit=1
+        )
+        messages = data.get("messages") or []
+        return dict(messages[0]) if messages else None
 
     async def bot_user_id(self) -> str:
         data = await self.call("auth.test")

@@ -166,3 +166,49 @@ def _links(notification: Notification, runbook: str | None) -> str:
     if notification.external_url:
         links.append(f"<{notification.external_url}|Alertmanager>")
     return " | ".join(links)
+
+
+def declared_message(
+    card: IncidentCard, reporter: str | None, *, runbook: str | None
+) -> tuple[str, list[Block]]:
+    by = f" by <@{reporter}>" if reporter else ""
+    blocks: list[Block] = [
+        {"type": "header", "text": {"type": "plain_text", "text": card.title[:150]}},
+        _fields(
+            {
+                "Incident": card.ref,
+                "Severity": card.severity,
+                "Service": card.service or "unknown",
+                "Declared": format_timestamp(card.started_at) + by,
+            }
+        ),
+    ]
+    if runbook:
+        blocks.append(
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"<{runbook}|Runbook>"}]}
+        )
+    return f"{card.ref} {card.severity}: {card.title}", blocks
+
+
+def postmortem_blocks(text: str, ref: str) -> list[Block]:
+    return [
+        _section(text),
+        {
+            "type": "actions",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": "postmortem_draft",
+                    "text": {"type": "plain_text", "text": "Draft the post-mortem"},
+                    "value": ref,
+                }
+            ],
+        },
+    ]
+
+
+def suspected_deploy_blocks(text: str, button: Block | None) -> list[Block]:
+    blocks: list[Block] = [_section(f":mag: {text}")]
+    if button is not None:
+        blocks.append({"type": "actions", "elements": [button]})
+    return blocks

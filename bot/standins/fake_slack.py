@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
@@ -34,6 +35,12 @@ _JSON_ARGS = frozenset({"blocks", "attachments", "view", "files", "metadata", "u
 _FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 _DEFAULT_ERRORS = {429: "ratelimited", 500: "internal_error", 503: "service_unavailable"}
 _MAX_BODY = 100 * 1024 * 1024  # uploads go through the same server
+# The bot token's scopes when a test names none: every scope incident-bot might ask for.
+DEFAULT_SCOPES = (
+    "channels:history", "channels:join", "channels:manage", "channels:read", "chat:write",
+    "commands", "files:write", "groups:history", "pins:read", "pins:write", "reactions:read",
+    "reactions:write", "usergroups:read", "users:read",
+)  # fmt: skip
 
 Answer = tuple[int, dict[str, Any], dict[str, str]]
 
@@ -112,8 +119,11 @@ class FakeSlack(FakeWorkspace):
         bot_token: str = "xoxb-test-token",  # noqa: S107 - a fake's well-known test token
         team_id: str = "T0TEST",
         bot_user_id: str = "U0BOT",
+        scopes: Iterable[str] = DEFAULT_SCOPES,
     ) -> None:
         super().__init__(bot_token=bot_token, team_id=team_id, bot_user_id=bot_user_id)
+        # The token's scopes, answered as Slack does in the X-OAuth-Scopes header.
+        self.scopes: list[str] = list(scopes)
         self.calls: list[RecordedCall] = []
         self._faults: list[_Fault] = []
         self._outage_status: int | None = None
@@ -231,7 +241,7 @@ class FakeSlack(FakeWorkspace):
                 raise SlackError("not_authed")
             if token != self.bot_token:
                 raise SlackError("invalid_auth")
-            return 200, {"ok": True, **handler(args)}, {}
+            return 200, {"ok": True, **handler(args)}, {"X-OAuth-Scopes": ",".join(self.scopes)}
         except SlackError as e:
             return 200, {"ok": False, "error": e.error, **e.extra}, {}
 

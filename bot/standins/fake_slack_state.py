@@ -181,6 +181,7 @@ class FakeWorkspace:
             "conversations.invite": self._conversations_invite,
             "conversations.members": self._conversations_members,
             "conversations.open": self._conversations_open,
+            "conversations.history": self._conversations_history,
             "usergroups.users.list": self._usergroups_users_list,
             "users.info": self._users_info,
             "chat.postMessage": self._chat_post_message,
@@ -502,6 +503,23 @@ class FakeWorkspace:
             raise SlackError("no_pin")
         channel.pins.discard(msg.ts)
         return {}
+
+    def _conversations_history(self, args: Args) -> dict[str, Any]:
+        """Newest first, between `oldest` and `latest` (inclusive only when asked), as Slack."""
+        channel = self._joined_channel(args)
+        latest = float(opt_str(args, "latest") or "inf")
+        oldest = float(opt_str(args, "oldest") or "0")
+        inclusive = flag(args, "inclusive")
+        limit = int(opt_str(args, "limit") or "100")
+
+        def within(ts: float) -> bool:
+            if inclusive:
+                return oldest <= ts <= latest
+            return oldest < ts < latest
+
+        found = [m for m in channel.messages if m.visible_to is None and within(float(m.ts))]
+        found.sort(key=lambda m: float(m.ts), reverse=True)
+        return {"messages": [m.to_json() for m in found[:limit]], "has_more": len(found) > limit}
 
     def _pins_list(self, args: Args) -> dict[str, Any]:
         channel = self._channel(args)

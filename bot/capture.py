@@ -1,0 +1,159 @@
+"""What people mark in an incident channel goes on the timeline, at the message's own time.
+
+Pinned messages and messages given :pushpin: are recorded once (keyed by channel
+and ts), edits update the text and keep the history, deletions and unpins mark
+the entry removed. Slack retries events it thinks we missed: each event id is
+stored on arrival, before Slack is answered, so a repeat is a no-op.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.response import BoltResponse
+from sqlmodel import select
+
+from bot.clock import Clock
+from bot.models import SlackEventSeen, TimelineEvent
+from bot.ports import ChatPort
+from bot.store import IncidentStore
+
+log = structlog.get_logger(__name__)
+PIN_REACTION = "pushpin"
+
+
+def ts_time(ts: str) -> datetime:
+    """A Slack message ts ("1732631520.000200") is its posting time in epoch seconds."""
+    return datetime.fromtimestamp(float(ts), UTC)
+
+
+def message_key(channel: str, ts: str) -> str:
+    return f"message:{channel}:{ts}"
+
+
+class Capture:
+    def __init__(self, store: IncidentStore, chat: ChatPort, clock: Clock) -> None:
+        self.store, self.chat, self.clock = store, chat, clock
+
+    async def first_delivery(self, event_id: str) -> bool:
+        """Store the event id; False when it was seen before (a Slack retry)."""
+        async with self.store.unit() as unit:
+            if await unit.session.get(SlackEventSeen, event_id) is not None:
+                return False
+            await unit.add(SlackEventSeen(event_id=event_id, received_at=self.clock()))
+        return True
+
+    async def pinned(self, channel: str, message: dict[str, Any], *, by: str | None) -> None:
+        incident = await self.store.incident_by_channel(channel)
+        ts = str(message.get("ts", ""))
+        if incident is None or incident.id is None or not ts:
+            return
+        link = await self.chat.permalink(channel, ts)
+        now = self.clock()
+        author = message.get("user") or message.get("bot_id")
+        added = await self.store.add_event(
+            TimelineEvent(
+                incident_id=incident.id, kind="pinned_message", actor=author,
+                text=str(message.get("text", "")), occurred_at=ts_time(ts), recorded_at=now,
+                link=link, source_key=message_key(channel, ts),
+                details={"pinned_by": by, "author": author, "ts": ts},
+            )
+        )  # fmt: skip
+        if not added:  # pinned again after an unpin: the entry is back
+            await self._update_event(channel, ts, _restore)
+
+    async def reacted(self, channel: str, ts: str, *, by: str | None) -> None:
+        if await self.store.incident_by_channel(channel) is None:
+            return
+        message = await self.chat.message(channel, ts)
+        if message is not None:
+            await self.pinned(channel, message, by=by)
+
+    async def edited(self, channel: str, message: dict[str, Any]) -> None:
+        ts, text = str(message.get("ts", "")), str(message.get("text", ""))
+        edited_at = (message.get("edited") or {}).get("ts")
+        at = (ts_time(edited_at) if edited_at else self.clock()).isoformat()
+
+        def change(event: TimelineEvent) -> None:
+            if event.text == text:
+                return
+            history = list(event.details.get("edits", []))
+            history.append({"at": at, "previous": event.text})
+            event.details = {**event.details, "edits": history}
+            event.text = text
+
+        await self._update_event(channel, ts, change)
+
+    async def removed(self, channel: str, ts: str, *, how: str) -> None:
+        at = self.clock().isoformat()
+
+        def change(event: TimelineEvent) -> None:
+            event.details = {**event.details, "removed_at": at, "removed_by": how}
+
+        await self._update_event(channel, ts, change)
+
+    async def _update_event(
+        self, channel: str, ts: str, change: Callable[[TimelineEvent], None]
+    ) -> None:
+        query = select(TimelineEvent).where(TimelineEvent.source_key == message_key(channel, ts))
+        async with self.store.unit() as unit:
+            event = (await unit.session.exec(query.with_for_update())).first()
+            if event is None:
+                return
+            change(event)
+            unit.session.add(event)
+
+
+def _restore(event: TimelineEvent) -> None:
+    details = dict(event.details)
+    details.pop("removed_at", None)
+    details.pop("removed_by", None)
+    event.details = details
+
+
+def register_capture(app: AsyncApp, capture: Capture) -> None:
+    @app.middleware
+    async def once(body: dict[str, Any], next: Any) -> BoltResponse | None:
+        event_id = body.get("event_id") if body.get("type") == "event_callback" else None
+        if event_id and not await capture.first_delivery(str(event_id)):
+            return BoltResponse(status=200, body="")
+        return await next()  # type: ignore[no-any-return]
+
+    @app.event("pin_added")
+    async def pin_added(event: dict[str, Any]) -> None:
+        item = event.get("item") or {}
+        if item.get("type") == "message":
+            await capture.pinned(
+                event["channel_id"], item.get("message") or {}, by=event.get("user")
+            )
+
+    @app.event("pin_removed")
+    async def pin_removed(event: dict[str, Any]) -> None:
+        item = event.get("item") or {}
+        ts = (item.get("message") or {}).get("ts")
+        if ts:
+            await capture.removed(event["channel_id"], ts, how="unpinned")
+
+    @app.event("reaction_added")
+    async def reaction_added(event: dict[str, Any]) -> None:
+        item = event.get("item") or {}
+        if event.get("reaction") == PIN_REACTION and item.get("type") == "message":
+            await capture.reacted(item["channel"], item["ts"], by=event.get("user"))
+
+    @app.event("reaction_removed")
+    async def reaction_removed(event: dict[str, Any]) -> None:
+        item = event.get("item") or {}
+        if event.get("reaction") == PIN_REACTION and item.get("type") == "message":
+            await capture.removed(item["channel"], item["ts"], how="pushpin removed")
+
+    @app.event("message")
+    async def message(event: dict[str, Any]) -> None:
+        subtype = event.get("subtype")
+        if subtype == "message_changed":
+            await capture.edited(event["channel"], event.get("message") or {})
+        elif subtype == "message_deleted" and event.get("deleted_ts"):
+            await capture.removed(event["channel"], str(event["deleted_ts"]), how="deleted")

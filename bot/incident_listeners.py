@@ -1,0 +1,266 @@
+"""Bolt listeners for `/incident`, the "Declare incident" shortcut and its modal."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from slack_bolt.async_app import AsyncApp
+
+from bot.clock import Clock
+from bot.core.alerts import format_timestamp
+from bot.core.incident_command import (
+    Action,
+    AssignRole,
+    Close,
+    Declare,
+    Help,
+    IncidentCommand,
+    List,
+    Note,
+    ParseError,
+    Postmortem,
+    Reopen,
+    SetSeverity,
+    SetStatus,
+    Timeline,
+    help_text,
+    parse_incident_command,
+)
+from bot.core.lifecycle import TransitionError, format_duration
+from bot.incident_service import IncidentService, record_command
+from bot.models import Incident
+from bot.ports import ChatPort
+from bot.reminder_worker import SNOOZE, ReminderWorker
+from bot.store import IncidentStore
+
+log = structlog.get_logger(__name__)
+SHORTCUT = "declare_incident"
+MODAL = "declare_incident_modal"
+Reply = Callable[[str], Awaitable[None]]
+FileMaker = Callable[[Incident, str], Awaitable[tuple[str, bytes]]]
+
+
+@dataclass
+class IncidentDeps:
+    store: IncidentStore
+    chat: ChatPort
+    service: IncidentService
+    clock: Clock
+    reminders: ReminderWorker | None = None
+    timeline_file: FileMaker | None = None  # (incident, fmt) -> (filename, content)
+    postmortem_file: FileMaker | None = None
+
+
+def register_incident(app: AsyncApp, deps: IncidentDeps) -> None:
+    @app.command("/incident")
+    async def incident(ack: Any, command: dict[str, Any]) -> None:
+        await run_incident(deps, ack, command)
+
+    @app.action(re.compile(f"^{SNOOZE}_"))
+    async def snoozed(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        await ack()
+        incident_id, kind, minutes = action["value"].split(":")
+        if deps.reminders is None:
+            return
+        until = await deps.reminders.snooze(
+            int(incident_id), kind, int(minutes), body["user"]["id"]
+        )
+        if until is not None:
+            await deps.chat.post_ephemeral(
+                body["channel"]["id"],
+                body["user"]["id"],
+                f"Snoozed until {format_timestamp(until)}.",
+            )
+
+    @app.action("postmortem_draft")
+    async def draft(ack: Any, body: dict[str, Any]) -> None:
+        await ack()
+        channel = body["channel"]["id"]
+        incident = await deps.store.incident_by_channel(channel)
+        if incident is None or deps.postmortem_file is None:
+            return
+        filename, content = await deps.postmortem_file(incident, "md")
+        await deps.chat.upload_file(channel, content, filename, title=filename)
+
+    @app.shortcut(SHORTCUT)
+    async def shortcut(ack: Any, shortcut: dict[str, Any]) -> None:
+        await ack()
+        text = (shortcut.get("message") or {}).get("text", "")
+        await deps.chat.open_view(shortcut["trigger_id"], declare_modal(text[:150]))
+
+    @app.view(MODAL)
+    async def submitted(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
+        values = view["state"]["values"]
+        title = (values["title"]["title"].get("value") or "").strip()
+        if not title:
+            await ack(response_action="errors", errors={"title": "A title, please"})
+            return
+        await ack()
+        severity = (values["severity"]["severity"].get("selected_option") or {}).get("value")
+        service = (values["service"]["service"].get("value") or "").strip() or None
+        user = body["user"]["id"]
+        await deps.service.declare(
+            Declare(title, severity, service), reporter=user, key=f"slack:view:{view['id']}"
+        )
+
+
+async def run_incident(deps: IncidentDeps, ack: Any, command: dict[str, Any]) -> None:
+    text, user, channel = command.get("text", ""), command["user_id"], command["channel_id"]
+    try:
+        parsed = parse_incident_command(text)
+    except ParseError as e:
+        await ack(text=str(e))
+        return
+    if isinstance(parsed, Help):
+        await ack(text=help_text())
+        return
+    if isinstance(parsed, List):
+        await ack(text=await incident_list(deps))
+        return
+    if isinstance(parsed, Declare):
+        created = await deps.service.declare(
+            parsed, reporter=user, key=f"slack:command:{command.get('trigger_id')}"
+        )
+        await ack(text=f"Declared {created.ref}: opening its channel...")
+        return
+    incident = await deps.store.incident_by_channel(channel)
+    if incident is None:
+        await ack(
+            text="This is not an incident channel. Run it in the incident's channel, "
+            "or `/incident declare <title>` to open one."
+        )
+        return
+    try:
+        result = await _dispatch(deps, parsed, incident, user, command)
+    except TransitionError as e:
+        await ack(text=f"{e}")
+        await _record(deps, incident, command, f"refused: {e}")
+        return
+    await ack(text=result)
+    await _record(deps, incident, command, result)
+
+
+async def _dispatch(
+    deps: IncidentDeps,
+    parsed: IncidentCommand,
+    incident: Incident,
+    user: str,
+    command: dict[str, Any],
+) -> str:
+    service = deps.service
+    if isinstance(parsed, SetStatus):
+        await service.set_status(incident, parsed.status, actor=user, summary=parsed.summary)
+        return f"{incident.ref} is now {parsed.status.value}"
+    if isinstance(parsed, Reopen):
+        await service.set_status(incident, parsed.status, actor=user, reopen=True)
+        return f"{incident.ref} reopened ({parsed.status.value})"
+    if isinstance(parsed, Close):
+        await service.close(incident, actor=user)
+        return f"{incident.ref} closed. Archive the channel when you are done with it."
+    if isinstance(parsed, SetSeverity):
+        await service.set_severity(incident, parsed.severity, actor=user)
+        return f"{incident.ref} is now {incident.severity}"
+    if isinstance(parsed, AssignRole):
+        role = await service.assign(incident, parsed.role, parsed.user, actor=user)
+        return f"<@{parsed.user}> is now the {role}"
+    if isinstance(parsed, Note):
+        key = f"slack:command:{command.get('trigger_id')}"
+        await service.note(incident, parsed.text, actor=user, key=key)
+        return "Noted in the timeline."
+    if isinstance(parsed, Action):
+        item = await service.action(incident, parsed, actor=user)
+        return f"Action item #{item.id} added."
+    if isinstance(parsed, Timeline | Postmortem):
+        return await _upload(deps, parsed, incident, command)
+    raise TransitionError("that command does nothing here")
+
+
+async def _upload(
+    deps: IncidentDeps, parsed: Timeline | Postmortem, incident: Incident, command: dict[str, Any]
+) -> str:
+    maker = deps.timeline_file if isinstance(parsed, Timeline) else deps.postmortem_file
+    if maker is None:
+        raise TransitionError("exports are not available on this bot")
+    fmt = parsed.fmt.value if isinstance(parsed, Timeline) else "md"
+    filename, content = await maker(incident, fmt)
+    await deps.chat.upload_file(command["channel_id"], content, filename, title=filename)
+    return f"Uploaded {filename}."
+
+
+async def _record(
+    deps: IncidentDeps, incident: Incident, command: dict[str, Any], result: str
+) -> None:
+    if incident.id is None:
+        return
+    async with deps.store.unit() as unit:
+        await record_command(
+            unit,
+            incident.id,
+            f"/incident {command.get('text', '')}".strip(),
+            command["user_id"],
+            deps.clock(),
+            f"slack:command-result:{command.get('trigger_id')}",
+            result,
+        )
+
+
+async def incident_list(deps: IncidentDeps) -> str:
+    rows = await deps.store.incidents(open_only=True)
+    if not rows:
+        return "No open incidents."
+    now = deps.clock()
+    lines = ["*Open incidents*"]
+    for row in rows:
+        lead = f"<@{row.commander}>" if row.commander else "no commander"
+        where = f"<#{row.channel_id}>" if row.channel_id else "channel pending"
+        age = format_duration(now - row.started_at)
+        head = f"• *{row.ref}* {row.severity} {row.title}"
+        lines.append(f"{head} · {row.status} · {age} old · {lead} · {where}")
+    return "\n".join(lines)
+
+
+def declare_modal(title: str) -> dict[str, Any]:
+    options = [
+        {"text": {"type": "plain_text", "text": s}, "value": s}
+        for s in ("sev1", "sev2", "sev3", "sev4")
+    ]
+    return {
+        "type": "modal",
+        "callback_id": MODAL,
+        "title": {"type": "plain_text", "text": "Declare incident"},
+        "submit": {"type": "plain_text", "text": "Declare"},
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "title",
+                "label": {"type": "plain_text", "text": "Title"},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": "title",
+                    "initial_value": title,
+                },
+            },
+            {
+                "type": "input",
+                "block_id": "severity",
+                "label": {"type": "plain_text", "text": "Severity"},
+                "element": {
+                    "type": "static_select",
+                    "action_id": "severity",
+                    "options": options,
+                    "initial_option": options[2],
+                },
+            },
+            {
+                "type": "input",
+                "block_id": "service",
+                "optional": True,
+                "label": {"type": "plain_text", "text": "Service"},
+                "element": {"type": "plain_text_input", "action_id": "service"},
+            },
+        ],
+    }
