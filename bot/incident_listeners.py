@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from bot.models import Incident
 from bot.ports import ChatPort
 from bot.reminder_worker import SNOOZE, ReminderWorker
 from bot.store import IncidentStore
+from integrations.slack import SlackError
 
 log = structlog.get_logger(__name__)
 SHORTCUT = "declare_incident"
@@ -70,11 +72,11 @@ def register_incident(app: AsyncApp, deps: IncidentDeps) -> None:
             int(incident_id), kind, int(minutes), body["user"]["id"]
         )
         if until is not None:
-            await deps.chat.post_ephemeral(
-                body["channel"]["id"],
-                body["user"]["id"],
-                f"Snoozed until {format_timestamp(until)}.",
-            )
+            with contextlib.suppress(SlackError):  # the snooze holds even if Slack won't say so
+                await deps.chat.post_ephemeral(
+                    body["channel"]["id"], body["user"]["id"],
+                    f"Snoozed until {format_timestamp(until)}.",
+                )  # fmt: skip
 
     @app.action("postmortem_draft")
     async def draft(ack: Any, body: dict[str, Any]) -> None:

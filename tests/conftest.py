@@ -92,7 +92,9 @@ def bot_settings(database_url: str, slack_url: str) -> Settings:
     )
 
 
-FAST = Tuning(poll_interval=0.1, backoff_base=0.2, backoff_cap=1.0)
+FAST = Tuning(
+    poll_interval=0.1, backoff_base=0.2, backoff_cap=1.0, reminder_poll=3600, rollout_poll=0.2
+)
 
 
 @pytest.fixture

@@ -35,5 +35,19 @@ def command_body(
 ) -> str:
     return urlencode(
         {"command": command, "text": text, "user_id": user_id, "channel_id": channel_id,
-         "team_id": "T0TEST", "response_url": "http://127.0.0.1:9/response", "trigger_id": "1.2.3"}
+         "team_id": "T0TEST", "response_url": "http://127.0.0.1:9/response" }
+    )  # fmt: skip
+
+
+def interaction_body(payload: dict[str, Any]) -> str:
+    return urlencode({"payload": json.dumps(payload)})
+
+
+def button_click(action_id: str, value: str, *, user_id: str, channel_id: str) -> str:
+    return interaction_body(
+        {"type": "block_actions", "team": {"id": "T0TEST"}, "user": {"id": user_id},
+         "api_app_id": "A0TEST", "token": "x", "trigger_id": "4.5.6",
+         "channel": {"id": channel_id}, "container": {"type": "message", "channel_id": channel_id},
+         "actions": [{"type": "button", "action_id": action_id, "value": value,
+                      "block_id": "b", "action_ts": str(time.time())}]}
     )  # fmt: skip
