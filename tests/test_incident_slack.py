@@ -1,4 +1,4 @@
-"""/incident, the declare shortcut, capture of pins/reactions/edits, reminders: signed into the running bot."""
+"""/incident, the declare shortcut, capture and reminders, signed into the running bot."""
 
 from __future__ import annotations
 
@@ -124,7 +124,7 @@ async def test_lifecycle_in_the_channel(
 
 
 async def test_notes_and_action_items(bot: BotRuntime, fake_slack: FakeSlack) -> None:
-    incident, channel = await declare(bot, fake_slack, "Latency --service payments")
+    _, channel = await declare(bot, fake_slack, "Latency --service payments")
     await slash(
         bot, "/incident", "note TODO: raise the pool timeout back to 30s", channel=channel.id
     )
