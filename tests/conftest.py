@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -13,6 +15,7 @@ from pydantic import SecretStr
 
 from bot.runtime import BotRuntime, Tuning
 from bot.settings import Catalog, Settings
+from bot.standins.fake_kubernetes import FakeKubernetes
 from bot.standins.fake_slack import FakeSlack
 from tests.realparts import POSTGRES_DSN, postgres_url_or_skip
 
@@ -107,3 +110,48 @@ async def bot(database_url: str, fake_slack: FakeSlack) -> AsyncIterator[BotRunt
     await runtime.start(host="127.0.0.1", port=0)
     yield runtime
     await runtime.stop()
+
+
+CLUSTER_CATALOG = {
+    **CATALOG,
+    "rollback": {
+        "allowed_users": ["U0ONCALL1"],
+        "allowed_groups": ["S0PAYONCALL"],
+        "namespaces": ["production"],
+    },
+}
+
+
+@pytest.fixture
+async def fake_kube() -> AsyncIterator[FakeKubernetes]:
+    kube = FakeKubernetes()
+    await kube.start()
+    yield kube
+    await kube.stop()
+
+
+@asynccontextmanager
+async def running_bot(
+    database_url: str,
+    fake_slack: FakeSlack,
+    *,
+    kubeconfig: Path | None = None,
+    prometheus_url: str = "http://127.0.0.1:9",
+    catalog: dict[str, Any] | None = None,
+    clock: Clock | None = None,
+    tuning: Tuning = FAST,
+) -> AsyncIterator[BotRuntime]:
+    settings = bot_settings(database_url, fake_slack.url)
+    settings.kubeconfig = kubeconfig
+    settings.prometheus_url = prometheus_url
+    runtime = BotRuntime(
+        settings,
+        catalog=Catalog.model_validate(catalog or CLUSTER_CATALOG),
+        clock=clock or Clock(),
+        tuning=tuning,
+    )
+    await runtime.start(host="127.0.0.1", port=0)
+    try:
+        yield runtime
+    finally:
+        await runtime.stop()
