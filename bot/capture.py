@@ -21,6 +21,7 @@ from bot.clock import Clock
 from bot.models import SlackEventSeen, TimelineEvent
 from bot.ports import ChatPort
 from bot.store import IncidentStore
+from bot.tasks import TaskSet
 
 log = structlog.get_logger(__name__)
 PIN_REACTION = "pushpin"
@@ -115,7 +116,7 @@ def _restore(event: TimelineEvent) -> None:
     event.details = details
 
 
-def register_capture(app: AsyncApp, capture: Capture) -> None:
+def register_capture(app: AsyncApp, capture: Capture, tasks: TaskSet) -> None:
     @app.middleware
     async def once(body: dict[str, Any], next: Any) -> BoltResponse | None:
         event_id = body.get("event_id") if body.get("type") == "event_callback" else None
@@ -136,24 +137,29 @@ def register_capture(app: AsyncApp, capture: Capture) -> None:
         item = event.get("item") or {}
         ts = (item.get("message") or {}).get("ts")
         if ts:
-            await capture.removed(event["channel_id"], ts, how="unpinned")
+            tasks.spawn(
+                capture.removed(event["channel_id"], ts, how="unpinned"), name="pin_removed"
+            )
 
     @app.event("reaction_added")
     async def reaction_added(event: dict[str, Any]) -> None:
         item = event.get("item") or {}
         if event.get("reaction") == PIN_REACTION and item.get("type") == "message":
-            await capture.reacted(item["channel"], item["ts"], by=event.get("user"))
+            work = capture.reacted(item["channel"], item["ts"], by=event.get("user"))
+            tasks.spawn(work, name="reaction_added")
 
     @app.event("reaction_removed")
     async def reaction_removed(event: dict[str, Any]) -> None:
         item = event.get("item") or {}
         if event.get("reaction") == PIN_REACTION and item.get("type") == "message":
-            await capture.removed(item["channel"], item["ts"], how="pushpin removed")
+            work = capture.removed(item["channel"], item["ts"], how="pushpin removed")
+            tasks.spawn(work, name="reaction_removed")
 
     @app.event("message")
     async def message(event: dict[str, Any]) -> None:
         subtype = event.get("subtype")
         if subtype == "message_changed":
-            await capture.edited(event["channel"], event.get("message") or {})
+            tasks.spawn(capture.edited(event["channel"], event.get("message") or {}), name="edit")
         elif subtype == "message_deleted" and event.get("deleted_ts"):
-            await capture.removed(event["channel"], str(event["deleted_ts"]), how="deleted")
+            work = capture.removed(event["channel"], str(event["deleted_ts"]), how="deleted")
+            tasks.spawn(work, name="delete")

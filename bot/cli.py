@@ -11,6 +11,7 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
+from bot.cli_check import check
 from bot.db import make_engine, migrate
 from bot.logs import configure_logging
 from bot.runtime import BotRuntime
@@ -101,6 +102,8 @@ def incidents(open_only: bool) -> None:
 
     asyncio.run(run())
 
+
+main.add_command(check)
 
 if __name__ == "__main__":
     sys.exit(main())

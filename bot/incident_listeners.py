@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -37,6 +37,7 @@ from bot.models import Incident
 from bot.ports import ChatPort
 from bot.reminder_worker import SNOOZE, ReminderWorker
 from bot.store import IncidentStore
+from bot.tasks import TaskSet
 from integrations.slack import SlackError
 
 log = structlog.get_logger(__name__)
@@ -52,6 +53,7 @@ class IncidentDeps:
     chat: ChatPort
     service: IncidentService
     clock: Clock
+    tasks: TaskSet = field(default_factory=TaskSet)
     reminders: ReminderWorker | None = None
     timeline_file: FileMaker | None = None  # (incident, fmt) -> (filename, content)
     postmortem_file: FileMaker | None = None
@@ -82,11 +84,7 @@ def register_incident(app: AsyncApp, deps: IncidentDeps) -> None:
     async def draft(ack: Any, body: dict[str, Any]) -> None:
         await ack()
         channel = body["channel"]["id"]
-        incident = await deps.store.incident_by_channel(channel)
-        if incident is None or deps.postmortem_file is None:
-            return
-        filename, content = await deps.postmortem_file(incident, "md")
-        await deps.chat.upload_file(channel, content, filename, title=filename)
+        deps.tasks.spawn(upload_postmortem(deps, channel), name="post-mortem draft")
 
     @app.shortcut(SHORTCUT)
     async def shortcut(ack: Any, shortcut: dict[str, Any]) -> None:
@@ -108,6 +106,14 @@ def register_incident(app: AsyncApp, deps: IncidentDeps) -> None:
         await deps.service.declare(
             Declare(title, severity, service), reporter=user, key=f"slack:view:{view['id']}"
         )
+
+
+async def upload_postmortem(deps: IncidentDeps, channel: str) -> None:
+    incident = await deps.store.incident_by_channel(channel)
+    if incident is None or deps.postmortem_file is None:
+        return
+    filename, content = await deps.postmortem_file(incident, "md")
+    await deps.chat.upload_file(channel, content, filename, title=filename)
 
 
 async def run_incident(deps: IncidentDeps, ack: Any, command: dict[str, Any]) -> None:
@@ -188,9 +194,13 @@ async def _upload(
     if maker is None:
         raise TransitionError("exports are not available on this bot")
     fmt = parsed.fmt.value if isinstance(parsed, Timeline) else "md"
-    filename, content = await maker(incident, fmt)
-    await deps.chat.upload_file(command["channel_id"], content, filename, title=filename)
-    return f"Uploaded {filename}."
+
+    async def upload() -> None:
+        filename, content = await maker(incident, fmt)
+        await deps.chat.upload_file(command["channel_id"], content, filename, title=filename)
+
+    deps.tasks.spawn(upload(), name="/incident export")
+    return "Preparing the file; it will appear in this channel."
 
 
 async def _record(

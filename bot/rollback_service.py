@@ -223,7 +223,7 @@ class RollbackService:
         assert row.id is not None
         text, blocks = render_preview(plan, rollback_id=row.id, requested_by=user, force=force)
         posted = await self.chat.post_message(channel, text, blocks)
-        await self.store.save(_with(row, message_ts=posted.ts))
+        await self._set(row, message_ts=posted.ts)
         audit.info("rollback requested", rollback=row.id, user=user, plan=plan_summary(plan))
         await self._note(
             incident,
@@ -246,9 +246,7 @@ class RollbackService:
         assert self.kubernetes is not None
         incident = await self.store.incident(row.incident_id) if row.incident_id else None
         now = self.clock()
-        row = await self.store.save(
-            _with(row, status="confirmed", confirmed_by=user, confirmed_at=now)
-        )
+        row = await self._set(row, status="confirmed", confirmed_by=user, confirmed_at=now)
         audit.info("rollback confirmed", rollback=row.id, user=user)
         await self._note(
             incident,
@@ -270,7 +268,7 @@ class RollbackService:
         except KubernetesError as e:
             await self._finish(row, incident, "failed", f"Kubernetes refused the patch: {e}")
             return
-        row = await self.store.save(_with(row, status="patched"))
+        row = await self._set(row, status="patched")
         await self._note(
             incident,
             "rollback_patched",
@@ -349,9 +347,7 @@ class RollbackService:
         *,
         update: bool = True,
     ) -> None:
-        row = await self.store.save(
-            _with(row, status=status, detail=detail, finished_at=self.clock())
-        )
+        row = await self._set(row, status=status, detail=detail, finished_at=self.clock())
         audit.info(
             "rollback finished",
             rollback=row.id,
@@ -379,6 +375,12 @@ class RollbackService:
             row.confirmed_by or row.requested_by,
             key=f"rollback:{row.id}:{status}",
         )
+
+    async def _set(self, row: Rollback, **values: Any) -> Rollback:
+        assert row.id is not None
+        updated = await self.store.update_row(Rollback, row.id, **values)
+        assert updated is not None
+        return updated
 
     async def _tell(self, channel: str, user: str, text: str) -> None:
         try:
@@ -411,12 +413,6 @@ class RollbackService:
                 source_key=key or f"{kind}:{now.isoformat()}",
             )
         )
-
-
-def _with(row: Rollback, **values: Any) -> Rollback:
-    for key, value in values.items():
-        setattr(row, key, value)
-    return row
 
 
 def _plan_of(row: Rollback) -> RollbackPlan:

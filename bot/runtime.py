@@ -8,6 +8,7 @@ from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 
 from bot.alert_intake import AlertIntake
+from bot.api import ApiDeps
 from bot.background import BackgroundWork
 from bot.capture import Capture, register_capture
 from bot.clock import Clock, system_clock
@@ -16,6 +17,7 @@ from bot.incident_listeners import IncidentDeps, register_incident
 from bot.incident_service import IncidentService
 from bot.metrics import BotMetrics
 from bot.reminder_worker import ReminderWorker
+from bot.reports import Reports
 from bot.rollback_service import RollbackService
 from bot.settings import Catalog, Settings, load_catalog
 from bot.slack_app import make_bolt_app
@@ -24,6 +26,7 @@ from bot.slack_worker import SlackWorker
 from bot.status_service import StatusService
 from bot.store import IncidentStore
 from bot.suspected_deploy import SuspectedDeploy
+from bot.tasks import TaskSet
 from bot.web import WebDeps, make_web_app
 from integrations.alertmanager import AlertmanagerAPI
 from integrations.kubernetes import KubernetesSource, api_client_from_environment
@@ -76,6 +79,7 @@ class BotRuntime:
         )  # fmt: skip
         self.incidents = IncidentService(self.store, self.catalog, clock, self.background.wake_jobs)
         self.capture = Capture(self.store, self.chat, clock)
+        self.tasks = TaskSet()
         self.kubernetes_api = api_client_from_environment(settings.kubeconfig)
         kubernetes = (
             KubernetesSource(self.kubernetes_api, timeout=tuning.backend_timeout)
@@ -99,12 +103,18 @@ class BotRuntime:
         )
         self.commands = CommandDeps(
             store=self.store, chat=self.chat, catalog=self.catalog, clock=clock,
-            metrics=self.metrics, status=self.status, rollback=self.rollback,
+            metrics=self.metrics, status=self.status, rollback=self.rollback, tasks=self.tasks,
         )  # fmt: skip
         self.incident_deps = IncidentDeps(
             store=self.store, chat=self.chat, service=self.incidents, clock=clock,
-            reminders=self.reminders,
+            reminders=self.reminders, tasks=self.tasks,
         )  # fmt: skip
+        self.reports = Reports(
+            self.store, self.catalog, clock,
+            prometheus=self.status.prometheus, timeout=tuning.backend_timeout,
+        )  # fmt: skip
+        self.incident_deps.timeline_file = self.reports.timeline_file
+        self.incident_deps.postmortem_file = self.reports.postmortem_file
         self.bolt: AsyncApp | None = None
         if settings.slack_app_token is None:
             secret = settings.slack_signing_secret
@@ -114,6 +124,7 @@ class BotRuntime:
                 store=self.store, background=self.background, metrics=self.metrics,
                 clock=clock, bolt=self.bolt, webhook_token=settings.alertmanager_webhook_token,
                 max_body_bytes=settings.max_body_bytes,
+                api=ApiDeps(self.reports, settings.api_token),
             )
         )  # fmt: skip
         self._runner: web.AppRunner | None = None
@@ -122,7 +133,7 @@ class BotRuntime:
     def make_bolt(self, signing_secret: str | None) -> AsyncApp:
         """The Bolt app with every listener; Socket Mode makes its own with no secret."""
         app = make_bolt_app(client=self.slack_client, signing_secret=signing_secret)
-        register_capture(app, self.capture)
+        register_capture(app, self.capture, self.tasks)
         register_commands(app, self.commands)
         register_incident(app, self.incident_deps)
         return app
@@ -148,6 +159,9 @@ class BotRuntime:
         return f"http://127.0.0.1:{self.port}"
 
     async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.shutdown()  # no new requests, then finish what they started
+        await self.tasks.stop()
         await self.background.stop()
         await self.rollback.stop()
         if self._runner is not None:

@@ -10,14 +10,15 @@ import structlog
 from slack_bolt.async_app import AsyncApp
 
 from bot.clock import Clock
-from bot.core.status_report import UnknownService, how_to_add, resolve_target
+from bot.core.status_report import Target, UnknownService, how_to_add, resolve_target
 from bot.metrics import BotMetrics
-from bot.models import TimelineEvent
+from bot.models import Incident, TimelineEvent
 from bot.ports import ChatPort
 from bot.rollback_service import RollbackService
 from bot.settings import Catalog
 from bot.status_service import DeploymentMissing, StatusService
 from bot.store import IncidentStore
+from bot.tasks import TaskSet
 from commands.common import UsageError
 from commands.rollback import (
     CANCEL,
@@ -42,6 +43,7 @@ class CommandDeps:
     metrics: BotMetrics
     status: StatusService
     rollback: RollbackService
+    tasks: TaskSet
 
 
 def catalog_targets(catalog: Catalog) -> dict[str, tuple[str, str | None]]:
@@ -60,26 +62,34 @@ def register_commands(app: AsyncApp, deps: CommandDeps) -> None:
     @app.action(CONFIRM)
     async def confirm(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
-        await deps.rollback.confirm(int(action["value"]), body["user"]["id"])
+        work = deps.rollback.confirm(int(action["value"]), body["user"]["id"])
+        deps.tasks.spawn(work, name="rollback confirm")
 
     @app.action(CANCEL)
     async def cancel(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
-        await deps.rollback.cancel(int(action["value"]), body["user"]["id"])
+        work = deps.rollback.cancel(int(action["value"]), body["user"]["id"])
+        deps.tasks.spawn(work, name="rollback cancel")
 
     @app.action(SUGGESTED)
     async def suggested(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
         namespace, deployment, revision = parse_suggestion(action["value"])
-        channel = body["channel"]["id"]
         args = RollbackArgs(deployment, namespace, revision, False, False, False)
-        incident = await deps.store.incident_by_channel(channel)
-        await deps.rollback.request(channel, body["user"]["id"], args, incident)
+        work = suggested_rollback(deps, body["channel"]["id"], body["user"]["id"], args)
+        deps.tasks.spawn(work, name="suggested rollback")
+
+
+async def suggested_rollback(
+    deps: CommandDeps, channel: str, user: str, args: RollbackArgs
+) -> None:
+    incident = await deps.store.incident_by_channel(channel)
+    await deps.rollback.request(channel, user, args, incident)
 
 
 async def run_status(deps: CommandDeps, ack: Any, command: dict[str, Any]) -> None:
     started = time.monotonic()
-    channel, user = command["channel_id"], command["user_id"]
+    channel = command["channel_id"]
     try:
         args = parse_status(command.get("text", ""))
         incident = await deps.store.incident_by_channel(channel)
@@ -91,6 +101,15 @@ async def run_status(deps: CommandDeps, ack: Any, command: dict[str, Any]) -> No
         await ack(text=str(e))
         return
     await ack(text=f"Checking {target.service}...")
+    work = answer_status(deps, command, target, incident, started)
+    deps.tasks.spawn(work, name="/status")
+
+
+async def answer_status(
+    deps: CommandDeps, command: dict[str, Any], target: Target, incident: Incident | None,
+    started: float,
+) -> None:  # fmt: skip
+    channel, user = command["channel_id"], command["user_id"]
     try:
         since = incident.started_at if incident else None
         result = await deps.status.collect(target, since=since)
@@ -130,6 +149,12 @@ async def run_rollback(deps: CommandDeps, ack: Any, command: dict[str, Any]) -> 
         await ack(text=str(e))
         return
     await ack(text="Looking at the rollout history...")
+    deps.tasks.spawn(answer_rollback(deps, command, args, started), name="/rollback")
+
+
+async def answer_rollback(
+    deps: CommandDeps, command: dict[str, Any], args: RollbackArgs, started: float
+) -> None:
     channel = command["channel_id"]
     try:
         incident = await deps.store.incident_by_channel(channel)

@@ -14,8 +14,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.models import Incident, IncidentAlert, SlackJob, TimelineEvent, WebhookDelivery
-
+from bot.models import (
+    ActionItem,
+    Incident,
+    IncidentAlert,
+    Rollback,
+    SlackJob,
+    TimelineEvent,
+    WebhookDelivery,
+)
 
 T = TypeVar("T", bound=SQLModel)
 
@@ -147,6 +154,13 @@ class IncidentStore:
             await unit.add(row)
         return row
 
+    async def update_row(self, model: type[T], row_id: int, **values: Any) -> T | None:
+        """UPDATE one row by id and return it as stored."""
+        async with self.unit() as unit:
+            key = model.__table__.c.id  # type: ignore[attr-defined]
+            await unit.session.exec(sa.update(model).where(key == row_id).values(**values))
+        return await self.get(model, row_id)
+
     async def get(self, model: type[T], row_id: int) -> T | None:
         async with self._sessions() as session:
             return await session.get(model, row_id)
@@ -194,3 +208,144 @@ class IncidentStore:
         async with self.unit() as unit:
             statement = sa.update(SlackJob).where(col(SlackJob.id) == job_id).values(**values)
             await unit.session.exec(statement)
+
+    # -- reads for reports (timeline exports, post-mortems, stats) --------------------------
+
+    async def stream_timeline(
+        self, incident_id: int, page: int = 1000
+    ) -> AsyncIterator[TimelineEvent]:
+        """The incident's events in (occurred_at, id) order, `page` rows per query.
+
+        Keyset pagination: each page is its own short query that starts after the
+        last row seen, so memory holds one page and no connection stays open
+        while the caller works on the rows.
+        """
+        after: tuple[datetime, int] | None = None
+        while True:
+            query = (
+                select(TimelineEvent)
+                .where(TimelineEvent.incident_id == incident_id)
+                .order_by(col(TimelineEvent.occurred_at), col(TimelineEvent.id))
+                .limit(page)
+            )
+            if after is not None:
+                at, last_id = after
+                query = query.where(
+                    sa.or_(
+                        col(TimelineEvent.occurred_at) > at,
+                        sa.and_(
+                            col(TimelineEvent.occurred_at) == at, col(TimelineEvent.id) > last_id
+                        ),
+                    )
+                )
+            async with self._sessions() as session:
+                rows = (await session.exec(query)).all()
+            for row in rows:
+                yield row
+            if len(rows) < page:
+                return
+            last = rows[-1]
+            assert last.id is not None
+            after = (last.occurred_at, last.id)
+
+    async def timeline_count(self, incident_id: int) -> int:
+        query = select(sa.func.count()).where(TimelineEvent.incident_id == incident_id)
+        async with self._sessions() as session:
+            return int((await session.exec(query)).one())
+
+    async def timeline_edge(
+        self, incident_id: int, limit: int, *, newest: bool = False
+    ) -> list[TimelineEvent]:
+        """The first (or, with `newest`, the last) `limit` events, in timeline order."""
+        order = (col(TimelineEvent.occurred_at), col(TimelineEvent.id))
+        query = (
+            select(TimelineEvent)
+            .where(TimelineEvent.incident_id == incident_id)
+            .order_by(*(c.desc() for c in order) if newest else order)
+            .limit(limit)
+        )
+        async with self._sessions() as session:
+            rows = list((await session.exec(query)).all())
+        return rows[::-1] if newest else rows
+
+    async def timeline_of_kinds(
+        self,
+        incident_id: int,
+        kinds: Sequence[str],
+        *,
+        limit: int = 500,
+        text_prefix: str | None = None,
+    ) -> Sequence[TimelineEvent]:
+        """The first `limit` events of these kinds; `text_prefix` matches case-insensitively
+        after leading spaces."""
+        query = (
+            select(TimelineEvent)
+            .where(TimelineEvent.incident_id == incident_id, col(TimelineEvent.kind).in_(kinds))
+            .order_by(col(TimelineEvent.occurred_at), col(TimelineEvent.id))
+            .limit(limit)
+        )
+        if text_prefix is not None:
+            pattern = text_prefix.lower().replace("%", r"\%").replace("_", r"\_") + "%"
+            text = sa.func.lower(sa.func.ltrim(col(TimelineEvent.text)))
+            query = query.where(text.like(pattern, escape="\\"))
+        async with self._sessions() as session:
+            return (await session.exec(query)).all()
+
+    async def timeline_actors(self, incident_id: int) -> list[str]:
+        """Distinct actors of the incident's events, in order of first appearance."""
+        first = sa.func.min(col(TimelineEvent.occurred_at))
+        query = (
+            select(TimelineEvent.actor, first)
+            .where(TimelineEvent.incident_id == incident_id, col(TimelineEvent.actor).is_not(None))
+            .group_by(col(TimelineEvent.actor))
+            .order_by(first, col(TimelineEvent.actor))
+        )
+        async with self._sessions() as session:
+            return [actor for actor, _ in (await session.exec(query)).all() if actor]
+
+    async def incident_alert_rows(self, incident_id: int) -> Sequence[IncidentAlert]:
+        query = (
+            select(IncidentAlert)
+            .where(IncidentAlert.incident_id == incident_id)
+            .order_by(col(IncidentAlert.starts_at), col(IncidentAlert.id))
+        )
+        async with self._sessions() as session:
+            return (await session.exec(query)).all()
+
+    async def incident_rollbacks(self, incident_id: int) -> Sequence[Rollback]:
+        query = (
+            select(Rollback)
+            .where(Rollback.incident_id == incident_id)
+            .order_by(col(Rollback.created_at), col(Rollback.id))
+        )
+        async with self._sessions() as session:
+            return (await session.exec(query)).all()
+
+    async def incident_action_items(self, incident_id: int) -> Sequence[ActionItem]:
+        query = (
+            select(ActionItem)
+            .where(ActionItem.incident_id == incident_id)
+            .order_by(col(ActionItem.created_at), col(ActionItem.id))
+        )
+        async with self._sessions() as session:
+            return (await session.exec(query)).all()
+
+    async def incidents_started_since(self, since: datetime | None) -> Sequence[Incident]:
+        query = select(Incident).order_by(col(Incident.id).desc())
+        if since is not None:
+            query = query.where(col(Incident.started_at) >= since)
+        async with self._sessions() as session:
+            return (await session.exec(query)).all()
+
+    async def completed_rollbacks_since(self, since: datetime | None) -> Sequence[Rollback]:
+        """Completed rollbacks of incidents that started at or after `since`."""
+        query = (
+            select(Rollback)
+            .join(Incident, col(Incident.id) == col(Rollback.incident_id))
+            .where(Rollback.status == "completed")
+            .order_by(col(Rollback.id))
+        )
+        if since is not None:
+            query = query.where(col(Incident.started_at) >= since)
+        async with self._sessions() as session:
+            return (await session.exec(query)).all()
