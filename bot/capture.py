@@ -8,7 +8,8 @@ stored on arrival, before Slack is answered, so a repeat is a no-op.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,6 +40,11 @@ def message_key(channel: str, ts: str) -> str:
 class Capture:
     def __init__(self, store: IncidentStore, chat: ChatPort, clock: Clock) -> None:
         self.store, self.chat, self.clock = store, chat, clock
+        self._order = asyncio.Lock()  # FIFO: an edit or a deletion never overtakes its pin
+
+    async def in_order(self, work: Coroutine[Any, Any, None]) -> None:
+        async with self._order:
+            await work
 
     async def first_delivery(self, event_id: str) -> bool:
         """Store the event id; False when it was seen before (a Slack retry)."""
@@ -128,38 +134,39 @@ def register_capture(app: AsyncApp, capture: Capture, tasks: TaskSet) -> None:
     async def pin_added(event: dict[str, Any]) -> None:
         item = event.get("item") or {}
         if item.get("type") == "message":
-            await capture.pinned(
+            work = capture.pinned(
                 event["channel_id"], item.get("message") or {}, by=event.get("user")
             )
+            tasks.spawn(capture.in_order(work), name="pin_added")
 
     @app.event("pin_removed")
     async def pin_removed(event: dict[str, Any]) -> None:
         item = event.get("item") or {}
         ts = (item.get("message") or {}).get("ts")
         if ts:
-            tasks.spawn(
-                capture.removed(event["channel_id"], ts, how="unpinned"), name="pin_removed"
-            )
+            work = capture.removed(event["channel_id"], ts, how="unpinned")
+            tasks.spawn(capture.in_order(work), name="pin_removed")
 
     @app.event("reaction_added")
     async def reaction_added(event: dict[str, Any]) -> None:
         item = event.get("item") or {}
         if event.get("reaction") == PIN_REACTION and item.get("type") == "message":
             work = capture.reacted(item["channel"], item["ts"], by=event.get("user"))
-            tasks.spawn(work, name="reaction_added")
+            tasks.spawn(capture.in_order(work), name="reaction_added")
 
     @app.event("reaction_removed")
     async def reaction_removed(event: dict[str, Any]) -> None:
         item = event.get("item") or {}
         if event.get("reaction") == PIN_REACTION and item.get("type") == "message":
             work = capture.removed(item["channel"], item["ts"], how="pushpin removed")
-            tasks.spawn(work, name="reaction_removed")
+            tasks.spawn(capture.in_order(work), name="reaction_removed")
 
     @app.event("message")
     async def message(event: dict[str, Any]) -> None:
         subtype = event.get("subtype")
         if subtype == "message_changed":
-            tasks.spawn(capture.edited(event["channel"], event.get("message") or {}), name="edit")
+            work = capture.edited(event["channel"], event.get("message") or {})
+            tasks.spawn(capture.in_order(work), name="edit")
         elif subtype == "message_deleted" and event.get("deleted_ts"):
             work = capture.removed(event["channel"], str(event["deleted_ts"]), how="deleted")
-            tasks.spawn(work, name="delete")
+            tasks.spawn(capture.in_order(work), name="delete")

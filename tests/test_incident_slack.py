@@ -13,10 +13,10 @@ from bot.runtime import BotRuntime
 from bot.settings import Catalog
 from bot.standins.fake_slack import FakeSlack
 from bot.standins.fake_slack_state import FakeChannel
+from bot.standins.slack_requests import interaction_body
 from tests.conftest import CATALOG, FAST, Clock, bot_settings
 from tests.polling import eventually
 from tests.slack_client import click, event, post_signed, slash
-from tests.slack_signing import interaction_body
 
 
 @pytest.fixture

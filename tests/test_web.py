@@ -13,8 +13,8 @@ from sqlmodel import select
 
 from bot.models import WebhookDelivery
 from bot.runtime import BotRuntime
+from bot.standins.slack_requests import signed_headers
 from tests.conftest import SIGNING_SECRET, WEBHOOK_TOKEN
-from tests.slack_signing import signed_headers
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "alertmanager"
 FIRING = (FIXTURES / "v4-firing-prometheus-2.42-am-0.25.json").read_bytes()
