@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -101,6 +102,25 @@ def incidents(open_only: bool) -> None:
             )
 
     asyncio.run(run())
+
+
+@main.command()
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path),
+    default=Path("incident-bot-demo"),
+    show_default=True,
+    help="where the post-mortem draft is written",
+)
+def demo(output: Path) -> None:
+    """The whole outage story on embedded stand-ins: no Slack, cluster or Prometheus needed."""
+    from bot.demo import Demo, DemoFailed
+
+    configure_logging("warning", "console")
+    try:
+        asyncio.run(Demo(output, click.echo).run())
+    except DemoFailed as e:
+        raise click.ClickException(str(e)) from e
 
 
 main.add_command(check)

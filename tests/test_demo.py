@@ -1,0 +1,52 @@
+"""`incident-bot demo`: the whole story, as a newcomer runs it, and the post-mortem it writes."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+STEPS = [
+    "Deploy: payment-service revision 2",
+    "Prometheus fires HighErrorRate",
+    "INC-1 opened: #inc-",
+    "Suspected cause: payment-service revision 2",
+    "runs /status: payments: Error rate 45.0%",
+    "leads; status identified",
+    "Rollback preview: production/payment-service: revision 2",
+    "confirms; the bot patches the deployment",
+    "Rollback completed",
+    "HighErrorRate resolved",
+    "Time to acknowledge",
+    "Post-mortem draft written to",
+]
+TIMELINE = [
+    "suspected_deploy", "alert_firing", "incident_opened", "channel_opened", "status_checked",
+    "status_changed", "rollback_requested", "rollback_confirmed", "rollback_patched",
+    "rollback_completed", "alert_resolved", "incident_mitigated", "status_changed",
+]  # fmt: skip
+
+
+def test_demo_tells_the_story_in_order_and_writes_the_postmortem(tmp_path: Path) -> None:
+    result = subprocess.run(  # noqa: S603 - our own console entry point
+        [sys.executable, "-m", "bot.cli", "demo", "--output", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    positions = [next(i for i, line in enumerate(lines) if step in line) for step in STEPS]
+    assert positions == sorted(positions), lines
+    stamp = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ  ")
+    assert all(stamp.match(line) for line in lines)
+
+    draft_path = Path(lines[-1].split("written to ")[1])
+    draft = draft_path.read_text(encoding="utf-8")
+    rows = [line.split(" | ")[1] for line in draft.splitlines() if line.startswith("| 20")]
+    kinds = [k for k in rows if k in TIMELINE]
+    order = [kinds.index(k) for k in dict.fromkeys(TIMELINE)]
+    assert order == sorted(order), kinds
+    fired_at = lines[1][:20]
+    assert f"| {fired_at} | alert_firing |" in draft  # to the second, in UTC
+    assert "| Time to mitigate | mitigated - impact start" in draft
+    assert "Status: Draft" in draft
