@@ -46,36 +46,26 @@ reusing a workdir across runs carries that state over.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import os
 import pathlib
-import shutil
-import socket
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
-from typing import IO, Any, Self
+from typing import Any
 
-import aiohttp
 import yaml
+
+from bot.standins.binary_process import BinaryMissing, BinaryProcess, find_binary
+
+__all__ = [
+    "INSTALL_HINT",
+    "AlertmanagerProcess",
+    "BinaryMissing",
+    "find_alertmanager",
+    "rfc3339",
+]
 
 INSTALL_HINT = "apt-get install -y --no-install-recommends prometheus-alertmanager"
 _FALLBACK_PATH = "/usr/bin/prometheus-alertmanager"
 _BINARY_NAMES = ("prometheus-alertmanager", "alertmanager")
-_STOP_GRACE_SECONDS = 5.0
-_POLL_STEP_SECONDS = 0.05
-_PORT_ATTEMPTS = 3
-_REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=10)
-_READY_PROBE_TIMEOUT = aiohttp.ClientTimeout(total=1)
-
-
-class BinaryMissing(RuntimeError):
-    """The Alertmanager binary is not installed; the message says how to install it."""
-
-
-def _is_executable(path: str) -> bool:
-    return os.path.isfile(path) and os.access(path, os.X_OK)
 
 
 def find_alertmanager() -> str:
@@ -85,24 +75,12 @@ def find_alertmanager() -> str:
     otherwise ``prometheus-alertmanager`` (Debian's name) or ``alertmanager`` on
     ``PATH``, then ``/usr/bin/prometheus-alertmanager``.
     """
-    explicit = os.environ.get("ALERTMANAGER_BIN", "")
-    if explicit:
-        if _is_executable(explicit):
-            return explicit
-        raise BinaryMissing(
-            f"ALERTMANAGER_BIN={explicit!r} is not an executable file. "
-            f"Install Alertmanager with: {INSTALL_HINT} (or fix/unset ALERTMANAGER_BIN)"
-        )
-    for name in _BINARY_NAMES:
-        found = shutil.which(name)
-        if found:
-            return found
-    if _is_executable(_FALLBACK_PATH):
-        return _FALLBACK_PATH
-    raise BinaryMissing(
-        "Alertmanager binary not found (looked for $ALERTMANAGER_BIN, "
-        f"{' or '.join(_BINARY_NAMES)} on PATH, {_FALLBACK_PATH}). "
-        f"Install it with: {INSTALL_HINT}"
+    return find_binary(
+        product="Alertmanager",
+        env_var="ALERTMANAGER_BIN",
+        names=_BINARY_NAMES,
+        fallback=_FALLBACK_PATH,
+        install_hint=INSTALL_HINT,
     )
 
 
@@ -111,13 +89,6 @@ def rfc3339(value: datetime) -> str:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"naive datetime {value!r}: pass an aware (UTC) datetime")
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _plain(value: Any) -> Any:
@@ -129,12 +100,16 @@ def _plain(value: Any) -> Any:
     return value
 
 
-class AlertmanagerProcess:
+class AlertmanagerProcess(BinaryProcess):
     """One real Alertmanager on 127.0.0.1 that notifies one webhook.
 
     Use ``await start()`` / ``await stop()`` or ``async with``. Clustering is off
     (``--cluster.listen-address=``), so no gossip port is opened.
     """
+
+    product = "Alertmanager"
+    _storage_flag = "--storage.path"
+    _extra_flags = ("--cluster.listen-address=",)
 
     def __init__(
         self,
@@ -148,21 +123,16 @@ class AlertmanagerProcess:
         group_by: Sequence[str] = ("alertname", "service"),
         resolve_timeout: str = "5m",
     ) -> None:
+        super().__init__(
+            workdir=workdir, config_name="alertmanager.yml", log_name="alertmanager.log"
+        )
         self.webhook_url = webhook_url
         self.bearer_token = bearer_token
-        self.workdir = pathlib.Path(workdir)
         self.group_wait = group_wait
         self.group_interval = group_interval
         self.repeat_interval = repeat_interval
         self.group_by = tuple(group_by)
         self.resolve_timeout = resolve_timeout
-        self.config_path = self.workdir / "alertmanager.yml"
-        self.data_path = self.workdir / "data"
-        self.log_path = self.workdir / "alertmanager.log"
-        self._port: int | None = None
-        self._proc: asyncio.subprocess.Process | None = None
-        self._log_file: IO[bytes] | None = None
-        self._session: aiohttp.ClientSession | None = None
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -203,136 +173,15 @@ class AlertmanagerProcess:
         the log tail when the process exits early or is not ready in ``timeout``
         seconds.
         """
-        if self._proc is not None:
-            raise RuntimeError("Alertmanager is already running")
-        binary = find_alertmanager()
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.data_path.mkdir(parents=True, exist_ok=True)
+        await self._start(timeout)
+
+    def _find_binary(self) -> str:
+        return find_alertmanager()
+
+    def _write_files(self) -> None:
         self.config_path.write_text(yaml.safe_dump(self.config(), sort_keys=False))
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        session = self._session = aiohttp.ClientSession(timeout=_REQUEST_TIMEOUT)
-        try:
-            attempt = 1
-            while True:
-                proc = await self._spawn(binary)
-                if await self._wait_ready(proc, session, deadline):
-                    return
-                # The free port may have been taken between probing and binding.
-                if attempt < _PORT_ATTEMPTS and "address already in use" in self.log_tail():
-                    attempt += 1
-                    await self._reap()
-                    continue
-                raise RuntimeError(
-                    f"Alertmanager exited early with code {proc.returncode}; "
-                    f"log {self.log_path}:\n{self.log_tail()}"
-                )
-        except BaseException:
-            await self.stop()
-            raise
-
-    async def _spawn(self, binary: str) -> asyncio.subprocess.Process:
-        self._port = _free_port()
-        if self._log_file is not None:
-            self._log_file.close()
-        self._log_file = self.log_path.open("wb")
-        self._proc = await asyncio.create_subprocess_exec(
-            binary,
-            f"--config.file={self.config_path}",
-            f"--storage.path={self.data_path}",
-            f"--web.listen-address=127.0.0.1:{self._port}",
-            f"--web.external-url={self.url}",
-            "--cluster.listen-address=",
-            "--log.level=info",
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=self._log_file,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-        return self._proc
-
-    async def _wait_ready(
-        self, proc: asyncio.subprocess.Process, session: aiohttp.ClientSession, deadline: float
-    ) -> bool:
-        """Poll ``/-/ready``: True once it answers 200, False if the process exited."""
-        loop = asyncio.get_running_loop()
-        ready_url = f"{self.url}/-/ready"
-        while True:
-            if proc.returncode is not None:
-                return False
-            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
-                async with session.get(ready_url, timeout=_READY_PROBE_TIMEOUT) as resp:
-                    if resp.status == 200:
-                        return True
-            if loop.time() >= deadline:
-                raise RuntimeError(
-                    f"Alertmanager at {self.url} not ready before the deadline; "
-                    f"log {self.log_path}:\n{self.log_tail()}"
-                )
-            # Poll step, bounded by the deadline; returns early if the process exits.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(proc.wait(), min(_POLL_STEP_SECONDS, deadline - loop.time()))
-
-    async def _reap(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.terminate()
-            try:
-                await asyncio.wait_for(proc.wait(), _STOP_GRACE_SECONDS)
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-                await proc.wait()
-        else:
-            await proc.wait()
-
-    async def stop(self) -> None:
-        """Terminate the process, wait for it, kill it after 5 s. Safe to call twice."""
-        try:
-            await self._reap()
-        finally:
-            if self._session is not None:
-                await self._session.close()
-                self._session = None
-            if self._log_file is not None:
-                self._log_file.close()
-                self._log_file = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
-
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:PORT`` of the running Alertmanager."""
-        if self._port is None:
-            raise RuntimeError("Alertmanager has not been started")
-        return f"http://127.0.0.1:{self._port}"
-
-    def log_tail(self, lines: int = 40) -> str:
-        """The last ``lines`` lines of ``workdir/alertmanager.log`` (empty if none)."""
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
 
     # -- API -----------------------------------------------------------------
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._proc is None:
-            raise RuntimeError("Alertmanager is not running; call start() first")
-        return self._session
 
     async def post_alerts(self, alerts: Sequence[Mapping[str, Any]]) -> None:
         """``POST /api/v2/alerts``; raises `RuntimeError` with the body on non-2xx.

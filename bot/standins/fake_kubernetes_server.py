@@ -13,14 +13,14 @@ import logging
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import yaml
 from aiohttp import web
 
 from bot.standins.fake_kubernetes_api import KubeApi
 from bot.standins.fake_kubernetes_objects import JSON, KubeError
+from bot.standins.lifecycle import Startable
 
 _log = logging.getLogger(__name__)
 _MESSAGES = {
@@ -52,7 +52,7 @@ class _Fault:
     retry_after: int | None
 
 
-class KubeServer:
+class KubeServer(Startable):
     """Serves one `KubeApi` over HTTP on 127.0.0.1."""
 
     def __init__(self, api: KubeApi, *, token: str | None) -> None:
@@ -96,18 +96,6 @@ class KubeServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     @property
     def url(self) -> str:

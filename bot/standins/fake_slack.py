@@ -14,8 +14,7 @@ import contextlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import web
 
@@ -27,6 +26,7 @@ from bot.standins.fake_slack_state import (
     FakeWorkspace,
     SlackError,
 )
+from bot.standins.lifecycle import Startable
 
 __all__ = ["FakeChannel", "FakeFile", "FakeMessage", "FakeSlack", "RecordedCall"]
 
@@ -110,7 +110,7 @@ def _bearer_token(request: web.Request, args: Args) -> str | None:
     return token if isinstance(token, str) and token else None
 
 
-class FakeSlack(FakeWorkspace):
+class FakeSlack(FakeWorkspace, Startable):
     """The fake Slack server: workspace state plus an aiohttp app serving it."""
 
     def __init__(
@@ -152,18 +152,6 @@ class FakeSlack(FakeWorkspace):
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     @property
     def url(self) -> str:

@@ -27,13 +27,13 @@ import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Self
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from bot.standins.lifecycle import Startable
 
 #: Text format 0.0.4, which every Prometheus 2.x reads (prometheus_client 0.22+
 #: advertises 1.0.0 as its CONTENT_TYPE_LATEST).
@@ -157,7 +157,7 @@ def _bound(value: float) -> str:
     return repr(float(value))
 
 
-class TrafficExporter:
+class TrafficExporter(Startable):
     """An aiohttp server on 127.0.0.1 whose ``/metrics`` shows simulated HTTP traffic.
 
     Use ``await start()`` / ``await stop()`` or ``async with``; point Prometheus at
@@ -241,18 +241,6 @@ class TrafficExporter:
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     @property
     def target(self) -> str:

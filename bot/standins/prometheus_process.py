@@ -40,16 +40,13 @@ import os
 import pathlib
 import re
 import shutil
-import socket
 from collections.abc import Callable, Sequence
-from types import TracebackType
-from typing import IO, Any, Self
+from typing import Any
 from urllib.parse import urlsplit
 
-import aiohttp
 import yaml
 
-from bot.standins.alertmanager_process import BinaryMissing
+from bot.standins.binary_process import BinaryMissing, BinaryProcess, find_binary, is_executable
 
 __all__ = [
     "BRIEF_ALERT_RULES",
@@ -65,12 +62,7 @@ __all__ = [
 INSTALL_HINT = "apt-get install -y --no-install-recommends prometheus"
 _FALLBACK_PATH = "/usr/bin/prometheus"
 _BINARY_NAME = "prometheus"
-_STOP_GRACE_SECONDS = 5.0
-_POLL_STEP_SECONDS = 0.05
 _VALUE_POLL_SECONDS = 0.2
-_PORT_ATTEMPTS = 3
-_REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=10)
-_READY_PROBE_TIMEOUT = aiohttp.ClientTimeout(total=1)
 SCRAPE_JOB = "traffic"
 
 
@@ -240,32 +232,18 @@ class PrometheusQueryError(RuntimeError):
         self.error = error
 
 
-def _is_executable(path: str) -> bool:
-    return os.path.isfile(path) and os.access(path, os.X_OK)
-
-
 def find_prometheus() -> str:
     """Path of the Prometheus binary.
 
     ``$PROMETHEUS_BIN`` wins when set (and must then be an executable file);
     otherwise ``prometheus`` on ``PATH``, then ``/usr/bin/prometheus``.
     """
-    explicit = os.environ.get("PROMETHEUS_BIN", "")
-    if explicit:
-        if _is_executable(explicit):
-            return explicit
-        raise BinaryMissing(
-            f"PROMETHEUS_BIN={explicit!r} is not an executable file. "
-            f"Install Prometheus with: {INSTALL_HINT} (or fix/unset PROMETHEUS_BIN)"
-        )
-    found = shutil.which(_BINARY_NAME)
-    if found:
-        return found
-    if _is_executable(_FALLBACK_PATH):
-        return _FALLBACK_PATH
-    raise BinaryMissing(
-        f"Prometheus binary not found (looked for $PROMETHEUS_BIN, {_BINARY_NAME} on PATH, "
-        f"{_FALLBACK_PATH}). Install it with: {INSTALL_HINT}"
+    return find_binary(
+        product="Prometheus",
+        env_var="PROMETHEUS_BIN",
+        names=(_BINARY_NAME,),
+        fallback=_FALLBACK_PATH,
+        install_hint=INSTALL_HINT,
     )
 
 
@@ -274,7 +252,7 @@ def find_promtool() -> str:
     next to `find_prometheus`'s binary, ``/usr/bin/promtool``."""
     explicit = os.environ.get("PROMTOOL_BIN", "")
     if explicit:
-        if _is_executable(explicit):
+        if is_executable(explicit):
             return explicit
         raise BinaryMissing(
             f"PROMTOOL_BIN={explicit!r} is not an executable file. "
@@ -285,16 +263,9 @@ def find_promtool() -> str:
         candidates.append(str(pathlib.Path(find_prometheus()).with_name("promtool")))
     candidates.append("/usr/bin/promtool")
     for candidate in candidates:
-        if candidate and _is_executable(candidate):
+        if candidate and is_executable(candidate):
             return candidate
     raise BinaryMissing(f"promtool not found. Install it with: {INSTALL_HINT}")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _sample_value(sample: dict[str, Any]) -> float:
@@ -302,13 +273,17 @@ def _sample_value(sample: dict[str, Any]) -> float:
     return float(sample["value"][1])
 
 
-class PrometheusProcess:
+class PrometheusProcess(BinaryProcess):
     """One real Prometheus on 127.0.0.1 scraping ``scrape_targets``.
 
     Use ``await start()`` / ``await stop()`` or ``async with``. ``rules`` is the
     text of a rules file (e.g. `brief_alert_rules`); ``alertmanager_url``
     (``http://127.0.0.1:PORT``) is where firing alerts are sent.
     """
+
+    product = "Prometheus"
+    _storage_flag = "--storage.tsdb.path"
+    _extra_flags = ("--rules.alert.resend-delay=1s", "--web.enable-lifecycle")
 
     def __init__(
         self,
@@ -320,20 +295,13 @@ class PrometheusProcess:
         rules: str | None = None,
         alertmanager_url: str | None = None,
     ) -> None:
-        self.workdir = pathlib.Path(workdir)
+        super().__init__(workdir=workdir, config_name="prometheus.yml", log_name="prometheus.log")
         self.scrape_targets = tuple(scrape_targets)
         self.scrape_interval = _check_duration("scrape_interval", scrape_interval)
         self.evaluation_interval = _check_duration("evaluation_interval", evaluation_interval)
         self.rules = rules
         self.alertmanager_url = alertmanager_url
-        self.config_path = self.workdir / "prometheus.yml"
         self.rules_path = self.workdir / "rules.yml"
-        self.data_path = self.workdir / "data"
-        self.log_path = self.workdir / "prometheus.log"
-        self._port: int | None = None
-        self._proc: asyncio.subprocess.Process | None = None
-        self._log_file: IO[bytes] | None = None
-        self._session: aiohttp.ClientSession | None = None
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -373,139 +341,17 @@ class PrometheusProcess:
         the log tail when the process exits early (bad config or rules) or is
         not ready in ``timeout`` seconds.
         """
-        if self._proc is not None:
-            raise RuntimeError("Prometheus is already running")
-        binary = find_prometheus()
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.data_path.mkdir(parents=True, exist_ok=True)
+        await self._start(timeout)
+
+    def _find_binary(self) -> str:
+        return find_prometheus()
+
+    def _write_files(self) -> None:
         if self.rules is not None:
             self.rules_path.write_text(self.rules)
         self.config_path.write_text(yaml.safe_dump(self.config(), sort_keys=False))
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        session = self._session = aiohttp.ClientSession(timeout=_REQUEST_TIMEOUT)
-        try:
-            attempt = 1
-            while True:
-                proc = await self._spawn(binary)
-                if await self._wait_ready(proc, session, deadline):
-                    return
-                # The free port may have been taken between probing and binding.
-                if attempt < _PORT_ATTEMPTS and "address already in use" in self.log_tail():
-                    attempt += 1
-                    await self._reap()
-                    continue
-                raise RuntimeError(
-                    f"Prometheus exited early with code {proc.returncode}; "
-                    f"log {self.log_path}:\n{self.log_tail()}"
-                )
-        except BaseException:
-            await self.stop()
-            raise
-
-    async def _spawn(self, binary: str) -> asyncio.subprocess.Process:
-        self._port = _free_port()
-        if self._log_file is not None:
-            self._log_file.close()
-        self._log_file = self.log_path.open("wb")
-        self._proc = await asyncio.create_subprocess_exec(
-            binary,
-            f"--config.file={self.config_path}",
-            f"--storage.tsdb.path={self.data_path}",
-            f"--web.listen-address=127.0.0.1:{self._port}",
-            f"--web.external-url={self.url}",
-            "--rules.alert.resend-delay=1s",
-            "--web.enable-lifecycle",
-            "--log.level=info",
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=self._log_file,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-        return self._proc
-
-    async def _wait_ready(
-        self, proc: asyncio.subprocess.Process, session: aiohttp.ClientSession, deadline: float
-    ) -> bool:
-        """Poll ``/-/ready``: True once it answers 200, False if the process exited."""
-        loop = asyncio.get_running_loop()
-        ready_url = f"{self.url}/-/ready"
-        while True:
-            if proc.returncode is not None:
-                return False
-            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
-                async with session.get(ready_url, timeout=_READY_PROBE_TIMEOUT) as resp:
-                    if resp.status == 200:
-                        return True
-            if loop.time() >= deadline:
-                raise RuntimeError(
-                    f"Prometheus at {self.url} not ready before the deadline; "
-                    f"log {self.log_path}:\n{self.log_tail()}"
-                )
-            # Poll step, bounded by the deadline; returns early if the process exits.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(proc.wait(), min(_POLL_STEP_SECONDS, deadline - loop.time()))
-
-    async def _reap(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.terminate()
-            try:
-                await asyncio.wait_for(proc.wait(), _STOP_GRACE_SECONDS)
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-                await proc.wait()
-        else:
-            await proc.wait()
-
-    async def stop(self) -> None:
-        """Terminate the process, wait for it, kill it after 5 s. Safe to call twice."""
-        try:
-            await self._reap()
-        finally:
-            if self._session is not None:
-                await self._session.close()
-                self._session = None
-            if self._log_file is not None:
-                self._log_file.close()
-                self._log_file = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
-
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:PORT`` of the running Prometheus."""
-        if self._port is None:
-            raise RuntimeError("Prometheus has not been started")
-        return f"http://127.0.0.1:{self._port}"
-
-    def log_tail(self, lines: int = 40) -> str:
-        """The last ``lines`` lines of ``workdir/prometheus.log`` (empty if none)."""
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
 
     # -- API -----------------------------------------------------------------
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._proc is None:
-            raise RuntimeError("Prometheus is not running; call start() first")
-        return self._session
 
     async def query(self, promql: str) -> list[dict[str, Any]]:
         """``/api/v1/query`` at the current time: the result samples.
