@@ -13,11 +13,10 @@ import click
 from pydantic import ValidationError
 
 from bot.cli_check import check
-from bot.db import make_engine, migrate
+from bot.cli_reports import incidents, postmortem, timeline
 from bot.logs import configure_logging
 from bot.runtime import BotRuntime
 from bot.settings import ConfigError, Settings, load_catalog
-from bot.store import IncidentStore
 
 
 def _settings() -> Settings:
@@ -82,29 +81,6 @@ async def _start_socket_mode(runtime: BotRuntime) -> Any:
 
 
 @main.command()
-@click.option("--open", "open_only", is_flag=True, help="only incidents not yet resolved")
-def incidents(open_only: bool) -> None:
-    """List incidents."""
-    settings = _settings()
-
-    async def run() -> None:
-        engine = make_engine(settings.database_url)
-        try:
-            await migrate(engine)
-            rows = await IncidentStore(engine).incidents(open_only=open_only)
-        finally:
-            await engine.dispose()
-        for row in rows:
-            channel = f"#{row.channel_name}" if row.channel_name else "-"
-            started = row.started_at.strftime("%Y-%m-%dT%H:%M:%SZ")
-            click.echo(
-                f"{row.ref}\t{row.severity}\t{row.status}\t{started}\t{channel}\t{row.title}"
-            )
-
-    asyncio.run(run())
-
-
-@main.command()
 @click.option(
     "--output",
     type=click.Path(path_type=Path),
@@ -124,6 +100,9 @@ def demo(output: Path) -> None:
 
 
 main.add_command(check)
+main.add_command(incidents)
+main.add_command(timeline)
+main.add_command(postmortem)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -112,6 +112,7 @@ class BotRuntime:
         self.reports = Reports(
             self.store, self.catalog, clock,
             prometheus=self.status.prometheus, timeout=tuning.backend_timeout,
+            template_path=self.catalog.postmortem_template,
         )  # fmt: skip
         self.incident_deps.timeline_file = self.reports.timeline_file
         self.incident_deps.postmortem_file = self.reports.postmortem_file

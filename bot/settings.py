@@ -60,6 +60,7 @@ class Catalog(BaseModel):
     incident: IncidentConfig = Field(default_factory=IncidentConfig)
     services: dict[str, ServiceConfig] = Field(default_factory=dict)
     rollback: RollbackConfig = Field(default_factory=RollbackConfig)
+    postmortem_template: Path | None = None  # a Jinja2 file replacing the default draft
 
 
 def load_catalog(path: Path | None) -> Catalog:

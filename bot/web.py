@@ -17,6 +17,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 
+from bot.api import ApiDeps, add_api_routes
 from bot.background import BackgroundWork
 from bot.clock import Clock
 from bot.core.alerts import PayloadError, parse_notification
@@ -38,6 +39,7 @@ class WebDeps:
     bolt: AsyncApp | None
     webhook_token: SecretStr | None
     max_body_bytes: int = 1024 * 1024
+    api: ApiDeps | None = None  # the read-only /api/v1 routes
 
 
 def error(status: int, error: str, detail: str) -> web.Response:
@@ -140,4 +142,6 @@ def make_web_app(deps: WebDeps) -> web.Application:
     app.router.add_get("/healthz", routes.healthz)
     app.router.add_get("/readyz", routes.readyz)
     app.router.add_get("/metrics", routes.metrics)
+    if deps.api is not None:
+        add_api_routes(app, deps.api)
     return app
