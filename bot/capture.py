@@ -2,8 +2,9 @@
 
 Pinned messages and messages given :pushpin: are recorded once (keyed by channel
 and ts), edits update the text and keep the history, deletions and unpins mark
-the entry removed. Slack retries events it thinks we missed: each event id is
-stored on arrival, before Slack is answered, so a repeat is a no-op.
+the entry removed. Each event is stored on arrival, before Slack is answered, and applied after:
+a retry of a stored event is a no-op, and one the bot died before applying is
+applied when it starts again.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 import structlog
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.response import BoltResponse
-from sqlmodel import select
+from sqlmodel import col, select
 
 from bot.clock import Clock
 from bot.models import SlackEventSeen, TimelineEvent
@@ -46,13 +47,57 @@ class Capture:
         async with self._order:
             await work
 
-    async def first_delivery(self, event_id: str) -> bool:
-        """Store the event id; False when it was seen before (a Slack retry)."""
+    async def first_delivery(self, event_id: str, event: dict[str, Any]) -> bool:
+        """Store the event; False when it was stored before (a Slack retry)."""
         async with self.store.unit() as unit:
             if await unit.session.get(SlackEventSeen, event_id) is not None:
                 return False
-            await unit.add(SlackEventSeen(event_id=event_id, received_at=self.clock()))
+            await unit.add(SlackEventSeen(event_id=event_id, received_at=self.clock(), event=event))
         return True
+
+    async def process(self, event_id: str) -> None:
+        """Apply one stored event to the timeline, then mark it done."""
+        async with self.store.unit() as unit:
+            row = await unit.session.get(SlackEventSeen, event_id)
+            if row is None or row.processed_at is not None:
+                return
+            event = dict(row.event)
+        await self._dispatch(event)
+        async with self.store.unit() as unit:
+            row = await unit.session.get(SlackEventSeen, event_id)
+            if row is not None:
+                row.processed_at = self.clock()
+                unit.session.add(row)
+
+    async def resume(self) -> int:
+        """After a restart: the events acknowledged but not yet applied, in arrival order."""
+        query = (
+            select(SlackEventSeen.event_id)
+            .where(col(SlackEventSeen.processed_at).is_(None))
+            .order_by(col(SlackEventSeen.received_at))
+        )
+        async with self.store.unit() as unit:
+            pending = list((await unit.session.exec(query)).all())
+        for event_id in pending:
+            await self.in_order(self.process(event_id))
+        return len(pending)
+
+    async def _dispatch(self, event: dict[str, Any]) -> None:
+        kind, item = event.get("type"), event.get("item") or {}
+        message = item.get("message") or {}
+        pin = event.get("reaction") == PIN_REACTION and item.get("type") == "message"
+        if kind == "pin_added" and item.get("type") == "message":
+            await self.pinned(event["channel_id"], message, by=event.get("user"))
+        elif kind == "pin_removed" and message.get("ts"):
+            await self.removed(event["channel_id"], message["ts"], how="unpinned")
+        elif kind == "reaction_added" and pin:
+            await self.reacted(item["channel"], item["ts"], by=event.get("user"))
+        elif kind == "reaction_removed" and pin:
+            await self.removed(item["channel"], item["ts"], how="pushpin removed")
+        elif kind == "message" and event.get("subtype") == "message_changed":
+            await self.edited(event["channel"], event.get("message") or {})
+        elif kind == "message" and event.get("subtype") == "message_deleted":
+            await self.removed(event["channel"], str(event.get("deleted_ts", "")), how="deleted")
 
     async def pinned(self, channel: str, message: dict[str, Any], *, by: str | None) -> None:
         incident = await self.store.incident_by_channel(channel)
@@ -125,48 +170,10 @@ def _restore(event: TimelineEvent) -> None:
 def register_capture(app: AsyncApp, capture: Capture, tasks: TaskSet) -> None:
     @app.middleware
     async def once(body: dict[str, Any], next: Any) -> BoltResponse | None:
+        """Stored before Slack is answered; a retry of a stored event is answered and dropped."""
         event_id = body.get("event_id") if body.get("type") == "event_callback" else None
-        if event_id and not await capture.first_delivery(str(event_id)):
-            return BoltResponse(status=200, body="")
-        return await next()  # type: ignore[no-any-return]
-
-    @app.event("pin_added")
-    async def pin_added(event: dict[str, Any]) -> None:
-        item = event.get("item") or {}
-        if item.get("type") == "message":
-            work = capture.pinned(
-                event["channel_id"], item.get("message") or {}, by=event.get("user")
-            )
-            tasks.spawn(capture.in_order(work), name="pin_added")
-
-    @app.event("pin_removed")
-    async def pin_removed(event: dict[str, Any]) -> None:
-        item = event.get("item") or {}
-        ts = (item.get("message") or {}).get("ts")
-        if ts:
-            work = capture.removed(event["channel_id"], ts, how="unpinned")
-            tasks.spawn(capture.in_order(work), name="pin_removed")
-
-    @app.event("reaction_added")
-    async def reaction_added(event: dict[str, Any]) -> None:
-        item = event.get("item") or {}
-        if event.get("reaction") == PIN_REACTION and item.get("type") == "message":
-            work = capture.reacted(item["channel"], item["ts"], by=event.get("user"))
-            tasks.spawn(capture.in_order(work), name="reaction_added")
-
-    @app.event("reaction_removed")
-    async def reaction_removed(event: dict[str, Any]) -> None:
-        item = event.get("item") or {}
-        if event.get("reaction") == PIN_REACTION and item.get("type") == "message":
-            work = capture.removed(item["channel"], item["ts"], how="pushpin removed")
-            tasks.spawn(capture.in_order(work), name="reaction_removed")
-
-    @app.event("message")
-    async def message(event: dict[str, Any]) -> None:
-        subtype = event.get("subtype")
-        if subtype == "message_changed":
-            work = capture.edited(event["channel"], event.get("message") or {})
-            tasks.spawn(capture.in_order(work), name="edit")
-        elif subtype == "message_deleted" and event.get("deleted_ts"):
-            work = capture.removed(event["channel"], str(event["deleted_ts"]), how="deleted")
-            tasks.spawn(capture.in_order(work), name="delete")
+        if not event_id:
+            return await next()  # type: ignore[no-any-return]
+        if await capture.first_delivery(str(event_id), body.get("event") or {}):
+            tasks.spawn(capture.in_order(capture.process(str(event_id))), name="slack event")
+        return BoltResponse(status=200, body="")

@@ -172,12 +172,17 @@ class Rollback(SQLModel, table=True):
 
 
 class SlackEventSeen(SQLModel, table=True):
-    """Slack retries an event it thinks we missed; its id makes the second delivery a no-op."""
+    """Each Slack event as received: stored before we answer, applied after.
+
+    Slack retries an event it thinks we missed; its id makes the second delivery a no-op.
+    """
 
     __tablename__ = "slack_events_seen"
 
     event_id: str = Field(primary_key=True)
     received_at: datetime = _time(nullable=False)
+    event: dict[str, Any] = _json()
+    processed_at: datetime | None = _time()
 
 
 class ReminderSent(SQLModel, table=True):

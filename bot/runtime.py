@@ -143,6 +143,7 @@ class BotRuntime:
         """Migrate, resume stored work, then listen."""
         await migrate(self.engine)
         self.background.start()
+        self.tasks.spawn(self.capture.resume(), name="resume Slack events")
         self._runner = web.AppRunner(self.web_app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(

@@ -331,3 +331,39 @@ async def test_reminders_fire_once_wait_when_snoozed_and_survive_a_restart(
 async def _snoozed(bot: BotRuntime, incident_id: int) -> bool:
     found = await bot.store.incident(incident_id)
     return bool(found and (found.reminder_state or {}).get("snoozed_until"))
+
+
+async def test_an_event_acknowledged_before_a_crash_is_applied_after_the_restart(
+    database_url: str, fake_slack: FakeSlack
+) -> None:
+    clock = Clock()
+    settings = bot_settings(database_url, fake_slack.url)
+    catalog = Catalog.model_validate(CATALOG)
+    first = BotRuntime(settings, catalog=catalog, clock=clock, tuning=FAST)
+    await first.start(host="127.0.0.1", port=0)
+    try:
+        incident, channel = await declare(first, fake_slack, "Latency")
+        said = fake_slack.post(channel, "DB failover started", user="U0ONCALL2")
+        # The bot stored the event and answered Slack, then died before applying it.
+        message = {"type": "message", "user": "U0ONCALL2", "text": said.text, "ts": said.ts}
+        pin = {
+            "type": "pin_added",
+            "user": "U0ONCALL1",
+            "channel_id": channel.id,
+            "item": {"type": "message", "channel": channel.id, "message": message},
+        }
+        assert await first.capture.first_delivery("EvCRASH1", pin)
+    finally:
+        await first.stop()
+
+    second = BotRuntime(settings, catalog=catalog, clock=clock, tuning=FAST)
+    await second.start(host="127.0.0.1", port=0)
+    try:
+        (pinned,) = await eventually(
+            lambda: events_of(second, incident, "pinned_message"), what="the resumed event"
+        )
+        assert pinned.text == "DB failover started"
+        await event(second, pin, event_id="EvCRASH1")  # Slack's retry changes nothing
+        assert len(await events_of(second, incident, "pinned_message")) == 1
+    finally:
+        await second.stop()
