@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -23,6 +22,7 @@ from bot.core.rollback import (
     plan_rollback,
 )
 from bot.core.rollout import revisions, rollout_status
+from bot.group_directory import GroupDirectory
 from bot.models import Incident, Rollback, TimelineEvent
 from bot.ports import ChatPort
 from bot.settings import Catalog
@@ -47,30 +47,6 @@ from integrations.slack import SlackError
 
 log = structlog.get_logger(__name__)
 audit = structlog.get_logger("incident_bot.audit")
-
-
-class GroupDirectory:
-    """Slack user group members, cached briefly (membership changes are rare, clicks are not)."""
-
-    def __init__(self, chat: ChatPort, clock: Clock, ttl: timedelta = timedelta(minutes=1)) -> None:
-        self.chat, self.clock, self.ttl = chat, clock, ttl
-        self._cache: dict[str, tuple[datetime, set[str]]] = {}
-
-    async def groups_of(self, user: str, groups: list[str]) -> list[str]:
-        found = []
-        for group in groups:
-            cached = self._cache.get(group)
-            if cached is None or self.clock() - cached[0] > self.ttl:
-                try:
-                    members = set(await self.chat.usergroup_members(group))
-                except SlackError as e:
-                    log.warning("could not read user group", group=group, error=e.error)
-                    continue
-                cached = (self.clock(), members)
-                self._cache[group] = cached
-            if user in cached[1]:
-                found.append(group)
-        return found
 
 
 class RollbackService:
