@@ -146,7 +146,7 @@ async def running_bot(
     settings.prometheus_url = prometheus_url
     runtime = BotRuntime(
         settings,
-        catalog=Catalog.model_validate(catalog or CLUSTER_CATALOG),
+        catalog=Catalog.model_validate(CLUSTER_CATALOG if catalog is None else catalog),
         clock=clock or Clock(),
         tuning=tuning,
     )

@@ -201,3 +201,16 @@ async def test_status_errors_say_what_to_type(
         general = fake_slack.add_channel("general")
         assert answer in await slash(bot, "/status", text, channel=general.id)
         assert fake_slack.calls_to("chat.postMessage") == []
+
+
+async def test_no_catalog_and_no_deployment_says_how_to_add_it(
+    sqlite_url: str, fake_slack: FakeSlack, fake_kube: FakeKubernetes, tmp_path: Path
+) -> None:
+    kubeconfig = fake_kube.write_kubeconfig(tmp_path / "kubeconfig")
+    async with running_bot(sqlite_url, fake_slack, kubeconfig=kubeconfig, catalog={}) as bot:
+        general = fake_slack.add_channel("general")
+        general.members.add("U0ONCALL1")
+        assert await slash(bot, "/status", "checkout", channel=general.id) == "Checking checkout..."
+        (said,) = await fake_slack.wait_for_call("chat.postEphemeral")
+        assert "no deployment `checkout` in namespace `default`" in said.args["text"]
+        assert "services:\n  checkout:" in said.args["text"]
