@@ -5,240 +5,82 @@ the dependencies are checked concurrently, each step under its own deadline, blo
 clients (Kubernetes, Prometheus) off the event loop. Nothing here prints a secret: tokens
 are never shown, and passwords in URLs are masked.
 
-`REQUIRED_BOT_SCOPES` is the one table of which Slack Web API method needs which bot
-scope: `check` compares the token's scopes with `BOT_SCOPES`, and
-`tests/test_slack_manifest.py` proves that `BOT_SCOPES` and the scopes in
-`slack-app-manifest.yaml` are exactly those of the methods the code calls and the events
-it subscribes to.
+The parts live in small modules and are re-exported here, so `bot.check` stays the one
+name to import: the result rows in `bot.check_results`, the Slack scope tables
+(`REQUIRED_BOT_SCOPES`, `REQUIRED_EVENT_SCOPES`, `COMMANDS_SCOPE`, `BOT_SCOPES`) in
+`bot.slack_scopes`, the Kubernetes and RBAC checks in `bot.check_kubernetes`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
-import re
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any
 
 import aiohttp
 import sqlalchemy as sa
-from kubernetes import client as k8s
-from kubernetes.client.exceptions import ApiException
 from slack_sdk.errors import SlackApiError
 
+from bot.check_kubernetes import (
+    KUBERNETES_PERMISSIONS,
+    RBAC_DOC,
+    Permission,
+    check_kubernetes,
+)
+from bot.check_results import (
+    OK,
+    PROBLEM,
+    SKIPPED,
+    CheckResult,
+    Outcome,
+    has_problem,
+    mask_database_url,
+    mask_url,
+    ok,
+    problem,
+    reason,
+    skipped,
+)
 from bot.core.status_report import service_queries
 from bot.db import is_migrated, make_engine
 from bot.settings import Catalog, ConfigError, Settings, async_database_url, load_catalog
-from integrations.kubernetes import api_client_from_environment
+from bot.slack_scopes import BOT_SCOPES, COMMANDS_SCOPE, REQUIRED_BOT_SCOPES, REQUIRED_EVENT_SCOPES
 from integrations.prometheus import PrometheusQueryError, PrometheusSource, PrometheusUnavailable
 from integrations.slack import make_client
 
-Outcome = Literal["OK", "PROBLEM", "SKIPPED"]
-OK: Outcome = "OK"
-PROBLEM: Outcome = "PROBLEM"
-SKIPPED: Outcome = "SKIPPED"
+__all__ = [
+    "BOT_SCOPES",
+    "COMMANDS_SCOPE",
+    "DEFAULT_TIMEOUT",
+    "KUBERNETES_PERMISSIONS",
+    "OK",
+    "PROBLEM",
+    "RBAC_DOC",
+    "REQUIRED_BOT_SCOPES",
+    "REQUIRED_EVENT_SCOPES",
+    "SKIPPED",
+    "SLACK_SCOPES_HEADER",
+    "CheckResult",
+    "Outcome",
+    "Permission",
+    "check_catalog",
+    "check_database",
+    "check_kubernetes",
+    "check_prometheus",
+    "check_settings",
+    "check_slack",
+    "has_problem",
+    "mask_database_url",
+    "mask_url",
+    "ok",
+    "problem",
+    "reason",
+    "run_checks",
+    "skipped",
+]
 
 DEFAULT_TIMEOUT = 10.0
-
-# -- Slack: which Web API method needs which bot scope ----------------------------------
-
-# Web API method -> the bot token scopes it needs (empty: none). Incident channels are
-# public (conversations.create without is_private), so channel management is
-# `channels:manage` only; `groups:write` would be needed to manage private channels.
-# History is read in public and private channels alike (a team may convert an incident
-# channel to private), matching the message.channels + message.groups subscriptions.
-# Methods not called yet are listed so that the next one used needs no lookup; the
-# manifest asks only for the scopes of the methods the code really calls.
-REQUIRED_BOT_SCOPES: Mapping[str, tuple[str, ...]] = {
-    "auth.test": (),
-    "chat.postMessage": ("chat:write",),
-    "chat.postEphemeral": ("chat:write",),
-    "chat.update": ("chat:write",),
-    "chat.delete": ("chat:write",),
-    "chat.getPermalink": (),
-    "conversations.create": ("channels:manage",),
-    "conversations.setTopic": ("channels:manage",),
-    "conversations.setPurpose": ("channels:manage",),
-    "conversations.invite": ("channels:manage",),
-    "conversations.archive": ("channels:manage",),
-    "conversations.unarchive": ("channels:manage",),
-    "conversations.rename": ("channels:manage",),
-    "conversations.join": ("channels:join",),
-    "conversations.info": ("channels:read",),
-    "conversations.members": ("channels:read",),
-    "conversations.list": ("channels:read",),
-    "conversations.history": ("channels:history", "groups:history"),
-    "conversations.replies": ("channels:history", "groups:history"),
-    "conversations.open": ("im:write",),
-    "usergroups.list": ("usergroups:read",),
-    "usergroups.users.list": ("usergroups:read",),
-    "users.info": ("users:read",),
-    "users.list": ("users:read",),
-    "users.lookupByEmail": ("users:read.email",),
-    "pins.add": ("pins:write",),
-    "pins.remove": ("pins:write",),
-    "pins.list": ("pins:read",),
-    "reactions.add": ("reactions:write",),
-    "reactions.remove": ("reactions:write",),
-    "reactions.get": ("reactions:read",),
-    "reactions.list": ("reactions:read",),
-    "files.getUploadURLExternal": ("files:write",),
-    "files.completeUploadExternal": ("files:write",),
-    "files.info": ("files:read",),
-    "bookmarks.add": ("bookmarks:write",),
-    "bookmarks.list": ("bookmarks:read",),
-    "views.open": (),
-    "views.update": (),
-    "views.push": (),
-    "views.publish": (),
-}
-
-# Events API subscriptions (slack-app-manifest.yaml, settings.event_subscriptions.bot_events)
-# -> the scope Slack requires for each.
-REQUIRED_EVENT_SCOPES: Mapping[str, str] = {
-    "pin_added": "pins:read",
-    "pin_removed": "pins:read",
-    "reaction_added": "reactions:read",
-    "reaction_removed": "reactions:read",
-    "message.channels": "channels:history",
-    "message.groups": "groups:history",
-    "app_mention": "app_mentions:read",
-    "member_joined_channel": "channels:read",
-}
-
-# Slash commands and shortcuts need `commands`, which no Web API method asks for.
-COMMANDS_SCOPE = "commands"
-
-# What the bot asks for: exactly oauth_config.scopes.bot of slack-app-manifest.yaml
-# (tests/test_slack_manifest.py keeps the two equal, and both equal to what the code uses).
-BOT_SCOPES: tuple[str, ...] = (
-    "channels:history",
-    "channels:manage",
-    "chat:write",
-    "commands",
-    "files:write",
-    "groups:history",
-    "pins:read",
-    "pins:write",
-    "reactions:read",
-    "usergroups:read",
-)
-
-SLACK_SCOPES_HEADER = "x-oauth-scopes"
-
-# -- Kubernetes: what /status and /rollback do in each namespace --------------------------
-
-RBAC_DOC = "helm/incident-bot/templates/rbac.yaml"
-
-
-@dataclass(frozen=True)
-class Permission:
-    verb: str
-    resource: str
-    group: str = ""
-    subresource: str = ""
-
-    def __str__(self) -> str:
-        name = f"{self.resource}/{self.subresource}" if self.subresource else self.resource
-        return f"{self.verb} {name}"
-
-
-# Exactly the Role the Helm chart grants per namespace.
-KUBERNETES_PERMISSIONS: tuple[Permission, ...] = (
-    *(Permission(v, "deployments", "apps") for v in ("get", "list", "watch", "patch")),
-    *(Permission(v, "replicasets", "apps") for v in ("get", "list")),
-    *(Permission(v, "pods") for v in ("get", "list")),
-    Permission("get", "pods", subresource="log"),
-    Permission("list", "events"),
-)
-
-
-# -- results -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    check: str
-    result: Outcome
-    detail: str
-    fix: str = ""
-
-    def to_json(self) -> dict[str, str]:
-        return asdict(self)
-
-
-def ok(check: str, detail: str) -> CheckResult:
-    return CheckResult(check, OK, detail)
-
-
-def problem(check: str, detail: str, fix: str) -> CheckResult:
-    return CheckResult(check, PROBLEM, detail, fix)
-
-
-def skipped(check: str, detail: str) -> CheckResult:
-    return CheckResult(check, SKIPPED, detail)
-
-
-def has_problem(results: Iterable[CheckResult]) -> bool:
-    return any(r.result == PROBLEM for r in results)
-
-
-def mask_url(url: str) -> str:
-    """The URL with any password replaced by ***, for display."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "(unparsable URL)"
-    if parts.password is None:
-        return url
-    userinfo = f"{parts.username or ''}:***@"
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=userinfo + host))
-
-
-def mask_database_url(url: str) -> str:
-    try:
-        return sa.make_url(url).render_as_string(hide_password=True)
-    except Exception:  # a URL SQLAlchemy cannot read: show only its scheme
-        return url.split("://", 1)[0] + "://..."
-
-
-def _one_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
-
-
-_ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\"()\]]+)")
-_MAX_REASON = 300
-
-
-def reason(error: BaseException) -> str:
-    """Why a request failed, short: "connection refused", not three nested exceptions."""
-    if isinstance(error, TimeoutError):
-        return "no answer in time"
-    if isinstance(error, aiohttp.ClientConnectorError):
-        error = error.os_error
-    text = str(error)
-    if found := _ERRNO.search(text):
-        return found.group(1).strip().lower()
-    if "timed out" in text.lower():
-        return "no answer in time"
-    line = text.strip().splitlines()[0] if text.strip() else type(error).__name__
-    return line if len(line) <= _MAX_REASON else line[: _MAX_REASON - 3] + "..."
-
-
-async def _within(
-    timeout: float, step: Awaitable[list[CheckResult]], on_timeout: Callable[[], CheckResult]
-) -> list[CheckResult]:
-    try:
-        async with asyncio.timeout(timeout):
-            return await step
-    except TimeoutError:
-        return [on_timeout()]
 
 
 # -- config ------------------------------------------------------------------------------
@@ -278,6 +120,8 @@ def check_catalog(settings: Settings) -> tuple[Catalog | None, CheckResult]:
 
 
 # -- Slack -------------------------------------------------------------------------------
+
+SLACK_SCOPES_HEADER = "x-oauth-scopes"
 
 
 def _header(headers: Any, name: str) -> str | None:
@@ -415,128 +259,12 @@ async def _check_service_queries(
     return rows
 
 
-# -- Kubernetes --------------------------------------------------------------------------
-
-
-def _kubernetes_namespaces(catalog: Catalog) -> list[str]:
-    namespaces = set(catalog.rollback.namespaces)
-    namespaces |= {s.namespace for s in catalog.services.values() if s.deployment}
-    return sorted(namespaces)
-
-
-def _api_error(e: ApiException) -> str:
-    message = str(e.reason or "")
-    body = e.body.decode() if isinstance(e.body, bytes) else e.body
-    if body:
-        with contextlib.suppress(ValueError, AttributeError):
-            message = str(json.loads(body).get("message", message))
-    return f"HTTP {e.status}: {message}"
-
-
-async def check_kubernetes(
-    settings: Settings, catalog: Catalog | None, *, timeout: float
-) -> list[CheckResult]:
-    name = "kubernetes: reachable"
-    needed = _kubernetes_namespaces(catalog) if catalog is not None else []
-    api = await asyncio.to_thread(api_client_from_environment, settings.kubeconfig)
-    if api is None:
-        detail = (
-            f"no usable kubeconfig at KUBECONFIG {settings.kubeconfig}"
-            if settings.kubeconfig
-            else "not in a pod and no kubeconfig (~/.kube/config) found"
-        )
-        if not needed:
-            return [skipped(name, f"{detail}; the catalog names no namespace")]
-        return [
-            problem(
-                name,
-                detail,
-                "set KUBECONFIG to a kubeconfig file, or run in the cluster with the chart's "
-                "ServiceAccount",
-            ),
-            skipped("kubernetes: RBAC", "Kubernetes not configured"),
-        ]
-    try:
-        return await _check_cluster(api, needed, timeout=timeout)
-    finally:
-        api.close()
-
-
-async def _check_cluster(api: Any, namespaces: list[str], *, timeout: float) -> list[CheckResult]:
-    name = "kubernetes: reachable"
-    host = mask_url(str(api.configuration.host))
-    try:
-        async with asyncio.timeout(timeout):
-            version = await asyncio.to_thread(
-                lambda: k8s.VersionApi(api).get_code(_request_timeout=timeout)
-            )
-    except Exception as e:  # refused, unreachable, timed out, or a TLS problem
-        if isinstance(e, ApiException):
-            why = _api_error(e)
-            fix = (
-                "the API server refused the credentials: refresh the kubeconfig's token"
-                if e.status == 401
-                else f"check the API server at {host}"
-            )
-        else:
-            why = reason(e)
-            fix = f"check the API server address ({host}), the network, or KUBECONFIG"
-        return [
-            problem(name, f"{host}: {why}", fix),
-            skipped("kubernetes: RBAC", "Kubernetes unreachable"),
-        ]
-    rows = [ok(name, f"{host}, Kubernetes {getattr(version, 'git_version', '?')}")]
-    if not namespaces:
-        return [*rows, skipped("kubernetes: RBAC", "the catalog names no namespace")]
-    checks = [_check_rbac(api, namespace, timeout) for namespace in namespaces]
-    for found in await asyncio.gather(*checks):
-        rows.append(found)
-    return rows
-
-
-async def _check_rbac(api: Any, namespace: str, timeout: float) -> CheckResult:
-    name = f"kubernetes: RBAC in {namespace}"
-    authorization = k8s.AuthorizationV1Api(api)
-
-    def review(permission: Permission) -> bool:
-        body = k8s.V1SelfSubjectAccessReview(
-            spec=k8s.V1SelfSubjectAccessReviewSpec(
-                resource_attributes=k8s.V1ResourceAttributes(
-                    namespace=namespace,
-                    verb=permission.verb,
-                    group=permission.group,
-                    resource=permission.resource,
-                    subresource=permission.subresource or None,
-                )
-            )
-        )
-        answer = authorization.create_self_subject_access_review(body, _request_timeout=timeout)
-        return bool(answer.status and answer.status.allowed)
-
-    async def allowed(permission: Permission) -> bool:
-        return await asyncio.to_thread(review, permission)
-
-    try:
-        async with asyncio.timeout(timeout):
-            answers = await asyncio.gather(*(allowed(p) for p in KUBERNETES_PERMISSIONS))
-    except Exception as e:  # refused, unreachable, timed out
-        why = _api_error(e) if isinstance(e, ApiException) else reason(e)
-        return problem(
-            name,
-            f"SelfSubjectAccessReview failed: {why}",
-            "check that the API server answers and the credentials are valid",
-        )
-    missing = [str(p) for p, yes in zip(KUBERNETES_PERMISSIONS, answers, strict=True) if not yes]
-    if not missing:
-        return ok(name, f"all {len(KUBERNETES_PERMISSIONS)} permissions /status and /rollback use")
-    return problem(
-        name,
-        f"cannot {', '.join(missing)}",
-        f"grant it in the Role in namespace {namespace}, see {RBAC_DOC}",
-    )
-
-
 # -- database ----------------------------------------------------------------------------
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
 
 
 def _missing_sqlite_file(database_url: str) -> str | None:
@@ -577,6 +305,16 @@ async def check_database(settings: Settings, *, timeout: float) -> list[CheckRes
 
 
 # -- all of it ---------------------------------------------------------------------------
+
+
+async def _within(
+    timeout: float, step: Awaitable[list[CheckResult]], on_timeout: Callable[[], CheckResult]
+) -> list[CheckResult]:
+    try:
+        async with asyncio.timeout(timeout):
+            return await step
+    except TimeoutError:
+        return [on_timeout()]
 
 
 async def run_checks(

@@ -124,7 +124,7 @@ async def run_incident(deps: IncidentDeps, ack: Any, command: dict[str, Any]) ->
         await ack(text=str(e))
         return
     if isinstance(parsed, Help):
-        await ack(text=help_text())
+        await ack(text=help_text(deps.service.catalog.incident.roles))
         return
     if isinstance(parsed, List):
         await ack(text=await incident_list(deps))

@@ -204,7 +204,10 @@ class IncidentService:
         """Returns the role's name; the assignee is invited and told the duties."""
         assert incident.id is not None
         now = self.clock()
-        roles, event = assign_role(incident.roles or {}, role, user, now=now, actor=actor)
+        extra = tuple(self.catalog.incident.roles)
+        roles, event = assign_role(
+            incident.roles or {}, role, user, now=now, actor=actor, extra_roles=extra
+        )
         name = str(event.details["role"])
         incident.roles = roles
         if name == "commander":

@@ -12,6 +12,7 @@ from bot.api import ApiDeps
 from bot.background import BackgroundWork
 from bot.capture import Capture, register_capture
 from bot.clock import Clock, system_clock
+from bot.core.reminders import ReminderPolicy
 from bot.db import make_engine, migrate
 from bot.incident_listeners import IncidentDeps, register_incident
 from bot.incident_service import IncidentService
@@ -72,7 +73,11 @@ class BotRuntime:
             self.store, self.chat, self.catalog, clock,
             backoff_base=tuning.backoff_base, backoff_cap=tuning.backoff_cap,
         )  # fmt: skip
-        self.reminders = ReminderWorker(self.store, clock)
+        incident = self.catalog.incident
+        self.reminders = ReminderWorker(self.store, clock, ReminderPolicy(
+            status_update_minutes=incident.status_update_minutes,
+            no_commander_minutes=incident.no_commander_minutes,
+        ))  # fmt: skip
         self.background = BackgroundWork(
             self.intake, self.worker, poll_interval=tuning.poll_interval,
             periodic=[(self.reminders.run_due, tuning.reminder_poll)],

@@ -22,6 +22,12 @@ class IncidentConfig(BaseModel):
     severities: list[str] = Field(default_factory=lambda: ["sev1", "sev2", "sev3", "sev4"])
     service_label: str = "service"
     reopen_window_minutes: int = Field(default=60, ge=0)
+    roles: list[str] = Field(default_factory=list)  # beyond commander, communications, scribe
+    # Nudge the commander after this many minutes without a status update (null: never).
+    status_update_minutes: dict[str, int | None] = Field(
+        default_factory=lambda: {"sev1": 30, "sev2": 60, "sev3": 120, "sev4": None}
+    )
+    no_commander_minutes: int | None = Field(default=10, gt=0)
 
     @property
     def reopen_window(self) -> timedelta:

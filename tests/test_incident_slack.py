@@ -367,3 +367,37 @@ async def test_an_event_acknowledged_before_a_crash_is_applied_after_the_restart
         assert len(await events_of(second, incident, "pinned_message")) == 1
     finally:
         await second.stop()
+
+
+async def test_extra_roles_and_reminder_minutes_come_from_the_catalog(
+    database_url: str, fake_slack: FakeSlack
+) -> None:
+    clock = Clock()
+    catalog = {
+        **CATALOG,
+        "incident": {
+            **CATALOG["incident"],
+            "roles": ["liaison"],
+            "status_update_minutes": {"sev3": 5},
+        },
+    }
+    runtime = BotRuntime(
+        bot_settings(database_url, fake_slack.url),
+        catalog=Catalog.model_validate(catalog),
+        clock=clock,
+        tuning=FAST,
+    )
+    await runtime.start(host="127.0.0.1", port=0)
+    try:
+        _, channel = await declare(runtime, fake_slack, "Latency --sev 3")
+        await slash(runtime, "/incident", "lead <@U0LEAD>", channel=channel.id)
+        assert "liaison" in await slash(
+            runtime, "/incident", "role liaison <@U0ONCALL2>", channel=channel.id
+        )
+        assert "liaison" in await slash(runtime, "/incident", "help", channel=channel.id)
+        clock.now += timedelta(minutes=4)
+        assert await runtime.reminders.run_due() == 0
+        clock.now += timedelta(minutes=2)
+        assert await runtime.reminders.run_due() == 1
+    finally:
+        await runtime.stop()

@@ -1,0 +1,163 @@
+"""`incident-bot check` for Kubernetes: reachable, and allowing what /status and /rollback do.
+
+`KUBERNETES_PERMISSIONS` is exactly the Role the Helm chart grants per namespace; each is
+asked of the API server with a SelfSubjectAccessReview, off the event loop (the client
+blocks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes import client as k8s
+from kubernetes.client.exceptions import ApiException
+
+from bot.check_results import CheckResult, mask_url, ok, problem, reason, skipped
+from bot.settings import Catalog, Settings
+from integrations.kubernetes import api_client_from_environment
+
+RBAC_DOC = "helm/incident-bot/templates/rbac.yaml"
+
+
+@dataclass(frozen=True)
+class Permission:
+    verb: str
+    resource: str
+    group: str = ""
+    subresource: str = ""
+
+    def __str__(self) -> str:
+        name = f"{self.resource}/{self.subresource}" if self.subresource else self.resource
+        return f"{self.verb} {name}"
+
+
+# Exactly the Role the Helm chart grants per namespace.
+KUBERNETES_PERMISSIONS: tuple[Permission, ...] = (
+    *(Permission(v, "deployments", "apps") for v in ("get", "list", "watch", "patch")),
+    *(Permission(v, "replicasets", "apps") for v in ("get", "list")),
+    *(Permission(v, "pods") for v in ("get", "list")),
+    Permission("get", "pods", subresource="log"),
+    Permission("list", "events"),
+)
+
+
+def _kubernetes_namespaces(catalog: Catalog) -> list[str]:
+    namespaces = set(catalog.rollback.namespaces)
+    namespaces |= {s.namespace for s in catalog.services.values() if s.deployment}
+    return sorted(namespaces)
+
+
+def _api_error(e: ApiException) -> str:
+    message = str(e.reason or "")
+    body = e.body.decode() if isinstance(e.body, bytes) else e.body
+    if body:
+        with contextlib.suppress(ValueError, AttributeError):
+            message = str(json.loads(body).get("message", message))
+    return f"HTTP {e.status}: {message}"
+
+
+async def check_kubernetes(
+    settings: Settings, catalog: Catalog | None, *, timeout: float
+) -> list[CheckResult]:
+    name = "kubernetes: reachable"
+    needed = _kubernetes_namespaces(catalog) if catalog is not None else []
+    api = await asyncio.to_thread(api_client_from_environment, settings.kubeconfig)
+    if api is None:
+        detail = (
+            f"no usable kubeconfig at KUBECONFIG {settings.kubeconfig}"
+            if settings.kubeconfig
+            else "not in a pod and no kubeconfig (~/.kube/config) found"
+        )
+        if not needed:
+            return [skipped(name, f"{detail}; the catalog names no namespace")]
+        return [
+            problem(
+                name,
+                detail,
+                "set KUBECONFIG to a kubeconfig file, or run in the cluster with the chart's "
+                "ServiceAccount",
+            ),
+            skipped("kubernetes: RBAC", "Kubernetes not configured"),
+        ]
+    try:
+        return await _check_cluster(api, needed, timeout=timeout)
+    finally:
+        api.close()
+
+
+async def _check_cluster(api: Any, namespaces: list[str], *, timeout: float) -> list[CheckResult]:
+    name = "kubernetes: reachable"
+    host = mask_url(str(api.configuration.host))
+    try:
+        async with asyncio.timeout(timeout):
+            version = await asyncio.to_thread(
+                lambda: k8s.VersionApi(api).get_code(_request_timeout=timeout)
+            )
+    except Exception as e:  # refused, unreachable, timed out, or a TLS problem
+        if isinstance(e, ApiException):
+            why = _api_error(e)
+            fix = (
+                "the API server refused the credentials: refresh the kubeconfig's token"
+                if e.status == 401
+                else f"check the API server at {host}"
+            )
+        else:
+            why = reason(e)
+            fix = f"check the API server address ({host}), the network, or KUBECONFIG"
+        return [
+            problem(name, f"{host}: {why}", fix),
+            skipped("kubernetes: RBAC", "Kubernetes unreachable"),
+        ]
+    rows = [ok(name, f"{host}, Kubernetes {getattr(version, 'git_version', '?')}")]
+    if not namespaces:
+        return [*rows, skipped("kubernetes: RBAC", "the catalog names no namespace")]
+    checks = [_check_rbac(api, namespace, timeout) for namespace in namespaces]
+    for found in await asyncio.gather(*checks):
+        rows.append(found)
+    return rows
+
+
+async def _check_rbac(api: Any, namespace: str, timeout: float) -> CheckResult:
+    name = f"kubernetes: RBAC in {namespace}"
+    authorization = k8s.AuthorizationV1Api(api)
+
+    def review(permission: Permission) -> bool:
+        body = k8s.V1SelfSubjectAccessReview(
+            spec=k8s.V1SelfSubjectAccessReviewSpec(
+                resource_attributes=k8s.V1ResourceAttributes(
+                    namespace=namespace,
+                    verb=permission.verb,
+                    group=permission.group,
+                    resource=permission.resource,
+                    subresource=permission.subresource or None,
+                )
+            )
+        )
+        answer = authorization.create_self_subject_access_review(body, _request_timeout=timeout)
+        return bool(answer.status and answer.status.allowed)
+
+    async def allowed(permission: Permission) -> bool:
+        return await asyncio.to_thread(review, permission)
+
+    try:
+        async with asyncio.timeout(timeout):
+            answers = await asyncio.gather(*(allowed(p) for p in KUBERNETES_PERMISSIONS))
+    except Exception as e:  # refused, unreachable, timed out
+        why = _api_error(e) if isinstance(e, ApiException) else reason(e)
+        return problem(
+            name,
+            f"SelfSubjectAccessReview failed: {why}",
+            "check that the API server answers and the credentials are valid",
+        )
+    missing = [str(p) for p, yes in zip(KUBERNETES_PERMISSIONS, answers, strict=True) if not yes]
+    if not missing:
+        return ok(name, f"all {len(KUBERNETES_PERMISSIONS)} permissions /status and /rollback use")
+    return problem(
+        name,
+        f"cannot {', '.join(missing)}",
+        f"grant it in the Role in namespace {namespace}, see {RBAC_DOC}",
+    )
