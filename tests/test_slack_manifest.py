@@ -170,7 +170,7 @@ def test_every_method_called_has_a_scope_entry() -> None:
     unknown = {m: w for m, w in methods_called().items() if m not in REQUIRED_BOT_SCOPES}
     assert not unknown, "\n".join(
         f"Slack method {m} (called at {', '.join(w)}) is not in REQUIRED_BOT_SCOPES in "
-        f'bot/check.py: add  "{m}": ("<scope>",),  (the scope is on '
+        f'bot/slack_scopes.py: add  "{m}": ("<scope>",),  (the scope is on '
         f"https://docs.slack.dev/reference/methods/{m}; () when it needs none)"
         for m, w in sorted(unknown.items())
     )
@@ -185,12 +185,12 @@ def test_every_scope_the_code_needs_is_in_the_manifest(manifest: dict[str, Any])
                 lacking.append(
                     f"Slack method {method} (called at {', '.join(where)}) needs scope {scope}: "
                     f"add  - {scope}  under oauth_config.scopes.bot in slack-app-manifest.yaml "
-                    f"and {scope!r} to BOT_SCOPES in bot/check.py"
+                    f"and {scope!r} to BOT_SCOPES in bot/slack_scopes.py"
                 )
     for event in manifest["settings"]["event_subscriptions"]["bot_events"]:
         event_scope = REQUIRED_EVENT_SCOPES.get(event)
         if event_scope is None:
-            lacking.append(f"event {event} is not in REQUIRED_EVENT_SCOPES in bot/check.py")
+            lacking.append(f"event {event} is not in REQUIRED_EVENT_SCOPES in bot/slack_scopes.py")
         elif event_scope not in granted:
             lacking.append(f"event {event} needs scope {event_scope}: add it to the manifest")
     assert not lacking, "\n".join(lacking)
@@ -206,7 +206,8 @@ def test_every_manifest_scope_is_used(manifest: dict[str, Any]) -> None:
     unused = [s for s in manifest_scopes(manifest) if s not in used]
     assert not unused, (
         f"slack-app-manifest.yaml asks for {', '.join(unused)}, which no Slack method the code "
-        "calls and no subscribed event needs: remove it there and from BOT_SCOPES in bot/check.py"
+        "calls and no subscribed event needs: remove it there and from BOT_SCOPES in "
+        "bot/slack_scopes.py"
     )
 
 
@@ -214,7 +215,7 @@ def test_check_asks_the_token_for_exactly_the_manifest_scopes(manifest: dict[str
     scopes = manifest_scopes(manifest)
     assert len(scopes) == len(set(scopes)), "a scope is listed twice in the manifest"
     assert sorted(BOT_SCOPES) == sorted(scopes), (
-        f"BOT_SCOPES in bot/check.py {sorted(BOT_SCOPES)} != the manifest's {sorted(scopes)}"
+        f"BOT_SCOPES in bot/slack_scopes.py {sorted(BOT_SCOPES)} != the manifest's {sorted(scopes)}"
     )
 
 
