@@ -2,15 +2,10 @@
 
 The shell around the pure core (`bot.core.exports`, `bot.core.postmortem`,
 `bot.core.stats`): it reads rows, turns them into the core's records and hands
-the results to the HTTP API, the CLI and the Slack `/incident` hooks.
-
-**Streaming.** The exports are sync generators over an iterable of events; the
-database is async. `Reports.timeline_chunks` runs the export in a worker thread
-(`asyncio.to_thread`, one batch of about 64 KiB per call) and feeds it an
-iterator whose `__next__` fetches the next page of events from the event loop
-(`asyncio.run_coroutine_threadsafe` on `IncidentStore.stream_timeline`, keyset
-pagination). Memory holds one page of events and one batch of output whatever
-the timeline's size; the event loop stays free while the thread formats rows.
+the results to the HTTP API, the CLI and the Slack `/incident` hooks. The row to
+record mapping is `bot.report_rows`; the paged streaming of timeline exports
+(flat memory whatever the timeline's size) is `bot.report_stream`. Their public
+names are importable from here too.
 
 **Post-mortem of a huge incident.** The draft's timeline section shows the first
 and the last `TIMELINE_EDGE` (200) events, with one line between them saying how
@@ -50,85 +45,64 @@ was confirmed at or before the incident's `mitigated_at`.
 from __future__ import annotations
 
 import asyncio
-import re
-import threading
-from collections.abc import (
-    AsyncGenerator,
-    AsyncIterator,
-    Callable,
-    Generator,
-    Iterable,
-    Iterator,
-    Sequence,
-)
-from concurrent.futures import Future
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import structlog
 
 from bot.chart import Mark, render_chart
 from bot.clock import Clock
-from bot.core.exports import (
-    EventRecord,
-    IncidentRecord,
-    timeline_csv,
-    timeline_json,
-    timeline_markdown,
-)
-from bot.core.lifecycle import mention
-from bot.core.postmortem import (
-    ActionItem,
-    CommandRun,
-    PostmortemContext,
-    PostmortemTemplateError,
-    RoleAssignment,
-    SeverityChange,
-    StatusFigures,
-    action_items_from_notes,
-    render_postmortem,
-)
+from bot.core.exports import EventRecord, IncidentRecord
+from bot.core.postmortem import PostmortemContext, PostmortemTemplateError, render_postmortem
 from bot.core.stats import IncidentStats, incident_stats
 from bot.core.status_report import service_queries
 from bot.models import ActionItem as ActionItemRow
 from bot.models import Incident, IncidentAlert, Rollback, TimelineEvent
+from bot.report_rows import (
+    SECTION_LIMIT,
+    action_items,
+    alert_record,
+    command_runs,
+    event_record,
+    incident_record,
+    participants,
+    role_assignments,
+    rollback_record,
+    severity_history,
+    status_figures,
+    suspected_record,
+    who,
+)
+from bot.report_stream import BATCH_BYTES, EXPORT_FORMATS, PAGE_SIZE, ExportFormat, export_chunks
 from bot.settings import Catalog
 from bot.store import IncidentStore, parse_ref
 from integrations.prometheus import PrometheusSource, Series
 
+__all__ = [
+    "BATCH_BYTES",
+    "EXPORT_FORMATS",
+    "PAGE_SIZE",
+    "SECTION_LIMIT",
+    "TIMELINE_EDGE",
+    "Draft",
+    "ExportFormat",
+    "PrometheusView",
+    "Reports",
+    "event_record",
+    "incident_id_of",
+    "incident_record",
+]
+
 log = structlog.get_logger(__name__)
 
 TIMELINE_EDGE = 200  # events shown at each end of a huge incident's post-mortem timeline
-SECTION_LIMIT = 500  # rows read for each other section of the draft
-PAGE_SIZE = 1000  # events per database page while streaming an export
-BATCH_BYTES = 64 * 1024  # output handed from the export thread to the event loop at a time
-_PAGE_WAIT = 60.0  # seconds the export thread waits for a page before giving up
 _MAX_ID = 2**31 - 1  # the largest id a 32-bit integer column holds
-_SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
-_ISO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d")
 _CHART_POINTS = 500
 _DRAFT_KINDS = (
     "severity_changed", "role_assigned", "status_checked", "command", "suspected_deploy",
 )  # fmt: skip
-
-
-@dataclass(frozen=True)
-class ExportFormat:
-    name: str
-    content_type: str  # without the charset; the body is always UTF-8
-    render: Callable[[IncidentRecord, Iterable[EventRecord]], Iterator[str]]
-
-    def filename(self, ref: str) -> str:
-        return f"{ref}-timeline.{self.name}"
-
-
-EXPORT_FORMATS: dict[str, ExportFormat] = {
-    "json": ExportFormat("json", "application/json", timeline_json),
-    "csv": ExportFormat("csv", "text/csv", timeline_csv),
-    "md": ExportFormat("md", "text/markdown", timeline_markdown),
-}
 
 
 @dataclass(frozen=True)
@@ -162,80 +136,6 @@ def incident_id_of(ref: str) -> int | None:
     """`INC-7`, `inc-7`, `7` -> 7; junk or an id no database row can have -> None."""
     value = parse_ref(ref)
     return value if value is not None and 0 < value <= _MAX_ID else None
-
-
-def incident_record(incident: Incident) -> IncidentRecord:
-    return IncidentRecord(
-        ref=incident.ref,
-        title=incident.title,
-        status=incident.status,
-        severity=incident.severity,
-        service=incident.service,
-        channel_id=incident.channel_id,
-        channel_name=incident.channel_name,
-        started_at=incident.started_at,
-        detected_at=incident.detected_at,
-        acknowledged_at=incident.acknowledged_at,
-        identified_at=incident.identified_at,
-        mitigated_at=incident.mitigated_at,
-        resolved_at=incident.resolved_at,
-        closed_at=incident.closed_at,
-        commander=incident.commander,
-        summary=incident.resolution_summary,
-    )
-
-
-def event_record(event: TimelineEvent) -> EventRecord:
-    return EventRecord(
-        occurred_at=event.occurred_at,
-        recorded_at=event.recorded_at,
-        kind=event.kind,
-        actor=event.actor,
-        text=event.text,
-        details=event.details or {},
-        link=event.link,
-    )
-
-
-def _who(user: str | None) -> str | None:
-    return mention(user) if user else None
-
-
-class _PagedEvents:
-    """The iterator the export thread reads: each empty buffer fetches a page on the loop."""
-
-    def __init__(
-        self, pages: AsyncIterator[TimelineEvent], loop: asyncio.AbstractEventLoop, size: int
-    ) -> None:
-        self._pages, self._loop, self._size = pages, loop, size
-        self._buffer: Iterator[TimelineEvent] = iter(())
-        self._done = False
-        self.stopped = False  # set by the loop side when nobody wants the rest
-
-    def __iter__(self) -> _PagedEvents:
-        return self
-
-    def __next__(self) -> EventRecord:
-        while True:
-            row = next(self._buffer, None)
-            if row is not None:
-                return event_record(row)
-            if self._done or self.stopped:
-                raise StopIteration
-            future: Future[list[TimelineEvent]] = asyncio.run_coroutine_threadsafe(
-                self._take(), self._loop
-            )
-            page = future.result(timeout=_PAGE_WAIT)
-            self._done = len(page) < self._size
-            self._buffer = iter(page)
-
-    async def _take(self) -> list[TimelineEvent]:
-        page: list[TimelineEvent] = []
-        async for row in self._pages:
-            page.append(row)
-            if len(page) == self._size:
-                break
-        return page
 
 
 class Reports:
@@ -274,46 +174,13 @@ class Reports:
 
     # -- timeline exports -----------------------------------------------------------
 
-    async def timeline_chunks(self, incident: Incident, fmt: str) -> AsyncGenerator[bytes, None]:
+    def timeline_chunks(self, incident: Incident, fmt: str) -> AsyncGenerator[bytes, None]:
         """The export in UTF-8 batches of about `BATCH_BYTES`; memory stays flat.
 
         Use it under `contextlib.aclosing` so a reader that stops early (a client
         gone) ends the export at once.
         """
-        assert incident.id is not None
-        export = EXPORT_FORMATS[fmt]
-        pages = self.store.stream_timeline(incident.id, page=self.page_size)
-        events = _PagedEvents(pages, asyncio.get_running_loop(), self.page_size)
-        chunks = export.render(incident_record(incident), events)
-        busy = threading.Lock()  # held by the thread while it works on `chunks`
-
-        def next_batch() -> bytes:
-            parts: list[bytes] = []
-            size = 0
-            with busy:
-                for chunk in chunks:
-                    data = chunk.encode("utf-8")
-                    parts.append(data)
-                    size += len(data)
-                    if size >= BATCH_BYTES:
-                        break
-            return b"".join(parts)
-
-        try:
-            while batch := await asyncio.to_thread(next_batch):
-                yield batch
-        finally:
-            events.stopped = True
-            # Cancelled while the thread works: it stops at the next page and the
-            # generators go with the garbage; otherwise close them now.
-            if busy.acquire(blocking=False):
-                try:
-                    if isinstance(chunks, Generator):
-                        chunks.close()
-                    if isinstance(pages, AsyncGenerator):
-                        await pages.aclose()
-                finally:
-                    busy.release()
+        return export_chunks(self.store, incident, fmt, page_size=self.page_size)
 
     async def timeline_bytes(self, incident: Incident, fmt: str) -> bytes:
         parts = [batch async for batch in self.timeline_chunks(incident, fmt)]
@@ -350,7 +217,7 @@ class Reports:
         incident_id = incident.id
         now = self.clock()
         # The draft is read by people: the commander as a mention (`@U0LEAD`), not a bare id.
-        record = replace(incident_record(incident), commander=_who(incident.commander))
+        record = replace(incident_record(incident), commander=who(incident.commander))
         rows, view = await asyncio.gather(
             self._rows(incident_id), self.prometheus_view(incident, now)
         )
@@ -358,22 +225,22 @@ class Reports:
         kinds = rows.kinds
         suspects = kinds["suspected_deploy"]
         ran = [r for r in rows.rollbacks if r.confirmed_at is not None]
-        roles = _roles(incident, kinds["role_assigned"])
+        roles = role_assignments(incident, kinds["role_assigned"])
         context = PostmortemContext(
             incident=record,
             events=events,
             now=now,
-            severity_history=_severity_history(incident, kinds["severity_changed"]),
+            severity_history=severity_history(incident, kinds["severity_changed"]),
             roles=roles,
-            rollbacks=[_rollback(r) for r in ran],
-            suspected_deploy=_suspected(suspects[-1]) if suspects else None,
-            status_figures=[_figures(e) for e in kinds["status_checked"]],
+            rollbacks=[rollback_record(r) for r in ran],
+            suspected_deploy=suspected_record(suspects[-1]) if suspects else None,
+            status_figures=[status_figures(e) for e in kinds["status_checked"]],
             peak_error_rate=view.peak_error_rate if view else None,
             peak_error_rate_at=view.peak_at if view else None,
-            alerts=[_alert(a) for a in rows.alerts[:SECTION_LIMIT]],
-            commands=_commands(kinds, rows.rollbacks),
-            action_items=_actions(rows.action_items[:SECTION_LIMIT], rows.todo_notes),
-            participants=_participants(rows.actors, roles, ran),
+            alerts=[alert_record(a) for a in rows.alerts[:SECTION_LIMIT]],
+            commands=command_runs(kinds, rows.rollbacks),
+            action_items=action_items(rows.action_items[:SECTION_LIMIT], rows.todo_notes),
+            participants=participants(rows.actors, roles, ran),
         )
         return context, view
 
@@ -508,161 +375,3 @@ def _view(
         error_rate=chart_errors,
         latency_p95=latency[0].points if latency else [],
     )
-
-
-def _severity_history(incident: Incident, events: list[TimelineEvent]) -> list[SeverityChange]:
-    first = str(events[0].details.get("from") or incident.severity) if events else incident.severity
-    by = "alertmanager" if incident.source == "alertmanager" else _who(incident.reporter)
-    history = [SeverityChange(incident.detected_at, None, first, by)]
-    for event in events:
-        details = event.details
-        history.append(
-            SeverityChange(
-                event.occurred_at,
-                _text(details.get("from")),
-                str(details.get("to") or "?"),
-                _who(_text(details.get("actor")) or event.actor),
-            )
-        )
-    return history
-
-
-def _roles(incident: Incident, events: list[TimelineEvent]) -> list[RoleAssignment]:
-    roles: list[RoleAssignment] = []
-    for event in events:
-        role, user = _text(event.details.get("role")), _text(event.details.get("user"))
-        if role and user:
-            roles.append(RoleAssignment(role, mention(user), event.occurred_at))
-    holders = {(r.role, r.user) for r in roles}
-    current = dict(incident.roles or {})
-    if incident.commander:
-        current.setdefault("commander", incident.commander)
-    since = incident.acknowledged_at or incident.detected_at
-    for role, user in current.items():
-        if user and (role, mention(user)) not in holders:
-            roles.append(RoleAssignment(role, mention(user), since))
-    return sorted(roles, key=lambda r: r.assigned_at)
-
-
-def _rollback(row: Rollback) -> dict[str, Any]:
-    return {
-        "deployment": row.deployment,
-        "namespace": row.namespace,
-        "from_revision": row.from_revision,
-        "from_images": list(row.from_images),
-        "to_revision": row.to_revision,
-        "to_images": list(row.to_images),
-        "by": _who(row.confirmed_by or row.requested_by),
-        "at": row.confirmed_at or row.created_at,
-        "outcome": _outcome(row),
-    }
-
-
-def _outcome(row: Rollback) -> str:
-    outcome = row.status if not row.detail else f"{row.status}: {row.detail}"
-    return outcome if len(outcome) <= 200 else outcome[:199] + "…"
-
-
-def _suspected(event: TimelineEvent) -> dict[str, Any]:
-    """The event's details, times made datetimes (the draft shows them in UTC with `Z`)."""
-    details = {key: _maybe_time(value) for key, value in (event.details or {}).items()}
-    details.setdefault("reason", event.text)
-    return details
-
-
-def _maybe_time(value: Any) -> Any:
-    if isinstance(value, str) and _ISO_TIME.match(value):
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return value
-        return parsed if parsed.tzinfo is not None else value
-    return value
-
-
-def _figures(event: TimelineEvent) -> StatusFigures:
-    details = event.details or {}
-    names = {
-        "error_rate": "error_rate",
-        "latency_p95": "latency_p95_s",
-        "request_rate": "request_rate",
-    }
-    figures = {shown: _number(details.get(key)) for key, shown in names.items()}
-    return StatusFigures(event.occurred_at, figures)
-
-
-def _alert(row: IncidentAlert) -> dict[str, Any]:
-    return {
-        "name": row.labels.get("alertname", row.fingerprint),
-        "labels": dict(row.labels),
-        "generator_url": row.generator_url or None,
-        "starts_at": row.starts_at,
-        "ends_at": row.ends_at if row.status == "resolved" else None,
-    }
-
-
-def _commands(
-    kinds: dict[str, list[TimelineEvent]], rollbacks: Sequence[Rollback]
-) -> list[CommandRun]:
-    """`command` events (what `/incident` records), `/status` runs (`status_checked`) and
-    every `/rollback` asked for (the `rollbacks` table), in time order."""
-    runs = [_command(e) for e in kinds["command"]]
-    for event in kinds["status_checked"]:
-        command, _, result = event.text.partition(": ")
-        runs.append(CommandRun(event.occurred_at, _who(event.actor), command, result or None))
-    for row in rollbacks:
-        command = f"/rollback {row.deployment} -n {row.namespace} --to-revision {row.to_revision}"
-        runs.append(CommandRun(row.created_at, _who(row.requested_by), command, _outcome(row)))
-    return sorted(runs, key=lambda run: run.at)[:SECTION_LIMIT]
-
-
-def _command(event: TimelineEvent) -> CommandRun:
-    details = event.details or {}
-    return CommandRun(
-        event.occurred_at,
-        _who(event.actor),
-        _text(details.get("command")) or event.text,
-        _text(details.get("result")),
-    )
-
-
-def _actions(rows: Sequence[ActionItemRow], notes: Sequence[TimelineEvent]) -> list[ActionItem]:
-    """`/incident action` items, then TODO notes as the core reads them (owner, due), each
-    text once. The table's rows for TODO notes are skipped: the core's parse is richer."""
-    items = [_action(row) for row in rows if row.source != "note"]
-    seen = {item.text.casefold() for item in items}
-    for item in action_items_from_notes(event_record(n) for n in notes):
-        if item.text.casefold() not in seen:
-            seen.add(item.text.casefold())
-            items.append(item)
-    return items
-
-
-def _action(row: ActionItemRow) -> ActionItem:
-    due: date | None = None
-    if row.due:
-        try:
-            due = date.fromisoformat(row.due)
-        except ValueError:
-            due = None
-    return ActionItem(row.text, _who(row.owner), due, "action")
-
-
-def _participants(
-    actors: Iterable[str], roles: Iterable[RoleAssignment], rollbacks: Iterable[Rollback]
-) -> list[str]:
-    people = [mention(a) for a in actors if _SLACK_USER.match(a)]
-    people += [r.user for r in roles]
-    for row in rollbacks:
-        people += [mention(u) for u in (row.requested_by, row.confirmed_by) if u]
-    return list(dict.fromkeys(people))
-
-
-def _text(value: Any) -> str | None:
-    return None if value is None or value == "" else str(value)
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
