@@ -260,9 +260,22 @@ class RollbackService:
                 "to_images": row.to_images,
             },
         )
+        self._start_watch(row, incident)
+
+    def _start_watch(self, row: Rollback, incident: Incident | None) -> None:
         task = asyncio.create_task(self._watch(row, incident))
         self._watches.add(task)
         task.add_done_callback(self._watches.discard)
+
+    async def resume(self) -> int:
+        """After a restart: watch again every rollout that was patched but not yet finished."""
+        if self.kubernetes is None:
+            return 0
+        rows = await self.store.rollbacks_with_status("patched")
+        for row in rows:
+            incident = await self.store.incident(row.incident_id) if row.incident_id else None
+            self._start_watch(row, incident)
+        return len(rows)
 
     async def cancel(self, rollback_id: int, user: str) -> None:
         row = await self.store.get(Rollback, rollback_id)

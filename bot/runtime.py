@@ -149,6 +149,7 @@ class BotRuntime:
         await migrate(self.engine)
         self.background.start()
         self.tasks.spawn(self.capture.resume(), name="resume Slack events")
+        self.tasks.spawn(self.rollback.resume(), name="resume rollout watches")
         self._runner = web.AppRunner(self.web_app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(

@@ -349,3 +349,8 @@ class IncidentStore:
             query = query.where(col(Incident.started_at) >= since)
         async with self._sessions() as session:
             return (await session.exec(query)).all()
+
+    async def rollbacks_with_status(self, status: str) -> Sequence[Rollback]:
+        query = select(Rollback).where(Rollback.status == status).order_by(col(Rollback.id))
+        async with self._sessions() as session:
+            return (await session.exec(query)).all()

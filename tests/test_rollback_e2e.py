@@ -339,3 +339,32 @@ async def test_suspected_deploy_hint_on_new_incidents(
 
 async def _opened(bot: BotRuntime) -> list[Any]:
     return [i for i in await bot.store.incidents() if i.alert_message_ts]
+
+
+async def test_a_restart_mid_rollout_resumes_the_watch(
+    tmp_path: Path, fake_slack: FakeSlack, fake_kube: FakeKubernetes, room: FakeChannel
+) -> None:
+    fake_kube.add_deployment(NS, "cart", image="cart:v1")
+    fake_kube.roll_out(NS, "cart", image="cart:v2")
+    fake_kube.set_rollout_mode("manual")  # the rollback will not finish while the first bot runs
+    kubeconfig = fake_kube.write_kubeconfig(tmp_path / "kubeconfig-2")
+    db = f"sqlite:///{tmp_path / 'restart.db'}"
+    async with running_bot(db, fake_slack, kubeconfig=kubeconfig) as first:
+        await slash(first, "/rollback", "cart -n production", channel=room.id)
+        message = await preview(fake_slack, room)
+        await click(
+            first,
+            "rollback_confirm",
+            button(message, "rollback_confirm")["value"],
+            channel=room.id,
+            user="U0ONCALL1",
+        )
+        await eventually(lambda: _status(first, "patched"), what="the patch")
+    fake_kube.set_rollout_mode("instant")
+    async with running_bot(db, fake_slack, kubeconfig=kubeconfig) as second:
+        await eventually(lambda: _status(second, "completed"), what="the resumed watch")
+        await eventually(lambda: _says(message, "successfully rolled out"), what="the message")
+    assert (
+        fake_kube.deployment(NS, "cart")["spec"]["template"]["spec"]["containers"][0]["image"]
+        == "cart:v1"
+    )
