@@ -71,6 +71,8 @@ class PrometheusSource:
         self, query: str, start: datetime, end: datetime, step: timedelta
     ) -> list[Series]:
         step_text = f"{max(1, int(step.total_seconds()))}s"
+        # The client rounds to whole seconds, which could put the last point in the future.
+        start, end = start.replace(microsecond=0), end.replace(microsecond=0)
         data = await self._call(
             query, lambda: self._client.custom_query_range(query, start, end, step_text)
         )
