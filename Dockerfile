@@ -22,12 +22,15 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 
 WORKDIR /src
 # What the wheel is built from (the rest is kept out by .dockerignore).
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md requirements.lock ./
 COPY bot ./bot
 COPY commands ./commands
 COPY integrations ./integrations
 
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+# The dependencies come from the lock (every version pinned, every file hash-checked), the
+# project's own wheel is built without resolving anything again.
+RUN pip wheel --no-cache-dir --wheel-dir /wheels --require-hashes -r requirements.lock \
+    && pip wheel --no-cache-dir --wheel-dir /wheels --no-deps .
 
 # --- final: the virtualenv, a non-root user, nothing else ---------------------------------
 FROM ${PYTHON_IMAGE}

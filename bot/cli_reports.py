@@ -23,6 +23,7 @@ import contextlib
 import json
 import os
 import re
+import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -113,7 +114,7 @@ def timeline(ref: str, fmt: str, output: Path | None) -> None:
             incident = await _find(reports, ref)
             chunks = reports.timeline_chunks(incident, fmt)
             if output is None or str(output) == "-":
-                out = click.get_binary_stream("stdout")
+                out = sys.stdout.buffer
                 try:
                     async with contextlib.aclosing(chunks) as batches:
                         async for batch in batches:

@@ -17,7 +17,7 @@ from bot.runtime import BotRuntime, Tuning
 from bot.settings import Catalog, Settings
 from bot.standins.fake_kubernetes import FakeKubernetes
 from bot.standins.fake_slack import FakeSlack
-from tests.realparts import POSTGRES_DSN, postgres_url_or_skip
+from tests.realparts import POSTGRES_DSN, drop_postgres_session_database, postgres_url_or_skip
 
 SIGNING_SECRET = "test-signing-secret"
 WEBHOOK_TOKEN = "am-webhook-token"
@@ -34,6 +34,10 @@ CATALOG = {
         }
     },
 }
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    drop_postgres_session_database()
 
 
 @pytest.fixture(autouse=True)

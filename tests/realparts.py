@@ -22,8 +22,12 @@ from bot.standins.alertmanager_process import BinaryMissing
 
 POSTGRES_HOST = "127.0.0.1"
 POSTGRES_PORT = 5432
-POSTGRES_DSN = f"postgresql://postgres@{POSTGRES_HOST}:{POSTGRES_PORT}/test"
-POSTGRES_URL = f"postgresql+asyncpg://postgres@{POSTGRES_HOST}:{POSTGRES_PORT}/test"
+# Each test session works in a database of its own (created from the maintenance database
+# `test`, dropped at the end), so that two suites on one machine never drop each other's schema.
+POSTGRES_ADMIN_DSN = f"postgresql://postgres@{POSTGRES_HOST}:{POSTGRES_PORT}/test"
+POSTGRES_DATABASE = f"incident_bot_test_{os.getpid()}"
+POSTGRES_DSN = f"postgresql://postgres@{POSTGRES_HOST}:{POSTGRES_PORT}/{POSTGRES_DATABASE}"
+POSTGRES_URL = f"postgresql+asyncpg://postgres@{POSTGRES_HOST}:{POSTGRES_PORT}/{POSTGRES_DATABASE}"
 POSTGRES_HINT = (
     "start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start; "
     "then create the database: psql -h 127.0.0.1 -U postgres -c 'CREATE DATABASE test' "
@@ -53,12 +57,49 @@ def require_binary(find: Callable[[], str]) -> str:
         unavailable(str(exc))
 
 
-async def _check_postgres() -> None:
-    conn = await asyncpg.connect(POSTGRES_DSN, timeout=5)
+def _pid_alive(pid: int) -> bool:
     try:
-        await conn.fetchval("SELECT 1")
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+async def _check_postgres() -> None:
+    """Log in to `test`, drop databases of test sessions that died, create this session's."""
+    conn = await asyncpg.connect(POSTGRES_ADMIN_DSN, timeout=5)
+    try:
+        names = await conn.fetch(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'incident_bot_test_%'"
+        )
+        for row in names:
+            suffix = str(row["datname"]).removeprefix("incident_bot_test_")
+            if suffix.isascii() and suffix.isdigit() and not _pid_alive(int(suffix)):
+                await conn.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}" WITH (FORCE)')
+        exists = await conn.fetchval(
+            "SELECT 1 FROM pg_database WHERE datname = $1", POSTGRES_DATABASE
+        )
+        if not exists:
+            await conn.execute(f'CREATE DATABASE "{POSTGRES_DATABASE}"')
     finally:
         await conn.close()
+
+
+async def _drop_session_database() -> None:
+    conn = await asyncpg.connect(POSTGRES_ADMIN_DSN, timeout=5)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{POSTGRES_DATABASE}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def drop_postgres_session_database() -> None:
+    """Drop this session's database if it was created (called at the end of the session)."""
+    if _postgres_problem and _postgres_problem[0] is None:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            pool.submit(asyncio.run, _drop_session_database()).result(timeout=60)
 
 
 def _postgres_unreachable() -> str | None:
@@ -72,7 +113,7 @@ def _postgres_unreachable() -> str | None:
         try:
             pool.submit(asyncio.run, _check_postgres()).result(timeout=30)
         except Exception as exc:
-            return f"cannot connect to {POSTGRES_DSN} ({type(exc).__name__}: {exc}); "
+            return f"cannot connect to {POSTGRES_ADMIN_DSN} ({type(exc).__name__}: {exc}); "
     return None
 
 

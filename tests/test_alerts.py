@@ -11,7 +11,7 @@ from bot.core.alerts import (
     parse_timestamp,
 )
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "alertmanager"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "alertmanager"
 
 
 @pytest.mark.parametrize(

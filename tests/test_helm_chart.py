@@ -29,7 +29,7 @@ CHART = ROOT / "helm" / "incident-bot"
 PROD_VALUES = ROOT / "helm" / "values-production.yaml"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
-BRIEF = ROOT.parent / "shared" / "BRIEF.md"
+BRIEF_RULES = ROOT / "tests" / "fixtures" / "brief-alert-rules.yaml"
 
 # The newest Kubernetes release whose schemas kubernetes-validate 1.37 ships (it works offline).
 K8S_VERSION = "1.37.0"
@@ -430,8 +430,7 @@ def brief_alert_rules() -> dict[str, Any]:
     The brief's `sum(...)` drops every label, so its description's `{{ $labels.service }}`
     would be empty and no incident could name its service.
     """
-    text = BRIEF.read_text(encoding="utf-8")
-    block = text.split("**Alert Rules:**", 1)[1].split("```yaml", 1)[1].split("```", 1)[0]
+    block = BRIEF_RULES.read_text(encoding="utf-8")
     block = block.replace(
         'sum(rate(http_requests_total{status=~"5.."}[5m]))',
         'sum(rate(http_requests_total{status=~"5.."}[5m])) by (service)',
@@ -454,8 +453,7 @@ def test_prometheus_rule_ships_the_brief_alerts(production: Docs) -> None:
     assert "{{ $labels.service }}" in alerts["HighLatency"]["annotations"]["description"]
     assert "{{ $labels.pod }}" in alerts["PodRestarting"]["annotations"]["description"]
     assert rule["spec"] == load_yaml(CHART / "files" / "alert-rules.yaml")
-    if BRIEF.exists():  # shared/ beside the repository, as in CI
-        assert rule["spec"] == brief_alert_rules()
+    assert rule["spec"] == brief_alert_rules()
 
 
 def test_service_monitor_scrapes_metrics(production: Docs) -> None:

@@ -16,7 +16,7 @@ from bot.runtime import BotRuntime
 from bot.standins.slack_requests import signed_headers
 from tests.conftest import SIGNING_SECRET, WEBHOOK_TOKEN
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "alertmanager"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "alertmanager"
 FIRING = (FIXTURES / "v4-firing-prometheus-2.42-am-0.25.json").read_bytes()
 AUTH = {"Authorization": f"Bearer {WEBHOOK_TOKEN}", "Content-Type": "application/json"}
 
