@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import aiohttp
-import sqlalchemy as sa
 from slack_sdk.errors import SlackApiError
 
 from bot.check_kubernetes import (
@@ -43,8 +41,8 @@ from bot.check_results import (
     skipped,
 )
 from bot.core.status_report import service_queries
-from bot.db import is_migrated, make_engine
-from bot.settings import Catalog, ConfigError, Settings, async_database_url, load_catalog
+from bot.db import Schema, make_engine, schema_state
+from bot.settings import Catalog, ConfigError, Settings, load_catalog
 from bot.slack_scopes import BOT_SCOPES, COMMANDS_SCOPE, REQUIRED_BOT_SCOPES, REQUIRED_EVENT_SCOPES
 from integrations.prometheus import PrometheusQueryError, PrometheusSource, PrometheusUnavailable
 from integrations.slack import make_client
@@ -88,11 +86,11 @@ DEFAULT_TIMEOUT = 10.0
 
 def check_settings(settings: Settings, *, insecure_webhook: bool = False) -> CheckResult:
     name = "config: settings"
-    try:
-        settings.require_for_serve(insecure_webhook=insecure_webhook)
-    except ConfigError as e:
+    problems = settings.problems_for_serve(insecure_webhook=insecure_webhook)
+    if problems:
+        fix = "set them in the environment (with Helm: in the Secret the chart uses)"
         return problem(
-            name, str(e), "set it in the environment (with Helm: in the Secret the chart uses)"
+            name, "; ".join(problems), fix if len(problems) > 1 else fix.replace("them", "it")
         )
     mode = "Socket Mode" if settings.slack_app_token is not None else "HTTP mode"
     webhook = (
@@ -267,31 +265,17 @@ def _one_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
 
 
-def _missing_sqlite_file(database_url: str) -> str | None:
-    """The path of a SQLite database file that does not exist (connecting would create it)."""
-    try:
-        url = sa.make_url(async_database_url(database_url))
-    except Exception:
-        return None
-    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
-        return None
-    return None if Path(url.database).exists() else url.database
-
-
 async def check_database(settings: Settings, *, timeout: float) -> list[CheckResult]:
+    """OK before the first `serve` too: a missing or empty database is what `serve` creates."""
     name = "database"
     shown = mask_database_url(settings.database_url)
-    fix = "run incident-bot serve once (it migrates) or check DATABASE_URL"
-    missing = _missing_sqlite_file(settings.database_url)
-    if missing is not None:
-        return [problem(name, f"{shown}: no database file at {missing}", fix)]
     try:
         engine = make_engine(settings.database_url)
     except Exception as e:
         return [problem(name, f"{shown}: {_one_line(e)}", "check DATABASE_URL")]
     try:
         async with asyncio.timeout(timeout):
-            migrated = await is_migrated(engine)
+            state = await schema_state(settings.database_url, engine)
     except Exception as e:  # the driver's own errors: refused, auth, unknown database...
         why = reason(e) if isinstance(e, TimeoutError | OSError) else _one_line(e)
         return [
@@ -299,9 +283,12 @@ async def check_database(settings: Settings, *, timeout: float) -> list[CheckRes
         ]
     finally:
         await engine.dispose()
-    if not migrated:
-        return [problem(name, f"{shown}: reachable, but not at the newest migration", fix)]
-    return [ok(name, f"{shown}: reachable, at the newest migration")]
+    detail = state.describe(shown)
+    if state.schema is Schema.AHEAD:
+        return [problem(name, detail, "run the incident-bot version that wrote this database")]
+    if state.schema in (Schema.MISSING, Schema.EMPTY, Schema.BEHIND):
+        return [ok(name, f"{detail}; created and migrated by `incident-bot serve`")]
+    return [ok(name, detail)]
 
 
 # -- all of it ---------------------------------------------------------------------------

@@ -10,21 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import click
-from pydantic import ValidationError
 
 from bot.cli_check import check
 from bot.cli_reports import incidents, postmortem, timeline
 from bot.logs import configure_logging
 from bot.runtime import BotRuntime
-from bot.settings import ConfigError, Settings, load_catalog
-
-
-def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as e:
-        first = e.errors()[0]
-        raise click.ClickException(f"{first['loc'][0]}: {first['msg']}".upper()) from e
+from bot.settings import ConfigError, config_problems, load_catalog, load_settings
 
 
 @click.group()
@@ -38,12 +29,18 @@ def main() -> None:
 @click.option("--insecure-webhook", is_flag=True, help="accept webhooks without a bearer token")
 def serve(host: str | None, port: int | None, insecure_webhook: bool) -> None:
     """Run the bot (migrates the database first)."""
-    settings = _settings()
     try:
-        settings.require_for_serve(insecure_webhook=insecure_webhook)
-        catalog = load_catalog(settings.incident_bot_config)
+        settings = load_settings()
     except ConfigError as e:
         raise click.ClickException(str(e)) from e
+    problems = settings.problems_for_serve(insecure_webhook=insecure_webhook)
+    catalog = None
+    try:
+        catalog = load_catalog(settings.incident_bot_config)
+    except ConfigError as e:
+        problems.append(str(e))
+    if problems or catalog is None:
+        raise click.ClickException(config_problems(problems))
     configure_logging(settings.log_level, settings.log_format)
     asyncio.run(_serve(BotRuntime(settings, catalog=catalog), host, port))
 

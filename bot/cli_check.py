@@ -23,7 +23,7 @@ from bot.check import (
     problem,
     run_checks,
 )
-from bot.settings import Settings
+from bot.settings import Settings, validation_problems
 
 _STYLES = {OK: "bold green", PROBLEM: "bold red"}
 _GROUPS = ("slack", "prometheus", "kubernetes", "database")
@@ -34,9 +34,9 @@ def _settings() -> Settings | CheckResult:
     try:
         return Settings()
     except ValidationError as e:
-        first = e.errors()[0]
-        where = str(first["loc"][0]).upper() if first["loc"] else "settings"
-        return problem("config: settings", f"{where}: {first['msg']}", f"fix {where}")
+        problems = validation_problems(e)
+        names = ", ".join(p.split(":", 1)[0] for p in problems)
+        return problem("config: settings", "; ".join(problems), f"fix {names}")
 
 
 def render_table(results: list[CheckResult]) -> Table:

@@ -29,7 +29,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import click
-from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -42,7 +41,7 @@ from bot.db import make_engine, migrate
 from bot.logs import configure_logging
 from bot.models import Incident
 from bot.reports import EXPORT_FORMATS, Reports
-from bot.settings import ConfigError, Settings, load_catalog
+from bot.settings import ConfigError, load_catalog, load_settings
 from bot.store import IncidentStore
 from integrations.prometheus import PrometheusSource
 
@@ -51,18 +50,12 @@ STATS_SINCE = "30d"
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as e:
-        first = e.errors()[0]
-        where = str(first["loc"][0]).upper() if first["loc"] else "settings"
-        raise click.ClickException(f"{where}: {first['msg']}") from e
-
-
 @contextlib.asynccontextmanager
 async def _open_reports(*, prometheus: bool = False) -> AsyncIterator[Reports]:
-    settings = _settings()
+    try:
+        settings = load_settings()
+    except ConfigError as e:
+        raise click.ClickException(str(e)) from e
     configure_logging("error", settings.log_format)  # to stderr: stdout may be the report
     try:
         catalog = load_catalog(settings.incident_bot_config)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import enum
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +50,80 @@ async def migrate(engine: AsyncEngine) -> None:
 
     async with engine.begin() as connection:
         await connection.run_sync(upgrade)
+
+
+class Schema(enum.Enum):
+    """Where a database stands against this code's migrations."""
+
+    MISSING = "missing"  # a SQLite file that does not exist yet
+    EMPTY = "empty"  # reachable, never migrated
+    BEHIND = "behind"  # an older revision: `serve` migrates it
+    CURRENT = "current"
+    AHEAD = "ahead"  # a revision this code does not know: written by a newer incident-bot
+
+
+@dataclass(frozen=True)
+class SchemaState:
+    schema: Schema
+    revision: str | None
+    head: str
+
+    def describe(self, shown_url: str) -> str:
+        """One phrase a person can act on."""
+        return {
+            Schema.MISSING: f"{shown_url}: no database yet",
+            Schema.EMPTY: f"{shown_url}: reachable, no incident-bot tables yet",
+            Schema.BEHIND: (
+                f"{shown_url}: at revision {self.revision}, this version needs {self.head}"
+            ),
+            Schema.CURRENT: f"{shown_url}: reachable, at the newest migration",
+            Schema.AHEAD: (
+                f"{shown_url}: at revision {self.revision}, newer than this version of "
+                f"incident-bot knows (newest {self.head})"
+            ),
+        }[self.schema]
+
+
+def missing_sqlite_file(database_url: str) -> str | None:
+    """The path of a SQLite database file that does not exist (connecting would create it)."""
+    try:
+        url = sa.make_url(async_database_url(database_url))
+    except (sa.exc.ArgumentError, ValueError):
+        return None
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return None if Path(url.database).exists() else url.database
+
+
+async def schema_state(database_url: str, engine: AsyncEngine | None = None) -> SchemaState:
+    """The database's state, without creating or changing anything.
+
+    A SQLite file that does not exist is reported as `MISSING` before connecting (connecting
+    would create it). Errors of the driver (refused, auth, unknown database) propagate.
+    """
+    script = ScriptDirectory.from_config(alembic_config())
+    head = script.get_current_head()
+    assert head is not None
+    if missing_sqlite_file(database_url) is not None:
+        return SchemaState(Schema.MISSING, None, head)
+
+    def current(connection: sa.Connection) -> str | None:
+        return MigrationContext.configure(connection).get_current_revision()
+
+    own = engine is None
+    engine = engine or make_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            revision = await connection.run_sync(current)
+    finally:
+        if own:
+            await engine.dispose()
+    if revision is None:
+        return SchemaState(Schema.EMPTY, None, head)
+    if revision == head:
+        return SchemaState(Schema.CURRENT, revision, head)
+    known = {rev.revision for rev in script.walk_revisions()}
+    return SchemaState(Schema.BEHIND if revision in known else Schema.AHEAD, revision, head)
 
 
 async def is_migrated(engine: AsyncEngine) -> bool:

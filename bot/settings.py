@@ -104,20 +104,52 @@ class Settings(BaseSettings):
     log_format: str | None = None
     max_body_bytes: int = 1024 * 1024
 
-    def require_for_serve(self, *, insecure_webhook: bool) -> None:
-        """Refuse to start, with one line saying what to set."""
+    def problems_for_serve(self, *, insecure_webhook: bool) -> list[str]:
+        """Every setting `serve` needs and lacks, one line each saying what to set."""
+        problems = []
         if self.slack_bot_token is None:
-            raise ConfigError("SLACK_BOT_TOKEN is not set (the bot token, xoxb-...)")
+            problems.append("SLACK_BOT_TOKEN is not set (the bot token, xoxb-...)")
         if self.slack_app_token is None and self.slack_signing_secret is None:
-            raise ConfigError(
+            problems.append(
                 "SLACK_SIGNING_SECRET is not set (Basic Information > Signing Secret); "
                 "or set SLACK_APP_TOKEN for Socket Mode"
             )
         if self.alertmanager_webhook_token is None and not insecure_webhook:
-            raise ConfigError(
+            problems.append(
                 "ALERTMANAGER_WEBHOOK_TOKEN is not set; set it (and the same bearer token in "
                 "Alertmanager's webhook_configs) or pass --insecure-webhook"
             )
+        return problems
+
+    def require_for_serve(self, *, insecure_webhook: bool) -> None:
+        """Refuse to start, naming every missing setting at once."""
+        problems = self.problems_for_serve(insecure_webhook=insecure_webhook)
+        if problems:
+            raise ConfigError(config_problems(problems))
+
+
+def config_problems(problems: list[str]) -> str:
+    """One problem as its line; several as a count and one line each (never one per run)."""
+    if len(problems) == 1:
+        return problems[0]
+    return f"{len(problems)} settings to fix:\n" + "\n".join(f"  - {p}" for p in problems)
+
+
+def validation_problems(error: ValidationError) -> list[str]:
+    """Each invalid environment variable with pydantic's reason: `PORT: Input should be ...`."""
+    problems = []
+    for item in error.errors():
+        where = str(item["loc"][0]).upper() if item["loc"] else "settings"
+        problems.append(f"{where}: {item['msg']}")
+    return problems
+
+
+def load_settings() -> Settings:
+    """Settings from the environment, or a ConfigError naming every invalid value."""
+    try:
+        return Settings()
+    except ValidationError as e:
+        raise ConfigError(config_problems(validation_problems(e))) from e
 
 
 def async_database_url(url: str) -> str:

@@ -267,42 +267,65 @@ async def test_wrong_slack_token(env: dict[str, str | None]) -> None:
     assert rows["slack: scopes"]["result"] == "SKIPPED"
 
 
-async def test_unmigrated_database(env: dict[str, str | None], tmp_path: Path) -> None:
+async def test_unmigrated_database_is_what_serve_creates(
+    env: dict[str, str | None], tmp_path: Path
+) -> None:
     path = tmp_path / "empty.db"
     with sqlite3.connect(path) as connection:
         connection.execute("CREATE TABLE unrelated (id INTEGER)")
     connection.close()
     env["DATABASE_URL"] = f"sqlite:///{path}"
-    code, rows = await check_json(env)
-    assert code == 1
-    assert problems(rows) == ["database"]
-    assert "not at the newest migration" in rows["database"]["detail"]
-    assert rows["database"]["fix"] == (
-        "run incident-bot serve once (it migrates) or check DATABASE_URL"
-    )
+    _, rows = await check_json(env)
+    assert rows["database"]["result"] == "OK"
+    assert "no incident-bot tables yet" in rows["database"]["detail"]
+    assert "created and migrated by `incident-bot serve`" in rows["database"]["detail"]
+    assert "database" not in problems(rows)
 
 
-async def test_missing_sqlite_file_is_not_created(
+async def test_missing_sqlite_file_is_ok_and_not_created(
     env: dict[str, str | None], tmp_path: Path
 ) -> None:
     path = tmp_path / "nowhere.db"
     env["DATABASE_URL"] = f"sqlite:///{path}"
+    _, rows = await check_json(env)
+    assert rows["database"]["result"] == "OK"
+    assert (
+        "no database yet; created and migrated by `incident-bot serve`"
+        in (rows["database"]["detail"])
+    )
+    assert "database" not in problems(rows)
+    assert not path.exists()
+
+
+async def test_database_newer_than_the_code_is_a_problem(
+    env: dict[str, str | None], tmp_path: Path
+) -> None:
+    path = tmp_path / "future.db"
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY)")
+        connection.execute("INSERT INTO alembic_version VALUES ('9999')")
+    connection.close()
+    env["DATABASE_URL"] = f"sqlite:///{path}"
     code, rows = await check_json(env)
     assert code == 1
     assert problems(rows) == ["database"]
-    assert f"no database file at {path}" in rows["database"]["detail"]
-    assert not path.exists()
+    assert (
+        "at revision 9999, newer than this version of incident-bot knows"
+        in (rows["database"]["detail"])
+    )
 
 
 async def test_missing_settings_and_broken_catalog(
     env: dict[str, str | None], tmp_path: Path
 ) -> None:
     env["SLACK_BOT_TOKEN"] = None
+    env["ALERTMANAGER_WEBHOOK_TOKEN"] = None
     env["INCIDENT_BOT_CONFIG"] = str(write_catalog(tmp_path, {"services": {"x": {"nope": 1}}}))
     code, rows = await check_json(env)
     assert code == 1
     assert problems(rows) == ["config: settings", "config: catalog"]
     assert rows["config: settings"]["detail"].startswith("SLACK_BOT_TOKEN is not set")
+    assert "; ALERTMANAGER_WEBHOOK_TOKEN is not set" in rows["config: settings"]["detail"]
     assert "services.x.nope" in rows["config: catalog"]["detail"]
     assert rows["slack: auth.test"]["result"] == "SKIPPED"
     assert rows["prometheus: queries"]["result"] == "SKIPPED"
@@ -318,10 +341,13 @@ async def test_table_shows_problems_with_their_fix(env: dict[str, str | None]) -
 
 async def test_invalid_setting_is_one_problem_row(env: dict[str, str | None]) -> None:
     env["PORT"] = "not-a-port"
+    env["MAX_BODY_BYTES"] = "a lot"
     code, rows = await check_json(env)
     assert code == 1
     assert list(rows) == ["config: settings"]
     assert rows["config: settings"]["detail"].startswith("PORT: ")
+    assert "; MAX_BODY_BYTES: " in rows["config: settings"]["detail"]
+    assert rows["config: settings"]["fix"] == "fix PORT, MAX_BODY_BYTES"
 
 
 def test_urls_are_shown_without_passwords() -> None:

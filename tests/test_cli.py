@@ -26,7 +26,6 @@ def clean_env(**values: str) -> dict[str, str]:
 @pytest.mark.parametrize(
     ("values", "reason"),
     [
-        ({}, "SLACK_BOT_TOKEN is not set"),
         (
             {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"},
             "ALERTMANAGER_WEBHOOK_TOKEN is not set",
@@ -48,6 +47,26 @@ def test_serve_refuses_with_one_line(tmp_path: Path, values: dict[str, str], rea
     assert reason in result.stderr
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_serve_names_every_missing_setting_in_one_run(tmp_path: Path) -> None:
+    env = clean_env(INCIDENT_BOT_CONFIG="missing.yaml", PORT="eighty")
+    result = run("serve", env=env, cwd=tmp_path)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    # An invalid value stops before anything else can be judged; it is named with all others.
+    assert "PORT: Input should be a valid integer" in result.stderr
+    env = clean_env(INCIDENT_BOT_CONFIG="missing.yaml")
+    result = run("serve", env=env, cwd=tmp_path)
+    assert result.returncode != 0
+    assert "4 settings to fix:" in result.stderr
+    for name in (
+        "SLACK_BOT_TOKEN is not set",
+        "SLACK_SIGNING_SECRET is not set",
+        "ALERTMANAGER_WEBHOOK_TOKEN is not set",
+        "missing.yaml",
+    ):
+        assert name in result.stderr
 
 
 def test_incidents_on_an_empty_database(tmp_path: Path) -> None:
