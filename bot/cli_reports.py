@@ -32,15 +32,17 @@ import click
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.check_results import mask_database_url
 from bot.clock import system_clock
 from bot.core.exports import IncidentRecord, format_utc_seconds, incident_fields
 from bot.core.postmortem import PostmortemTemplateError, format_duration, format_percent
 from bot.core.stats import DurationSummary, IncidentStats, parse_since
-from bot.db import make_engine, migrate
+from bot.db import Schema, make_engine, schema_state
 from bot.logs import configure_logging
 from bot.models import Incident
-from bot.reports import EXPORT_FORMATS, Reports
+from bot.reports import EXPORT_FORMATS, Reports, incident_id_of
 from bot.settings import ConfigError, load_catalog, load_settings
 from bot.store import IncidentStore
 from integrations.prometheus import PrometheusSource
@@ -68,7 +70,7 @@ async def _open_reports(*, prometheus: bool = False) -> AsyncIterator[Reports]:
     )
     engine = make_engine(settings.database_url)
     try:
-        await migrate(engine)
+        await _require_database(settings.database_url, engine)
         yield Reports(
             IncidentStore(engine), catalog, system_clock,
             prometheus=source, timeout=PROMETHEUS_TIMEOUT,
@@ -78,11 +80,42 @@ async def _open_reports(*, prometheus: bool = False) -> AsyncIterator[Reports]:
         await engine.dispose()
 
 
+async def _require_database(database_url: str, engine: AsyncEngine) -> None:
+    """Read-only commands read the bot's database; they never create or migrate one."""
+    shown = mask_database_url(database_url)
+    try:
+        state = await schema_state(database_url, engine)
+    except Exception as e:  # the driver's own errors: refused, auth, unknown database...
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise click.ClickException(f"cannot read the database {shown}: {first}") from e
+    if state.schema is Schema.CURRENT:
+        return
+    if state.schema is Schema.AHEAD:
+        raise click.ClickException(
+            f"{state.describe(shown)}: use the incident-bot version that wrote it"
+        )
+    if state.schema is Schema.BEHIND:
+        raise click.ClickException(
+            f"{state.describe(shown)}: start `incident-bot serve` once to migrate it"
+        )
+    raise click.ClickException(
+        f"{state.describe(shown)}: point DATABASE_URL at the bot's database "
+        "(the one `incident-bot serve` uses)"
+    )
+
+
+LATEST_SHOWN = 5
+
+
 async def _find(reports: Reports, ref: str) -> Incident:
     incident = await reports.incident(ref)
-    if incident is None:
-        raise click.ClickException(f"no incident {ref!r} (refs look like INC-7)")
-    return incident
+    if incident is not None:
+        return incident
+    if incident_id_of(ref) is None:
+        raise click.ClickException(f"{ref!r} is not an incident ref: refs look like INC-7")
+    latest = [row.ref for row in (await reports.incidents())[:LATEST_SHOWN]]
+    known = f"the latest: {', '.join(latest)}" if latest else "there are no incidents yet"
+    raise click.ClickException(f"no incident has the ref {ref}; {known}")
 
 
 # -- timeline -----------------------------------------------------------------------
@@ -217,6 +250,12 @@ def incidents(open_only: bool, stats: bool, since: str | None, as_json: bool) ->
                     click.echo(stats_lines(figures))
                 return
             rows = await reports.incidents(open_only=open_only, since=window)
+            if not rows and not as_json:
+                click.echo(
+                    "no incidents yet" if window is None else "no incidents in that period",
+                    err=True,
+                )
+                return
             if as_json:
                 document = {"incidents": [incident_fields(r) for r in rows], "count": len(rows)}
                 click.echo(json.dumps(document, indent=2, ensure_ascii=False))

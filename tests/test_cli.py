@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from bot.db import make_engine, migrate
 
 
 def run(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -69,7 +72,32 @@ def test_serve_names_every_missing_setting_in_one_run(tmp_path: Path) -> None:
         assert name in result.stderr
 
 
-def test_incidents_on_an_empty_database(tmp_path: Path) -> None:
-    env = clean_env(DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}")
+@pytest.mark.parametrize("args", [("incidents",), ("timeline", "INC-1"), ("postmortem", "INC-1")])
+def test_read_only_commands_never_create_a_database(tmp_path: Path, args: tuple[str]) -> None:
+    path = tmp_path / "bot.db"
+    result = run(*args, env=clean_env(DATABASE_URL=f"sqlite:///{path}"), cwd=tmp_path)
+    assert result.returncode == 1
+    assert f"sqlite:///{path}: no database yet: point DATABASE_URL at the bot's database" in (
+        result.stderr
+    )
+    assert "Traceback" not in result.stderr
+    assert not path.exists()
+
+
+def test_incidents_on_a_database_with_none_yet(tmp_path: Path) -> None:
+    path = tmp_path / "bot.db"
+
+    async def create() -> None:
+        engine = make_engine(f"sqlite:///{path}")
+        await migrate(engine)
+        await engine.dispose()
+
+    asyncio.run(create())
+    env = clean_env(DATABASE_URL=f"sqlite:///{path}")
     result = run("incidents", env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    assert "no incidents yet" in result.stderr
+    result = run("timeline", "INC-1", env=env, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "no incident has the ref INC-1; there are no incidents yet" in result.stderr

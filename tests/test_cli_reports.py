@@ -155,8 +155,14 @@ def test_timeline_to_a_file_and_to_stdout_in_each_format(database: Path, tmp_pat
 
 def test_timeline_refusals_are_one_line(database: Path, tmp_path: Path) -> None:
     env = env_for(database)
-    one_line_error(run("timeline", "INC-9", env=env, cwd=tmp_path), "no incident 'INC-9'")
-    one_line_error(run("postmortem", "nope", env=env, cwd=tmp_path), "no incident 'nope'")
+    one_line_error(
+        run("timeline", "INC-9", env=env, cwd=tmp_path),
+        "no incident has the ref INC-9; the latest: INC-2, INC-1",
+    )
+    one_line_error(
+        run("postmortem", "nope", env=env, cwd=tmp_path),
+        "'nope' is not an incident ref: refs look like INC-7",
+    )
     missing = tmp_path / "no" / "such" / "dir.md"
     result = run("timeline", "INC-1", "-o", str(missing), env=env, cwd=tmp_path)
     one_line_error(result, f"cannot write {missing}")
