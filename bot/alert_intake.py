@@ -108,7 +108,7 @@ class AlertIntake:
         started = min(a.starts_at for a in firing)
         incident = Incident(
             group_key=notification.group_key,
-            title=incident_title(notification),
+            title=incident_title(notification, self.catalog.incident.service_label),
             severity=severity_from_label(notification.label("severity")),
             service=notification.label(self.catalog.incident.service_label),
             started_at=started,
@@ -139,7 +139,10 @@ class AlertIntake:
         now = self.clock()
         rows = await unit.known_alerts(incident.id)
         known = {fp: KnownAlert(fp, AlertStatus(r.status), r.starts_at) for fp, r in rows.items()}
-        changes = diff_alerts(known, notification.alerts, now=now)
+        changes = diff_alerts(
+            known, notification.alerts, now=now, group_labels=notification.group_labels,
+            common_labels=notification.common_labels,
+        )  # fmt: skip
         new_changes = [c for c in changes if await unit.add_event(_change_event(incident, c, now))]
         _upsert_alerts(unit, incident.id, rows, notification)
         state = apply_changes(known, changes)
@@ -221,6 +224,7 @@ def _change_event(incident: Incident, change: AlertChange, now: Any) -> Timeline
         source_key=change.source_key,
         details={
             "fingerprint": alert.fingerprint,
+            "identity": change.identity,
             "labels": dict(alert.labels),
             "annotations": dict(alert.annotations),
             "starts_at": format_timestamp(alert.starts_at),

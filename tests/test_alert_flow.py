@@ -169,12 +169,16 @@ async def test_new_alert_then_resolution_is_diffed_and_marks_mitigated(
     assert incident.status == "monitoring"
     events = await timeline(bot, 1)
     texts = [e.text for e in events]
-    assert "New alert HighErrorRate firing (service=payments)" in texts
+    # Each alert is named by the label that tells it from the rest of its group.
+    assert "New alert HighErrorRate firing (pod=a1)" in texts
+    assert "New alert HighErrorRate firing (pod=b2)" in texts
+    assert "Alert HighErrorRate resolved (pod=a1)" in texts
+    assert "Alert HighErrorRate resolved (pod=b2)" in texts
     assert [e.kind for e in events].count("alert_resolved") == 2
     assert any(e.kind == "incident_mitigated" and e.occurred_at == ended for e in events)
     channel = fake_slack.channels[incident.channel_id or ""]
     said = "\n".join(m.text for m in channel.messages)
-    assert "New alert HighErrorRate firing" in said
+    assert "New alert HighErrorRate firing (pod=b2)" in said
     assert "All alerts of this group resolved" in said
     digest = fake_slack.channel_by_name("incidents")
     assert digest is not None

@@ -78,3 +78,36 @@ async def test_real_alertmanager_opens_mitigates_and_reopens_an_incident(
 
 async def _said(fake_slack: FakeSlack, channel_id: str, text: str) -> bool:
     return any(text in m.text for m in fake_slack.channels[channel_id].messages)
+
+
+async def test_real_alertmanager_group_names_each_pod_and_the_title_once(
+    bot: BotRuntime, fake_slack: FakeSlack, alertmanager: AlertmanagerProcess
+) -> None:
+    """Alertmanager computes groupLabels/commonLabels itself: the second pod of the group
+    is named by the label that differs, in the room and on the timeline."""
+    started = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=30)
+    pod_a = {"alertname": "KubePodNotReady", "service": "gateway", "pod": "gateway-aaa"}
+    pod_b = pod_a | {"pod": "gateway-bbb"}
+    await alertmanager.fire(pod_a, starts_at=started)
+
+    async def opened() -> object:
+        rows = await bot.store.incidents()
+        return rows[0] if rows and rows[0].alert_message_ts else None
+
+    incident = await eventually(opened, what="the incident for the first pod")
+    assert incident.title == "KubePodNotReady on gateway"  # type: ignore[attr-defined]
+    channel = fake_slack.channels[incident.channel_id or ""]  # type: ignore[attr-defined]
+
+    await alertmanager.fire(pod_b, starts_at=started + timedelta(seconds=5))
+    await eventually(
+        lambda: _said(fake_slack, channel.id, "New alert KubePodNotReady firing (pod=gateway-bbb)"),
+        what="the room to name the pod that joined",
+    )
+    await alertmanager.resolve(pod_a, starts_at=started)
+    await eventually(
+        lambda: _said(fake_slack, channel.id, "Alert KubePodNotReady resolved (pod=gateway-aaa)"),
+        what="the room to name the pod that recovered",
+    )
+    texts = [e.text for e in await bot.store.timeline(1)]
+    assert "New alert KubePodNotReady firing (pod=gateway-bbb)" in texts
+    assert "Alert KubePodNotReady resolved (pod=gateway-aaa)" in texts

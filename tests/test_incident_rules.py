@@ -116,11 +116,29 @@ def test_source_keys_tell_firing_from_resolved_and_occurrences_apart() -> None:
     assert first.source_key == "alert:a:2026-11-26T14:32:00.000Z:firing"
 
 
-def test_change_texts_name_the_alert() -> None:
-    (new,) = diff_alerts({}, [alert("a")], now=NOW)
-    (gone,) = diff_alerts({"a": known("a")}, [alert("a", "resolved", ends=LATER)], now=NOW)
-    assert new.text == "New alert HighErrorRate firing (service=payments)"
-    assert gone.text == "Alert HighErrorRate resolved (service=payments)"
+GROUP = {"alertname": "HighErrorRate", "service": "payments"}
+
+
+@pytest.mark.parametrize(
+    ("state", "incoming", "common", "texts"),
+    [
+        # A group of one: named by its identifying label.
+        ({}, [alert("a")], {**GROUP, "pod": "a"}, ["New alert HighErrorRate firing (pod=a)"]),
+        # b joins: only the label outside groupLabels/commonLabels tells it from a.
+        ({"a": known("a")}, [alert("a"), alert("b")], GROUP,
+         ["New alert HighErrorRate firing (pod=b)"]),
+        ({"a": known("a"), "b": known("b")}, [alert("a", "resolved", ends=LATER), alert("b")],
+         GROUP, ["Alert HighErrorRate resolved (pod=a)"]),
+        ({"a": known("a", AlertStatus.RESOLVED), "b": known("b")},
+         [alert("a", starts=LATER), alert("b")], GROUP,
+         ["Alert HighErrorRate firing again (pod=a)"]),
+    ],
+)  # fmt: skip
+def test_change_texts_name_the_alert_within_its_group(
+    state: dict[str, KnownAlert], incoming: list[Alert], common: dict[str, str], texts: list[str]
+) -> None:
+    changes = diff_alerts(state, incoming, now=NOW, group_labels=GROUP, common_labels=common)
+    assert [c.text for c in changes] == texts
 
 
 OPEN = Lifecycle(IncidentStatus.INVESTIGATING, None)

@@ -29,8 +29,13 @@ def card(status: IncidentStatus = IncidentStatus.INVESTIGATING, **extra: object)
     return IncidentCard(**values)  # type: ignore[arg-type]
 
 
-def test_title_names_alert_service_and_summary() -> None:
-    assert incident_title(NOTIFICATION) == "PaymentsDown on payments: Payments service is down"
+def test_title_is_the_summary_when_it_names_the_service() -> None:
+    assert incident_title(NOTIFICATION) == "Payments service is down"
+
+
+def test_title_without_summary_does_not_repeat_the_alertname() -> None:
+    bare = NOTIFICATION.model_copy(update={"common_annotations": {}})
+    assert incident_title(bare) == "PaymentsDown on payments"
 
 
 @pytest.mark.parametrize(

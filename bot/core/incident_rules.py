@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from bot.core.alert_identity import alert_identity
 from bot.core.alerts import Alert, AlertStatus, KnownAlert, format_timestamp
 
 DEFAULT_REOPEN_WINDOW = timedelta(hours=1)
@@ -85,6 +86,7 @@ class AlertChange:
     kind: ChangeKind
     alert: Alert
     occurred_at: datetime
+    identity: str = ""  # the labels that tell this alert from the rest of its group
 
     @property
     def source_key(self) -> str:
@@ -95,7 +97,7 @@ class AlertChange:
     @property
     def text(self) -> str:
         name = self.alert.name
-        where = _where(self.alert)
+        where = f" ({self.identity})" if self.identity else ""
         if self.kind is ChangeKind.FIRING:
             return f"New alert {name} firing{where}"
         if self.kind is ChangeKind.FIRING_AGAIN:
@@ -103,33 +105,37 @@ class AlertChange:
         return f"Alert {name} resolved{where}"
 
 
-def _where(alert: Alert) -> str:
-    for label in ("service", "instance", "pod", "job"):
-        if label in alert.labels:
-            return f" ({label}={alert.labels[label]})"
-    return ""
-
-
 def diff_alerts(
-    known: Mapping[str, KnownAlert], alerts: Sequence[Alert], *, now: datetime
+    known: Mapping[str, KnownAlert],
+    alerts: Sequence[Alert],
+    *,
+    now: datetime,
+    group_labels: Mapping[str, str] | None = None,
+    common_labels: Mapping[str, str] | None = None,
 ) -> list[AlertChange]:
-    """What this notification says that the stored state does not already know."""
+    """What this notification says that the stored state does not already know; each change
+    names its alert by the labels outside the notification's group and common labels."""
     changes: list[AlertChange] = []
     for alert in alerts:
         before = known.get(alert.fingerprint)
+        identity = alert_identity(
+            alert.labels, group_labels=group_labels or {}, common_labels=common_labels or {}
+        )
         if alert.status is AlertStatus.FIRING:
             if before is None:
-                changes.append(AlertChange(ChangeKind.FIRING, alert, alert.starts_at))
+                changes.append(AlertChange(ChangeKind.FIRING, alert, alert.starts_at, identity))
             elif before.status is AlertStatus.RESOLVED or before.starts_at != alert.starts_at:
-                changes.append(AlertChange(ChangeKind.FIRING_AGAIN, alert, alert.starts_at))
+                changes.append(
+                    AlertChange(ChangeKind.FIRING_AGAIN, alert, alert.starts_at, identity)
+                )
             continue
         ended = alert.ends_at or now
         if before is None:
             # Fired and resolved between two notifications: both halves belong on the record.
-            changes.append(AlertChange(ChangeKind.FIRING, alert, alert.starts_at))
-            changes.append(AlertChange(ChangeKind.RESOLVED, alert, ended))
+            changes.append(AlertChange(ChangeKind.FIRING, alert, alert.starts_at, identity))
+            changes.append(AlertChange(ChangeKind.RESOLVED, alert, ended, identity))
         elif before.status is AlertStatus.FIRING or before.starts_at != alert.starts_at:
-            changes.append(AlertChange(ChangeKind.RESOLVED, alert, ended))
+            changes.append(AlertChange(ChangeKind.RESOLVED, alert, ended, identity))
     return changes
 
 

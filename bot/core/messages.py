@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from bot.core.alert_identity import group_title
 from bot.core.alerts import Notification, format_timestamp
 from bot.core.incident_rules import AlertChange, ChangeKind, IncidentStatus
 
@@ -40,14 +41,16 @@ class IncidentCard:
     mitigated_at: datetime | None = None
 
 
-def incident_title(notification: Notification) -> str:
-    summary = notification.common_annotations.get("summary")
-    if summary is None and notification.alerts:
-        summary = notification.alerts[0].annotations.get("summary")
-    name = notification.label("alertname") or "Alert"
-    service = notification.label("service")
-    base = f"{name} on {service}" if service else name
-    return f"{base}: {summary}" if summary else base
+def incident_title(notification: Notification, service_label: str = "service") -> str:
+    """The group's summary, else its alertname, with the service and the other group labels.
+    Only a summary shared by the whole group names it (one alert's would mislead)."""
+    return group_title(
+        notification.label("alertname") or "Alert",
+        summary=notification.common_annotations.get("summary"),
+        service=notification.label(service_label),
+        group_labels=notification.group_labels,
+        service_label=service_label,
+    )
 
 
 def status_line(card: IncidentCard) -> str:
@@ -97,6 +100,7 @@ def alert_message_blocks(
                 "Severity": card.severity,
                 "Service": card.service or "unknown",
                 "Started": format_timestamp(alert.starts_at),
+                "Alert": notification.label("alertname") or "unnamed alert",
             }
         ),
     ]
