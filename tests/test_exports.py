@@ -258,6 +258,12 @@ def event_at(t: datetime) -> EventRecord:
         # resolved without a mitigation time: the resolution ends the impact
         (at(50), {"mitigated_at": None}, Phase.MITIGATION),
         (at(50, 1), {"mitigated_at": None}, Phase.RESOLUTION),
+        # to the second, as printed: what a command did in the second the incident was
+        # acknowledged (the role it assigned, 0.4 s before the acknowledgement was stored)
+        # lands in response with the acknowledgement, not before the phase's start
+        (at(33, 9.6), {"acknowledged_at": at(33, 9.9)}, Phase.RESPONSE),
+        (at(33, 8.9), {"acknowledged_at": at(33, 9.9)}, Phase.DETECTION),
+        (at(45, 30.9), {"mitigated_at": at(45, 30.1)}, Phase.MITIGATION),
     ],
 )
 def test_phase_of(when: datetime, changes: dict[str, object], phase: Phase) -> None:

@@ -101,7 +101,7 @@ def test_draft_fills_in_what_the_bot_knows() -> None:
     assert "**Status: Draft**" in draft
     for line in (
         "| Time to detect | detected - impact start | 2m 5s |",
-        "| Time to acknowledge | acknowledged - detected | 1m 4s |",
+        "| Time to acknowledge | acknowledged - detected | 1m 5s |",
         "| Time to mitigate | mitigated - impact start (the impact's length) | 15m 30s |",
         "| Time to resolve | resolved - impact start | 20m 0s |",
         "| Mitigated (impact ended) | 2024-06-15T14:45:30Z |",
@@ -174,14 +174,16 @@ def test_template_errors_say_which_line(template: str, reason: str) -> None:
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [
-        ({}, {"time_to_detect": timedelta(seconds=125.25),
-              "time_to_acknowledge": timedelta(seconds=64.75),
+        # From the whole-second times printed beside them: 14:30:00.5 to 14:32:05.75 is
+        # printed 14:30:00 to 14:32:05, so 2m 5s, never 2m 5.25s shown as "2m 5s" elsewhere.
+        ({}, {"time_to_detect": timedelta(seconds=125),
+              "time_to_acknowledge": timedelta(seconds=65),
               "time_to_identify": timedelta(minutes=10),
-              "time_to_mitigate": timedelta(minutes=15, seconds=30.5),
+              "time_to_mitigate": timedelta(minutes=15, seconds=30),
               "time_to_resolve": timedelta(minutes=20)}),
         ({"acknowledged_at": None, "identified_at": None, "mitigated_at": None,
           "resolved_at": None},
-         {"time_to_detect": timedelta(seconds=125.25), "time_to_acknowledge": None,
+         {"time_to_detect": timedelta(seconds=125), "time_to_acknowledge": None,
           "time_to_identify": None, "time_to_mitigate": None, "time_to_resolve": None}),
         ({"detected_at": at(30)}, {"time_to_detect": timedelta(0),
                                    "time_to_acknowledge": timedelta(minutes=3, seconds=10)}),

@@ -106,6 +106,12 @@ def format_utc_seconds(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def whole_second(value: datetime) -> datetime:
+    """`value` truncated to the second: documents print times to the second, so durations
+    and phases are computed from exactly the times printed beside them."""
+    return value.replace(microsecond=0)
+
+
 def phase_of(event: EventRecord, incident: IncidentRecord) -> Phase:
     """The phase an event belongs to, from the incident's milestones.
 
@@ -115,18 +121,26 @@ def phase_of(event: EventRecord, incident: IncidentRecord) -> Phase:
     mitigation ends with (and includes) `mitigated_at` (`resolved_at` when no
     mitigation time is known). Milestones not reached yet leave the later
     phases empty. Later milestones are checked first, so odd data (a milestone
-    before an earlier one) still yields one phase per event.
+    before an earlier one) still yields one phase per event. Times are compared to
+    the second, as printed: what a command did in the second it acknowledged the
+    incident (a role assignment and the command itself) lands in one phase, and no
+    row of a phase shows a time before the phase's start.
     """
-    t = event.occurred_at
-    impact_end = incident.mitigated_at or incident.resolved_at
+    t = whole_second(event.occurred_at)
+    impact_end = _second(incident.mitigated_at or incident.resolved_at)
     if impact_end is not None and t > impact_end:
         return Phase.RESOLUTION
-    acknowledged = incident.acknowledged_at
-    if t <= incident.detected_at or (acknowledged is not None and t < acknowledged):
+    acknowledged = _second(incident.acknowledged_at)
+    if t <= whole_second(incident.detected_at) or (acknowledged is not None and t < acknowledged):
         return Phase.DETECTION
-    if t == impact_end or (incident.identified_at is not None and t >= incident.identified_at):
+    identified = _second(incident.identified_at)
+    if t == impact_end or (identified is not None and t >= identified):
         return Phase.MITIGATION
     return Phase.RESPONSE
+
+
+def _second(value: datetime | None) -> datetime | None:
+    return whole_second(value) if value is not None else None
 
 
 def incident_fields(incident: IncidentRecord) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from bot.core.alerts import format_timestamp
+from bot.core.exports import whole_second
 from bot.core.incident_rules import IncidentStatus
 
 S = IncidentStatus
@@ -357,7 +358,8 @@ def durations(state: LifecycleState) -> Durations:
 
 
 def _between(start: datetime, end: datetime | None) -> timedelta | None:
-    return None if end is None else end - start
+    """Between whole seconds, as the times are shown: never "1m 0s" beside "1m 1s"."""
+    return None if end is None else whole_second(end) - whole_second(start)
 
 
 def format_duration(td: timedelta | None) -> str:

@@ -38,6 +38,7 @@ from bot.core.exports import (
     markdown_phase_tables,
     phase_legend,
     phase_of,
+    whole_second,
 )
 
 TEMPLATE_NAME = "postmortem.md.j2"
@@ -138,7 +139,10 @@ def durations(incident: IncidentRecord) -> dict[str, timedelta | None]:
 
 
 def _between(start: datetime | None, end: datetime | None) -> timedelta | None:
-    return end - start if start is not None and end is not None else None
+    """From the printed (whole-second) times, so "to resolve" agrees with the times shown."""
+    if start is None or end is None:
+        return None
+    return whole_second(end) - whole_second(start)
 
 
 def parse_action(text: str) -> ActionItem:
