@@ -34,6 +34,8 @@ from bot.standins.slack_requests import SlackRequests
 T = TypeVar("T")
 NS, DEPLOYMENT, SERVICE = "production", "payment-service", "payments"
 ONCALL, COMMANDER = "U0DANA", "U0SAM"
+PEOPLE = {ONCALL: "dana", COMMANDER: "sam", "U0ALEX": "alex"}
+DATABASE_FILE = "incident-bot-demo.db"
 Say = Callable[[str], None]
 
 CATALOG = {
@@ -109,10 +111,16 @@ class Demo:
         self.webhook_token = secrets.token_hex(16)
         self.signing_secret = secrets.token_hex(16)
 
+    @property
+    def database(self) -> Path:
+        """Kept in the output folder, so `incident-bot timeline INC-1` works on it afterwards."""
+        return (self.output / DATABASE_FILE).resolve()
+
     def log(self, at: datetime, text: str) -> None:
         self.say(f"{at.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}  {text}")
 
     async def run(self) -> Path:
+        self.output.mkdir(parents=True, exist_ok=True)
         await self.slack.start()
         await self.kube.start()
         await self.prometheus.start()
@@ -127,7 +135,9 @@ class Demo:
                 await self.slack.stop()
 
     async def _start_bot(self, workdir: Path) -> BotRuntime:
-        for user, name in ((ONCALL, "dana"), (COMMANDER, "sam"), ("U0ALEX", "alex")):
+        for stale in self.output.glob(f"{DATABASE_FILE}*"):  # the story starts from INC-1
+            stale.unlink()
+        for user, name in PEOPLE.items():
             self.slack.add_user(user, name)
         self.slack.usergroups["S0PAYONCALL"] = [ONCALL, "U0ALEX"]
         self.slack.add_channel("incidents")
@@ -137,7 +147,7 @@ class Demo:
             slack_api_url=self.slack.url,
             alertmanager_webhook_token=SecretStr(self.webhook_token),
             prometheus_url=self.prometheus.url,
-            database_url=f"sqlite:///{workdir / 'demo.db'}",
+            database_url=f"sqlite:///{self.database}",
             kubeconfig=self.kube.write_kubeconfig(workdir / "kubeconfig"),
         )
         bot = BotRuntime(
@@ -190,7 +200,9 @@ class Demo:
         )
         incident = await until(lambda: _opened(bot), "the incident channel")
         channel = self.slack.channels[incident.channel_id or ""]
-        members = ", ".join(sorted(m for m in channel.members if m != self.slack.bot_user_id))
+        members = ", ".join(
+            sorted(_name(m) for m in channel.members if m != self.slack.bot_user_id)
+        )
         self.log(system_clock(), f"{incident.ref} opened: #{channel.name}, invited {members}")
         first = channel.messages[0]
         suspect = next(
@@ -202,7 +214,7 @@ class Demo:
         await slack.slash("/status", "", channel=channel.id, user=ONCALL)
         status = await until(lambda: _said(channel, "/status payments:"), "/status")
         self.log(
-            system_clock(), f"<@{ONCALL}> runs /status: {status.text.removeprefix('/status ')}"
+            system_clock(), f"{_name(ONCALL)} runs /status: {status.text.removeprefix('/status ')}"
         )
         await slack.slash("/incident", f"lead <@{COMMANDER}>", channel=channel.id, user=ONCALL)
         await slack.slash(
@@ -211,7 +223,11 @@ class Demo:
             channel=channel.id,
             user=COMMANDER,
         )
-        self.log(system_clock(), f"<@{COMMANDER}> leads; status identified: bad deploy v2.3.1")
+        self.log(
+            system_clock(),
+            f"{_name(ONCALL)} makes {_name(COMMANDER)} the commander; {_name(COMMANDER)}: "
+            "/incident status identified Bad deploy v2.3.1: DB pool timeout 3s",
+        )
 
         button = next(
             e
@@ -229,7 +245,7 @@ class Demo:
             if e.get("action_id") == "rollback_confirm"
         )
         await slack.click("rollback_confirm", confirm["value"], channel=channel.id, user=ONCALL)
-        self.log(system_clock(), f"<@{ONCALL}> confirms; the bot patches the deployment")
+        self.log(system_clock(), f"{_name(ONCALL)} confirms; the bot patches the deployment")
         done = await until(lambda: _rollback_done(bot), "the rollout to finish")
         self.log(done.finished_at or system_clock(), f"Rollback {done.status}: {done.detail}")
         self.prometheus.set_traffic(SERVICE, system_clock(), error_ratio=0.0008, latency_s=0.2)
@@ -238,28 +254,29 @@ class Demo:
         await self._webhook(bot, alert_payload("resolved", fired, resolved))
         await until(lambda: _mitigated(bot, incident.id or 0), "the resolved alert")
         self.log(resolved, "HighErrorRate resolved (error rate < 0.1%); incident marked mitigated")
-        await slack.slash(
-            "/incident",
-            "status resolved Rolled back payment-service to v2.3.0",
-            channel=channel.id,
-            user=COMMANDER,
-        )
+        resolve = "status resolved Rolled back payment-service to v2.3.0"
+        await slack.slash("/incident", resolve, channel=channel.id, user=COMMANDER)
+        self.log(system_clock(), f"{_name(COMMANDER)} resolves: /incident {resolve}")
         closing = await until(lambda: _said(channel, "resolved*"), "the closing message")
         self.log(system_clock(), closing.text.split("\n")[1].strip())
         return await self._postmortem(bot, incident)
 
     async def _postmortem(self, bot: BotRuntime, incident: Incident) -> Path:
         await until(lambda: _idle(bot), "the bot to finish its Slack work")
-        maker = bot.incident_deps.postmortem_file
-        if maker is None:
-            raise DemoFailed("post-mortem drafts are not wired into this bot")
         fresh = await bot.store.incident(incident.id or 0)
         assert fresh is not None
-        filename, content = await maker(fresh, "md")
-        self.output.mkdir(parents=True, exist_ok=True)
-        path = self.output / filename
-        path.write_bytes(content)
+        chart_name = f"{fresh.ref}-error-rate.png"
+        draft = await bot.reports.postmortem(fresh, chart_filename=chart_name)
+        path = self.output / f"{fresh.ref}-postmortem.md"
+        path.write_text(draft.markdown, encoding="utf-8")
         self.log(system_clock(), f"Post-mortem draft written to {path}")
+        if draft.chart is not None:
+            (self.output / chart_name).write_bytes(draft.chart)
+            self.log(system_clock(), f"Error-rate chart beside it: {self.output / chart_name}")
+        self.say(
+            f"\nThe demo's database is kept in {self.database}; read it with, for example:\n"
+            f"  DATABASE_URL=sqlite:///{self.database} incident-bot timeline {fresh.ref}"
+        )
         return path
 
     async def _webhook(self, bot: BotRuntime, payload: dict[str, Any]) -> None:
@@ -270,6 +287,11 @@ class Demo:
         ):
             if r.status != 200:
                 raise DemoFailed(f"webhook answered {r.status}: {json.dumps(await r.json())}")
+
+
+def _name(user: str) -> str:
+    """People by name, as the story is read outside Slack."""
+    return f"@{PEOPLE.get(user, user)}"
 
 
 async def _opened(bot: BotRuntime) -> Incident | None:
