@@ -13,6 +13,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.clock import Clock
 from bot.core.alerts import format_timestamp
+from bot.core.block_kit import lines_within
 from bot.core.incident_command import (
     Action,
     AssignRole,
@@ -43,6 +44,8 @@ from integrations.slack import SlackError
 log = structlog.get_logger(__name__)
 SHORTCUT = "declare_incident"
 MODAL = "declare_incident_modal"
+# A list longer than a couple of screens is read nowhere; the CLI and the API have them all.
+LIST_TEXT = 6_000
 Reply = Callable[[str], Awaitable[None]]
 FileMaker = Callable[[Incident, str], Awaitable[tuple[str, bytes]]]
 
@@ -232,7 +235,11 @@ async def incident_list(deps: IncidentDeps) -> str:
         age = format_duration(now - row.started_at)
         head = f"• *{row.ref}* {row.severity} {row.title}"
         lines.append(f"{head} · {row.status} · {age} old · {lead} · {where}")
-    return "\n".join(lines)
+    return lines_within(lines, LIST_TEXT, _more_incidents)
+
+
+def _more_incidents(count: int) -> str:
+    return f"… and {count} more: `incident-bot incidents --open` lists them all"
 
 
 def declare_modal(title: str) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.core.alerts import format_timestamp
+from bot.core.block_kit import CONFIRM_TEXT, clip, code_section, context, lines_within, section
 from bot.core.rollback import RollbackPlan
 from bot.core.rollout import Revision, RolloutStatus
 from commands.common import UsageError, split_args, take_flag, take_option
@@ -18,6 +19,8 @@ CONFIRM = "rollback_confirm"
 CANCEL = "rollback_cancel"
 SUGGESTED = "rollback_suggested"
 Block = dict[str, Any]
+HISTORY_TEXT = 6_000  # a couple of screens; kubectl shows every revision
+_DIFF_REST = "`kubectl rollout history --revision N` shows each revision whole"
 
 
 @dataclass(frozen=True)
@@ -51,10 +54,6 @@ def parse_rollback(text: str) -> RollbackArgs:
     )
 
 
-def _section(text: str) -> Block:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
-
-
 def _images(images: tuple[str, ...]) -> str:
     return ", ".join(f"`{i}`" for i in images) or "no image"
 
@@ -72,17 +71,17 @@ def render_preview(
 ) -> tuple[str, list[Block]]:
     text = f"Rollback preview: {plan_summary(plan)}"
     blocks = [
-        _section(
+        section(
             f":rewind: *Roll back {plan.namespace}/{plan.deployment}?* (asked by <@{requested_by}>)"
         ),
-        _section(
+        section(
             f"*Now:* revision {plan.from_revision} · {_images(plan.from_images)}\n"
             f"*After:* revision {plan.to_revision} · {_images(plan.to_images)}"
         ),
-        _section("*Pod template changes*\n```" + "\n".join(plan.diff) + "```"),
+        code_section("*Pod template changes*", plan.diff, rest=_DIFF_REST),
     ]
     if plan.gitops is not None:
-        blocks.append(_section(
+        blocks.append(section(
             f":warning: {plan.gitops}: its self-heal will put the bad version back. "
             "Prefer a Git revert of the change"
             + (". You chose --force." if force else "; to roll back here anyway, add --force.")
@@ -101,7 +100,7 @@ def render_preview(
                     "value": str(rollback_id),
                     "confirm": {
                         "title": {"type": "plain_text", "text": "Roll back?"},
-                        "text": {"type": "mrkdwn", "text": plan_summary(plan)},
+                        "text": {"type": "mrkdwn", "text": clip(plan_summary(plan), CONFIRM_TEXT)},
                         "confirm": {"type": "plain_text", "text": "Roll back"},
                         "deny": {"type": "plain_text", "text": "Not yet"},
                     },
@@ -115,12 +114,8 @@ def render_preview(
             ],
         }
     )
-    blocks.append(_context("Only the person who asked can confirm; the buttons expire in 15 min."))
+    blocks.append(context("Only the person who asked can confirm; the buttons expire in 15 min."))
     return text, blocks
-
-
-def _context(text: str) -> Block:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
 
 
 def render_dry_run(plan: RollbackPlan, server_images: tuple[str, ...]) -> str:
@@ -144,7 +139,7 @@ def render_progress(
         f"{plan.namespace}/{plan.deployment} to revision {plan.to_revision}, confirmed by <@{by}>: "
         f"{status.message} (ready {status.ready}/{status.desired}, updated {status.updated})"
     )
-    return line, [_section(line)]
+    return line, [section(line)]
 
 
 def render_history(
@@ -155,7 +150,9 @@ def render_history(
         mark = " (current)" if rev.number == current else ""
         when = format_timestamp(rev.created_at) if rev.created_at else "unknown time"
         lines.append(f"rev {rev.number}{mark} · {_images(rev.images)} · created {when}")
-    return "\n".join(lines)
+    return lines_within(lines, HISTORY_TEXT, lambda n: (
+        f"… {n} older revision(s): `kubectl rollout history deployment/{deployment} -n {namespace}`"
+    ))  # fmt: skip
 
 
 def suggestion_button(namespace: str, deployment: str, revision: int) -> Block:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.core.alerts import format_timestamp
+from bot.core.block_kit import code_section, context, section
 from bot.core.rollout import Revision
 from bot.core.status_report import MetricReading, StatusReport, format_value
 from commands.common import UsageError, split_args, take_option
@@ -46,29 +47,25 @@ def _revision_line(r: Revision, current: bool) -> str:
     return f"rev {r.number}{mark} · {', '.join(r.images) or 'no image'}{when}"
 
 
-def _section(text: str) -> Block:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
+_REST = "`kubectl` shows the rest"
 
 
 def render_status(report: StatusReport) -> tuple[str, list[Block]]:
     """The plain-text fallback and the blocks, compact enough for a phone."""
     where = f" · {report.namespace}/{report.deployment}" if report.deployment else ""
-    blocks: list[Block] = [_section(f":bar_chart: *{report.service}*{where}")]
+    blocks: list[Block] = [section(f":bar_chart: *{report.service}*{where}")]
     if report.metrics:
-        fields = [{"type": "mrkdwn", "text": _metric_line(m)} for m in report.metrics]
+        fields = [{"type": "mrkdwn", "text": _metric_line(m)} for m in report.metrics[:10]]
         blocks.append({"type": "section", "fields": fields})
     for name, problem in report.metric_errors.items():
-        blocks.append(_section(f":x: {name}: {problem}"))
+        blocks.append(section(f":x: {name}: {problem}"))
     if report.alerts:
         names = ", ".join(f"{a.name} ({a.severity or 'no severity'})" for a in report.alerts)
-        blocks.append(_section(f":rotating_light: Firing: {names}"))
+        blocks.append(section(f":rotating_light: Firing: {names}"))
     blocks += _kubernetes_blocks(report)
     for part, why in report.missing.items():
-        blocks.append(_section(f":warning: {part} unavailable: {why}"))
-    blocks.append(
-        {"type": "context", "elements": [{"type": "mrkdwn", "text":
-            f"as of {format_timestamp(report.generated_at)}"}]}
-    )  # fmt: skip
+        blocks.append(section(f":warning: {part} unavailable: {why}"))
+    blocks.append(context(f"as of {format_timestamp(report.generated_at)}"))
     return report.summary_line(), blocks
 
 
@@ -81,25 +78,26 @@ def _kubernetes_blocks(report: StatusReport) -> list[Block]:
             "failed": ":x: ",
             "paused": ":double_vertical_bar: ",
         }
-        blocks.append(_section(
+        blocks.append(section(
             f"{icon.get(rollout.state, '')}*Rollout* {rollout.message}\n"
             f"desired {rollout.desired} · updated {rollout.updated} · ready {rollout.ready}"
             f" · available {rollout.available}"
         ))  # fmt: skip
     if report.revisions:
         lines = [_revision_line(r, i == 0) for i, r in enumerate(report.revisions)]
-        blocks.append(_section("*Revisions*\n" + "\n".join(lines)))
+        blocks.append(section("*Revisions*\n" + "\n".join(lines)))
     if report.pods:
         lines = [
             f":boom: {p.name}: {p.reason or ('not ready' if not p.ready else 'restarted')},"
             f" {p.restarts} restart(s)"
             for p in report.pods
         ]
-        blocks.append(_section("*Pods in trouble*\n" + "\n".join(lines)))
+        blocks.append(section("*Pods in trouble*\n" + "\n".join(lines), rest=_REST))
     if report.events:
         lines = [f"{e.object} {e.reason}: {e.message} (x{e.count})" for e in report.events]
-        blocks.append(_section("*Warning events*\n" + "\n".join(lines)))
+        blocks.append(section("*Warning events*\n" + "\n".join(lines), rest=_REST))
     if report.log_lines:
-        body = "\n".join(report.log_lines)
-        blocks.append(_section(f"*Errors in {report.log_pod} log*\n```{body}```"))
+        title = f"*Errors in {report.log_pod} log*"
+        rest = f"`kubectl logs {report.log_pod}` shows them"
+        blocks.append(code_section(title, report.log_lines, rest=rest))
     return blocks

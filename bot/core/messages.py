@@ -13,9 +13,12 @@ from typing import Any
 
 from bot.core.alert_identity import group_title
 from bot.core.alerts import Notification, format_timestamp
+from bot.core.block_kit import context, fields, header, section
 from bot.core.incident_rules import AlertChange, ChangeKind, IncidentStatus
 
 Block = dict[str, Any]
+# Where a cut alert text can be read whole: the timeline keeps labels and annotations.
+ALERT_REST = "the whole alert is in `/incident timeline json`"
 
 _STATUS_EMOJI = {
     IncidentStatus.INVESTIGATING: ":red_circle:",
@@ -77,7 +80,7 @@ def digest_text(card: IncidentCard) -> str:
 
 
 def digest_blocks(card: IncidentCard) -> list[Block]:
-    return [{"type": "section", "text": {"type": "mrkdwn", "text": digest_text(card)}}]
+    return [section(digest_text(card))]
 
 
 def alert_message_text(card: IncidentCard, notification: Notification) -> str:
@@ -93,8 +96,8 @@ def alert_message_blocks(
         "description"
     )
     blocks: list[Block] = [
-        {"type": "header", "text": {"type": "plain_text", "text": card.title[:150]}},
-        _fields(
+        header(card.title),
+        fields(
             {
                 "Incident": card.ref,
                 "Severity": card.severity,
@@ -106,13 +109,14 @@ def alert_message_blocks(
     ]
     text = "\n".join(t for t in (summary, description) if t)
     if text:
-        blocks.append(_section(text))
-    blocks.append(_section("*Labels*\n" + _labels(notification.common_labels or alert.labels)))
+        blocks.append(section(text, rest=ALERT_REST))
+    labels = _labels(notification.common_labels or alert.labels)
+    blocks.append(section("*Labels*\n" + labels, rest=ALERT_REST))
     if notification.truncated_alerts:
-        blocks.append(_section(truncated_note(notification.truncated_alerts)))
+        blocks.append(section(truncated_note(notification.truncated_alerts)))
     links = _links(notification, runbook)
     if links:
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": links}]})
+        blocks.append(context(links))
     return blocks
 
 
@@ -136,17 +140,6 @@ def changes_message(changes: Sequence[AlertChange], *, all_resolved: bool, trunc
             "A human resolves it with `/incident status resolved`."
         )
     return "\n".join(lines)
-
-
-def _section(text: str) -> Block:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
-
-
-def _fields(values: Mapping[str, str]) -> Block:
-    return {
-        "type": "section",
-        "fields": [{"type": "mrkdwn", "text": f"*{k}*\n{v}"} for k, v in values.items()],
-    }
 
 
 def _labels(labels: Mapping[str, str]) -> str:
@@ -177,8 +170,8 @@ def declared_message(
 ) -> tuple[str, list[Block]]:
     by = f" by <@{reporter}>" if reporter else ""
     blocks: list[Block] = [
-        {"type": "header", "text": {"type": "plain_text", "text": card.title[:150]}},
-        _fields(
+        header(card.title),
+        fields(
             {
                 "Incident": card.ref,
                 "Severity": card.severity,
@@ -188,15 +181,13 @@ def declared_message(
         ),
     ]
     if runbook:
-        blocks.append(
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"<{runbook}|Runbook>"}]}
-        )
+        blocks.append(context(f"<{runbook}|Runbook>"))
     return f"{card.ref} {card.severity}: {card.title}", blocks
 
 
 def postmortem_blocks(text: str, ref: str) -> list[Block]:
     return [
-        _section(text),
+        section(text, rest="the whole summary is in `/incident timeline`"),
         {
             "type": "actions",
             "elements": [
@@ -212,7 +203,7 @@ def postmortem_blocks(text: str, ref: str) -> list[Block]:
 
 
 def suspected_deploy_blocks(text: str, button: Block | None) -> list[Block]:
-    blocks: list[Block] = [_section(f":mag: {text}")]
+    blocks: list[Block] = [section(f":mag: {text}")]
     if button is not None:
         blocks.append({"type": "actions", "elements": [button]})
     return blocks

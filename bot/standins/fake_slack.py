@@ -130,6 +130,7 @@ class FakeSlack(FakeWorkspace, Startable):
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
         self._changed = asyncio.Condition()
+        self._response_urls: dict[str, tuple[str, str]] = {}  # token -> (channel, user)
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -139,6 +140,7 @@ class FakeSlack(FakeWorkspace, Startable):
         app = web.Application(client_max_size=_MAX_BODY)
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/upload/{file_id}", self._handle_upload)
+        app.router.add_post("/response/{token}", self._handle_response_url)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, host, port)
@@ -159,6 +161,12 @@ class FakeSlack(FakeWorkspace, Startable):
         if self._url is None:
             raise RuntimeError("FakeSlack.start() has not been awaited")
         return self._url
+
+    def response_url(self, channel_id: str, user_id: str) -> str:
+        """A `response_url` for a slash command or click by `user_id` in `channel_id`."""
+        token = self._new_id("R")
+        self._response_urls[token] = (channel_id, user_id)
+        return f"{self.upload_root}/response/{token}"
 
     # -- fault injection -------------------------------------------------------------
 
@@ -246,6 +254,29 @@ class FakeSlack(FakeWorkspace, Startable):
         async with self._changed:
             self._changed.notify_all()
         return web.json_response(body, status=status, headers=headers)
+
+    async def _handle_response_url(self, request: web.Request) -> web.Response:
+        """A post to a `response_url`: checked like chat.postMessage, shown in the channel."""
+        target = self._response_urls.get(request.match_info["token"])
+        answer: dict[str, Any]
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        status, answer = 200, {"ok": True}
+        try:
+            if target is None:
+                raise SlackError("expired_url")
+            if not isinstance(body, dict):
+                raise SlackError("invalid_payload")
+            self._respond(target, body)
+        except SlackError as e:
+            # Like incoming webhooks, response_url answers a refusal with HTTP 400.
+            status, answer = 400, {"ok": False, "error": e.error, **e.extra}
+        self.calls.append(RecordedCall("response_url", body or {}, status, answer))
+        async with self._changed:
+            self._changed.notify_all()
+        return web.json_response(answer, status=status)
 
     async def _handle_upload(self, request: web.Request) -> web.Response:
         if self._outage_status is not None:

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.standins.fake_slack_blocks import Refusal, message_refusal, view_refusal
+
 Args = dict[str, Any]
 Handler = Callable[[Args], dict[str, Any]]
 
@@ -23,8 +25,6 @@ _CHANNEL_NAME_CHARS = re.compile(r"[a-z0-9_-]+")
 _EMOJI_NAME = re.compile(r"[a-z0-9_+'-]+")
 _MAX_CHANNEL_NAME = 80
 _MAX_TOPIC = 250
-_MAX_TEXT = 40_000
-_MAX_BLOCKS = 50
 _MAX_INVITEES = 1000
 
 
@@ -134,9 +134,14 @@ def _blocks(args: Args, key: str) -> list[dict[str, Any]] | None:
         raise SlackError(f"invalid_{key}_format" if key == "blocks" else "invalid_arguments")
     if not isinstance(value, list) or not all(isinstance(b, dict) for b in value):
         raise SlackError(f"invalid_{key}")
-    if key == "blocks" and (len(value) > _MAX_BLOCKS or any("type" not in b for b in value)):
-        raise SlackError("invalid_blocks")
     return value
+
+
+def refuse(refusal: Refusal | None) -> None:
+    """Raise Slack's answer to content it will not show, with its "[ERROR] ..." messages."""
+    if refusal is not None:
+        error, messages = refusal
+        raise SlackError(error, response_metadata={"messages": messages})
 
 
 def _channel_name_error(name: str) -> str | None:
@@ -402,8 +407,7 @@ class FakeWorkspace:
         attachments = _blocks(args, "attachments")
         if not text and blocks is None and attachments is None:
             raise SlackError("no_text")
-        if len(text) > _MAX_TEXT:
-            raise SlackError("msg_too_long")
+        refuse(message_refusal(text, blocks))
         return text, blocks, attachments
 
     def post(
@@ -477,6 +481,22 @@ class FakeWorkspace:
         )
         channel.ephemeral.append(msg)
         return {"message_ts": msg.ts}
+
+    def _respond(self, target: tuple[str, str], body: Args) -> None:
+        """A response_url post: in the channel when asked, else seen by the user alone."""
+        channel_id, user_id = target
+        channel = self.channels.get(channel_id)
+        if channel is None:
+            raise SlackError("channel_not_found")
+        text, blocks, attachments = self._message_content(body)
+        if body.get("response_type") == "in_channel":
+            self.post(channel, text, blocks=blocks, attachments=attachments)
+            return
+        msg = FakeMessage(
+            ts=self._new_ts(), channel=channel.id, user=self.bot_user_id, text=text,
+            blocks=blocks, attachments=attachments, visible_to=user_id, bot_id=self.bot_id,
+        )  # fmt: skip
+        channel.ephemeral.append(msg)
 
     def _chat_get_permalink(self, args: Args) -> dict[str, Any]:
         channel = self._channel(args)
@@ -591,8 +611,8 @@ class FakeWorkspace:
 
     def _store_view(self, view_id: str, args: Args) -> dict[str, Any]:
         view = args.get("view")
-        if not isinstance(view, dict) or "type" not in view:
-            raise SlackError("invalid_arguments")
+        refuse(view_refusal(view))
+        assert isinstance(view, dict)  # view_refusal refused anything else
         self.views[view_id] = {**view, "id": view_id, "team_id": self.team_id}
         return {"view": dict(self.views[view_id])}
 

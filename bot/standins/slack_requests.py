@@ -16,6 +16,8 @@ from urllib.parse import urlencode
 
 import aiohttp
 
+from bot.standins.fake_slack_blocks import ack_refusal, describe
+
 
 def signed_headers(
     secret: str, body: str, *, timestamp: int | None = None, content_type: str = "application/json"
@@ -37,13 +39,33 @@ def event_body(event: dict[str, Any], *, event_id: str = "Ev0001", team_id: str 
     )  # fmt: skip
 
 
+NO_RESPONSE_URL = "http://127.0.0.1:9/response"  # nothing listens on port 9
+
+
+def command_payload(
+    command: str, text: str, *, user_id: str = "U0ONCALL1", channel_id: str = "C0GENERAL",
+    response_url: str = NO_RESPONSE_URL,
+) -> dict[str, str]:  # fmt: skip
+    """A slash command's fields, as Slack sends them (form-encoded over HTTP, JSON in a socket)."""
+    return {"command": command, "text": text, "user_id": user_id, "channel_id": channel_id,
+            "team_id": "T0TEST", "response_url": response_url,
+            "trigger_id": f"t{uuid.uuid4().hex}"}  # fmt: skip
+
+
 def command_body(
     command: str, text: str, *, user_id: str = "U0ONCALL1", channel_id: str = "C0GENERAL"
 ) -> str:
-    return urlencode(
-        {"command": command, "text": text, "user_id": user_id, "channel_id": channel_id,
-         "team_id": "T0TEST", "response_url": "http://127.0.0.1:9/response" }
-    )  # fmt: skip
+    return urlencode(command_payload(command, text, user_id=user_id, channel_id=channel_id))
+
+
+class AckRefused(AssertionError):
+    """The bot acknowledged with a body Slack would refuse to show (and the user sees an error)."""
+
+
+def check_ack(what: str, body: Any) -> None:
+    refusal = ack_refusal(body)
+    if refusal is not None:
+        raise AckRefused(f"{what}: Slack would refuse this ack body: {describe(refusal)}")
 
 
 def interaction_body(payload: dict[str, Any]) -> str:
@@ -82,10 +104,10 @@ class SlackRequests:
     async def slash(self, command: str, text: str, *, channel: str, user: str) -> str:
         """Runs a slash command; returns the ephemeral text of the ack ("" when none)."""
         body = command_body(command, text, user_id=user, channel_id=channel)
-        body += f"&trigger_id=t{uuid.uuid4().hex}"
         status, answer = await self.post(body, FORM)
         if status != 200:
             raise RuntimeError(f"{command} {text!r}: HTTP {status} {answer}")
+        check_ack(f"{command} {text[:80]!r}", answer)
         return str(answer.get("text", ""))
 
     async def click(self, action_id: str, value: str, *, channel: str, user: str) -> None:
