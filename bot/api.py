@@ -77,6 +77,37 @@ def add_api_routes(app: web.Application, deps: ApiDeps) -> None:
         app.router.add_get(PREFIX + path, handler, allow_head=False)
 
 
+async def stream_export(
+    request: web.Request, reports: Reports, incident: Incident, fmt: str
+) -> web.StreamResponse:
+    """A timeline export streamed as a download: the API and the incident page's buttons."""
+    export = EXPORT_FORMATS[fmt]
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": f"{export.content_type}; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="{export.filename(incident.ref)}"',
+            "Cache-Control": "no-store",
+        }
+    )
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    try:
+        async with contextlib.aclosing(reports.timeline_chunks(incident, fmt)) as batches:
+            async for batch in batches:
+                await response.write(batch)
+    except ConnectionResetError:
+        log.info("timeline reader went away", incident=incident.ref)
+        return response
+    except Exception:
+        # Headers are sent: cut the connection so the client sees a failed transfer.
+        log.exception("timeline export failed", incident=incident.ref)
+        if request.transport is not None:
+            request.transport.abort()
+        return response
+    await response.write_eof()
+    return response
+
+
 def bearer_matches(header: str | None, token: str) -> bool:
     scheme, _, value = (header or "").strip().partition(" ")
     given = value.strip().encode("utf-8", "replace")
@@ -139,31 +170,7 @@ class _Api:
             incident = await self._incident(request)
         except _Refused as e:
             return e.response
-        export = EXPORT_FORMATS[fmt]
-        response = web.StreamResponse(
-            headers={
-                "Content-Type": f"{export.content_type}; charset=utf-8",
-                "Content-Disposition": f'attachment; filename="{export.filename(incident.ref)}"',
-                "Cache-Control": "no-store",
-            }
-        )
-        response.enable_chunked_encoding()
-        await response.prepare(request)
-        try:
-            async with contextlib.aclosing(self.reports.timeline_chunks(incident, fmt)) as batches:
-                async for batch in batches:
-                    await response.write(batch)
-        except ConnectionResetError:
-            log.info("timeline reader went away", incident=incident.ref)
-            return response
-        except Exception:
-            # Headers are sent: cut the connection so the client sees a failed transfer.
-            log.exception("timeline export failed", incident=incident.ref)
-            if request.transport is not None:
-                request.transport.abort()
-            return response
-        await response.write_eof()
-        return response
+        return await stream_export(request, self.reports, incident, fmt)
 
     async def postmortem(self, request: web.Request) -> web.Response:
         try:

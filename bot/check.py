@@ -68,6 +68,7 @@ __all__ = [
     "check_prometheus",
     "check_settings",
     "check_slack",
+    "check_web",
     "has_problem",
     "mask_database_url",
     "mask_url",
@@ -115,6 +116,29 @@ def check_catalog(settings: Settings) -> tuple[Catalog | None, CheckResult]:
     namespaces = ", ".join(catalog.rollback.namespaces) or "none"
     services = ", ".join(catalog.services) or "none"
     return catalog, ok(name, f"{path}: services {services}; rollback namespaces {namespaces}")
+
+
+def check_web(settings: Settings) -> CheckResult:
+    """The incident pages: off, misconfigured, or where links point and who signs in."""
+    name = "config: incident pages"
+    if not settings.web_enabled:
+        return skipped(name, "off: WEB_SECRET is not set (set it, and PUBLIC_URL, to turn on)")
+    found = settings.web_problem()
+    if found is not None:
+        return problem(name, found, "fix the setting named, or unset WEB_SECRET to turn them off")
+    if not settings.public_url:
+        return problem(
+            name,
+            "WEB_SECRET is set but PUBLIC_URL is not: no link can be posted in Slack",
+            "set PUBLIC_URL to the address people's browsers reach the bot at",
+        )
+    people = (
+        f"signed-in people from header {settings.web_auth_user_header} "
+        f"(proxies {settings.web_trusted_proxies})"
+        if settings.web_auth_user_header
+        else "read-only links only (no WEB_AUTH_USER_HEADER: nobody can curate)"
+    )
+    return ok(name, f"links on {mask_url(settings.public_url)}/incidents/...; {people}")
 
 
 # -- Slack -------------------------------------------------------------------------------
@@ -313,7 +337,11 @@ async def run_checks(
 ) -> list[CheckResult]:
     """Every check, dependencies concurrently; rows in a fixed order."""
     catalog, catalog_row = check_catalog(settings)
-    rows = [check_settings(settings, insecure_webhook=insecure_webhook), catalog_row]
+    rows = [
+        check_settings(settings, insecure_webhook=insecure_webhook),
+        catalog_row,
+        check_web(settings),
+    ]
     # Each step has its own deadline; this outer one only guards against a hung step.
     outer = timeout * 3
 

@@ -60,6 +60,7 @@ class IncidentDeps:
     reminders: ReminderWorker | None = None
     timeline_file: FileMaker | None = None  # (incident, fmt) -> (filename, content)
     postmortem_file: FileMaker | None = None
+    page_link: Callable[[int, str], str | None] | None = None  # a signed incident-page link
 
 
 def register_incident(app: AsyncApp, deps: IncidentDeps) -> None:
@@ -198,12 +199,19 @@ async def _upload(
         raise TransitionError("exports are not available on this bot")
     fmt = parsed.fmt.value if isinstance(parsed, Timeline) else "md"
 
+    link = None
+    if isinstance(parsed, Timeline) and deps.page_link is not None and incident.id is not None:
+        link = deps.page_link(incident.id, incident.ref)
+
     async def upload() -> None:
         filename, content = await maker(incident, fmt)
-        await deps.chat.upload_file(command["channel_id"], content, filename, title=filename)
+        await deps.chat.upload_file(
+            command["channel_id"], content, filename, title=filename, comment=link
+        )
 
     deps.tasks.spawn(upload(), name="/incident export")
-    return "Preparing the file; it will appear in this channel."
+    reply = "Preparing the file; it will appear in this channel."
+    return reply if link is None else f"{reply}\n{link}"
 
 
 async def _record(

@@ -13,10 +13,13 @@ from bot.background import BackgroundWork
 from bot.capture import Capture, register_capture
 from bot.clock import Clock, system_clock
 from bot.core.reminders import ReminderPolicy
+from bot.core.web_access import parse_networks
 from bot.db import make_engine, migrate
 from bot.incident_listeners import IncidentDeps, register_incident
+from bot.incident_pages import PageDeps
 from bot.incident_service import IncidentService
 from bot.metrics import BotMetrics
+from bot.page_links import PageLinks
 from bot.reminder_worker import ReminderWorker
 from bot.reports import Reports
 from bot.rollback_service import RollbackService
@@ -68,6 +71,7 @@ class BotRuntime:
             token, settings.slack_api_url, observe_retry=self.metrics.slack_retries.inc
         )
         self.chat = SlackGateway(self.slack_client, observe=self.metrics.observe_slack_call)
+        self.links = PageLinks(settings.public_url, settings.web_secret, clock)
         self.intake = AlertIntake(self.store, self.catalog, clock, self.metrics)
         self.worker = SlackWorker(
             self.store, self.chat, self.catalog, clock,
@@ -95,6 +99,7 @@ class BotRuntime:
             self.store, self.chat, kubernetes, self.catalog, clock,
             watch_interval=tuning.rollout_poll,
         )  # fmt: skip
+        self.worker.page_link = self.links.slack_line
         self.worker.suspect = SuspectedDeploy(self.store, kubernetes, self.catalog, clock).blocks
         self.status = StatusService(
             self.catalog,
@@ -120,6 +125,7 @@ class BotRuntime:
             template_path=self.catalog.postmortem_template,
         )  # fmt: skip
         self.incident_deps.timeline_file = self.reports.timeline_file
+        self.incident_deps.page_link = self.links.slack_line
         self.incident_deps.postmortem_file = self.reports.postmortem_file
         self.bolt: AsyncApp | None = None
         if settings.slack_app_token is None:
@@ -131,6 +137,10 @@ class BotRuntime:
                 clock=clock, bolt=self.bolt, webhook_token=settings.alertmanager_webhook_token,
                 max_body_bytes=settings.max_body_bytes,
                 api=ApiDeps(self.reports, settings.api_token),
+                pages=PageDeps(
+                    self.reports, clock, settings.web_secret, settings.web_auth_user_header,
+                    parse_networks(settings.web_trusted_proxies),
+                ),
             )
         )  # fmt: skip
         self._runner: web.AppRunner | None = None

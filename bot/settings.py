@@ -9,6 +9,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.core.web_access import parse_networks
+from bot.core.web_tokens import secret_problem
+
 
 class ConfigError(ValueError):
     """A setting is missing or wrong; the message is one line a user can act on."""
@@ -103,6 +106,31 @@ class Settings(BaseSettings):
     log_level: str = "info"
     log_format: str | None = None
     max_body_bytes: int = 1024 * 1024
+    # The incident pages (bot.incident_pages): off while WEB_SECRET is unset.
+    public_url: str | None = None  # where people's browsers reach the bot; links build on it
+    web_secret: SecretStr | None = None  # signs the pages' links and CSRF tokens (HMAC)
+    web_auth_user_header: str | None = None  # e.g. X-Auth-Request-Email, set by oauth2-proxy
+    web_trusted_proxies: str = ""  # CIDRs, comma-separated: the only peers the header counts from
+
+    @property
+    def web_enabled(self) -> bool:
+        return self.web_secret is not None
+
+    def web_problem(self) -> str | None:
+        """Why the incident-page settings cannot work, in one line (None: they can, or off)."""
+        secret = self.web_secret.get_secret_value() if self.web_secret is not None else None
+        found = secret_problem(secret)
+        if found is not None:
+            return found
+        try:
+            proxies = parse_networks(self.web_trusted_proxies)
+        except ValueError as e:
+            return f"WEB_TRUSTED_PROXIES: {e}"
+        if self.web_auth_user_header and not proxies:
+            return "WEB_AUTH_USER_HEADER is set but WEB_TRUSTED_PROXIES is empty; name the proxy"
+        if self.public_url and not self.public_url.startswith(("http://", "https://")):
+            return f"PUBLIC_URL {self.public_url!r} must start with https:// (or http://)"
+        return None
 
     def problems_for_serve(self, *, insecure_webhook: bool) -> list[str]:
         """Every setting `serve` needs and lacks, one line each saying what to set."""
@@ -119,6 +147,9 @@ class Settings(BaseSettings):
                 "ALERTMANAGER_WEBHOOK_TOKEN is not set; set it (and the same bearer token in "
                 "Alertmanager's webhook_configs) or pass --insecure-webhook"
             )
+        web = self.web_problem()
+        if web is not None:
+            problems.append(web)
         return problems
 
     def require_for_serve(self, *, insecure_webhook: bool) -> None:

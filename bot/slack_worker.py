@@ -79,6 +79,8 @@ class SlackWorker:
         self.backoff_cap = backoff_cap
         self._bot_user: str | None = None
         self.suspect: SuspectHook | None = None
+        # (incident id, ref) -> a Slack line with a signed link to the incident page, or None.
+        self.page_link: Callable[[int, str], str | None] | None = None
 
     async def run_due(self) -> int:
         """Run every job that is due; returns how many finished."""
@@ -160,6 +162,9 @@ class SlackWorker:
             else:
                 text, blocks = declared_message(view, incident.reporter, runbook=runbook)
             blocks += await self._suspect_blocks(incident)
+            line = self.page_link(incident.id, incident.ref) if self.page_link else None
+            if line is not None:
+                blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": line}]})
             posted = await self.chat.post_message(incident.channel_id, text, blocks)
             incident.alert_message_ts = posted.ts
             await self.store.update_incident(incident.id, alert_message_ts=posted.ts)

@@ -248,6 +248,75 @@ class IncidentStore:
             assert last.id is not None
             after = (last.occurred_at, last.id)
 
+    async def timeline_page(
+        self,
+        incident_id: int,
+        *,
+        kinds: Sequence[str] | None = None,
+        text: str | None = None,
+        offset: int = 0,
+        limit: int = 500,
+    ) -> tuple[Sequence[TimelineEvent], int]:
+        """One page of the incident page's timeline, filtered in SQL, and how many match.
+
+        `kinds` None: every kind; `text` matches text or actor, case-insensitively."""
+        where: list[Any] = [TimelineEvent.incident_id == incident_id]
+        if kinds is not None:
+            where.append(col(TimelineEvent.kind).in_(list(kinds)))
+        if text:
+            pattern = (
+                "%"
+                + text.lower().replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_")
+                + "%"
+            )
+            where.append(
+                sa.or_(
+                    sa.func.lower(col(TimelineEvent.text)).like(pattern, escape="\\"),
+                    sa.func.lower(sa.func.coalesce(col(TimelineEvent.actor), "")).like(
+                        pattern, escape="\\"
+                    ),
+                )
+            )
+        query = (
+            select(TimelineEvent)
+            .where(*where)
+            .order_by(col(TimelineEvent.occurred_at), col(TimelineEvent.id))
+            .offset(offset)
+            .limit(limit)
+        )
+        count = select(sa.func.count()).select_from(TimelineEvent).where(*where)
+        async with self._sessions() as session:
+            rows = (await session.exec(query)).all()
+            total = int((await session.exec(count)).one())
+        return rows, total
+
+    async def timeline_kinds(self, incident_id: int) -> list[str]:
+        query = (
+            select(TimelineEvent.kind).where(TimelineEvent.incident_id == incident_id).distinct()
+        )
+        async with self._sessions() as session:
+            return sorted((await session.exec(query)).all())
+
+    async def events_after(
+        self, incident_id: int, after_id: int, limit: int = 200
+    ) -> Sequence[TimelineEvent]:
+        """Events added after `after_id` (ids grow with inserts): what a live page lacks."""
+        query = (
+            select(TimelineEvent)
+            .where(TimelineEvent.incident_id == incident_id, col(TimelineEvent.id) > after_id)
+            .order_by(col(TimelineEvent.id))
+            .limit(limit)
+        )
+        async with self._sessions() as session:
+            return (await session.exec(query)).all()
+
+    async def last_event_id(self, incident_id: int) -> int:
+        query = select(sa.func.max(col(TimelineEvent.id))).where(
+            TimelineEvent.incident_id == incident_id
+        )
+        async with self._sessions() as session:
+            return int((await session.exec(query)).one() or 0)
+
     async def timeline_count(self, incident_id: int) -> int:
         query = select(sa.func.count()).where(TimelineEvent.incident_id == incident_id)
         async with self._sessions() as session:

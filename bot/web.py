@@ -22,6 +22,7 @@ from bot.background import BackgroundWork
 from bot.clock import Clock
 from bot.core.alerts import PayloadError, parse_notification
 from bot.db import is_migrated
+from bot.incident_pages import PageDeps, add_page_routes
 from bot.metrics import BotMetrics
 from bot.store import IncidentStore
 
@@ -40,6 +41,7 @@ class WebDeps:
     webhook_token: SecretStr | None
     max_body_bytes: int = 1024 * 1024
     api: ApiDeps | None = None  # the read-only /api/v1 routes
+    pages: PageDeps | None = None  # the incident pages, /incidents
 
 
 def error(status: int, error: str, detail: str) -> web.Response:
@@ -144,4 +146,6 @@ def make_web_app(deps: WebDeps) -> web.Application:
     app.router.add_get("/metrics", routes.metrics)
     if deps.api is not None:
         add_api_routes(app, deps.api)
+    if deps.pages is not None:
+        add_page_routes(app, deps.pages)
     return app

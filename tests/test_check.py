@@ -157,6 +157,7 @@ async def test_all_ok(env: dict[str, str | None]) -> None:
     assert {name: row["result"] for name, row in rows.items()} == {
         "config: settings": "OK",
         "config: catalog": "OK",
+        "config: incident pages": "SKIPPED",
         "slack: auth.test": "OK",
         "slack: scopes": "OK",
         "prometheus: reachable": "OK",
@@ -180,7 +181,7 @@ async def test_all_ok(env: dict[str, str | None]) -> None:
     assert code == 0
     assert "incident-bot check" in table
     assert "PROBLEM" not in table
-    assert table.count("OK") >= len(rows)
+    assert table.count("OK") >= len(rows) - 1  # the incident pages row is SKIPPED
     for secret in (BOT_TOKEN, SIGNING_SECRET, WEBHOOK_TOKEN):
         assert secret not in table
 
@@ -329,6 +330,26 @@ async def test_missing_settings_and_broken_catalog(
     assert "services.x.nope" in rows["config: catalog"]["detail"]
     assert rows["slack: auth.test"]["result"] == "SKIPPED"
     assert rows["prometheus: queries"]["result"] == "SKIPPED"
+
+
+async def test_incident_pages_row(env: dict[str, str | None]) -> None:
+    env["WEB_SECRET"] = "w" * 40
+    code, rows = await check_json(env)
+    assert code == 1
+    assert problems(rows) == ["config: incident pages"]
+    assert "PUBLIC_URL is not" in rows["config: incident pages"]["detail"]
+    env["PUBLIC_URL"] = "https://incidents.example.com"
+    env["WEB_AUTH_USER_HEADER"] = "X-Auth-Request-Email"
+    env["WEB_TRUSTED_PROXIES"] = "10.0.0.0/8"
+    code, rows = await check_json(env)
+    row = rows["config: incident pages"]
+    assert (code, row["result"]) == (0, "OK")
+    assert "https://incidents.example.com/incidents/" in row["detail"]
+    assert "X-Auth-Request-Email" in row["detail"]
+    assert "w" * 40 not in json.dumps(rows)  # the secret is never shown
+    env["WEB_SECRET"] = "short"
+    code, rows = await check_json(env)
+    assert "at least 32" in rows["config: incident pages"]["detail"]
 
 
 async def test_table_shows_problems_with_their_fix(env: dict[str, str | None]) -> None:

@@ -70,6 +70,7 @@ SECRET_ENV = {
     "SLACK_APP_TOKEN",
     "ALERTMANAGER_WEBHOOK_TOKEN",
     "API_TOKEN",
+    "WEB_SECRET",
 }
 REQUIRED_SECRET_ENV = {"SLACK_BOT_TOKEN", "ALERTMANAGER_WEBHOOK_TOKEN"}
 
@@ -209,7 +210,7 @@ def test_strict_validation_rejects_an_unknown_field(helm: str, kubernetes_valida
 def test_production_renders_every_optional_part(production: Docs) -> None:
     kinds = sorted(doc["kind"] for doc in production)
     assert kinds == sorted(
-        ["ConfigMap", "Deployment", "ExternalSecret", "Ingress", "PrometheusRule", "Role",
+        ["ConfigMap", "Deployment", "ExternalSecret", "Ingress", "Ingress", "PrometheusRule", "Role",
          "Role", "RoleBinding", "RoleBinding", "Service", "ServiceAccount", "ServiceMonitor"]
     )  # fmt: skip
     assert {(d["apiVersion"], d["kind"]) for d in production} >= CRD_KINDS
@@ -466,9 +467,25 @@ def test_service_monitor_scrapes_metrics(production: Docs) -> None:
 
 
 def test_ingress_exposes_only_slack_events(production: Docs) -> None:
-    ingress = one(production, "Ingress")
-    paths = ingress["spec"]["rules"][0]["http"]["paths"]
+    ingress = [i for i in of_kind(production, "Ingress") if i["metadata"]["name"] == RELEASE]
+    assert len(ingress) == 1
+    paths = ingress[0]["spec"]["rules"][0]["http"]["paths"]
     assert [p["path"] for p in paths] == ["/slack/events"]
+    assert not any("auth-url" in a for a in ingress[0]["metadata"].get("annotations", {}))
+
+
+def test_incident_pages_get_their_own_ingress_behind_auth(production: Docs) -> None:
+    web = [i for i in of_kind(production, "Ingress") if i["metadata"]["name"] == f"{RELEASE}-web"]
+    assert len(web) == 1
+    rule = web[0]["spec"]["rules"][0]
+    assert rule["host"] == "incidents.example.com"
+    assert [(p["path"], p["pathType"]) for p in rule["http"]["paths"]] == [("/incidents", "Prefix")]
+    assert "nginx.ingress.kubernetes.io/auth-url" in web[0]["metadata"]["annotations"]
+    env = {e["name"]: e for e in bot_container(production)["env"]}
+    assert env["PUBLIC_URL"]["value"] == "https://incidents.example.com"
+    assert env["WEB_AUTH_USER_HEADER"]["value"] == "X-Auth-Request-Email"
+    assert env["WEB_TRUSTED_PROXIES"]["value"] == "10.0.0.0/8"
+    assert env["WEB_SECRET"]["valueFrom"]["secretKeyRef"]["optional"] is True
 
 
 # --- NOTES.txt -----------------------------------------------------------------------------

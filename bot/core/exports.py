@@ -269,6 +269,11 @@ def markdown_cell(value: Any) -> str:
     return text.replace("\r\n", "<br>").replace("\r", "<br>").replace("\n", "<br>")
 
 
+def plain_slack_text(value: str) -> str:
+    """Slack's markup made readable (`<@U1|ana>` -> `@ana`), nothing escaped."""
+    return _SLACK_MARKUP.sub(_plain_slack, value)
+
+
 def _plain_slack(match: re.Match[str]) -> str:
     target, label = match["target"], match["label"]
     if target[0] in "@#":

@@ -84,6 +84,7 @@ SLACK_SIGNING_SECRET:optional
 SLACK_APP_TOKEN:optional
 ALERTMANAGER_WEBHOOK_TOKEN:required
 API_TOKEN:optional
+WEB_SECRET:optional
 {{- if .Values.database.fromSecret }}
 DATABASE_URL:required
 {{- end }}

@@ -1,0 +1,280 @@
+"""The incident pages: `GET /incidents` and `GET /incidents/{ref}`, server-rendered HTML.
+
+Who may see what is decided by `bot.core.web_access` (a signed-in person through
+a trusted auth proxy, or a signed read link for one incident); what the page
+shows by `bot.core.incident_page`. HTML comes from Jinja2 templates with
+autoescape on, so every string from outside (alert text, Slack messages, names)
+is escaped for HTML. Everything the page needs (CSS, the small script that shows
+local times and follows the live timeline) is served by the bot, under a
+Content-Security-Policy that allows nothing else.
+
+Pages are off (404, saying how to turn them on) while `WEB_SECRET` is unset.
+Refusals are an HTML 403 page that says why and what to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+from urllib.parse import urlencode
+
+import jinja2
+import structlog
+from aiohttp import web
+from pydantic import SecretStr
+
+from bot.api import stream_export
+from bot.clock import Clock
+from bot.core.exports import incident_fields
+from bot.core.incident_page import (
+    KIND_FILTERS,
+    PAGE_EVENTS,
+    duration_facts,
+    kinds_matching,
+    lifecycle_facts,
+    parse_filters,
+    phase_groups,
+    role_facts,
+    slack_channel_url,
+)
+from bot.core.postmortem import PostmortemTemplateError
+from bot.core.web_access import REFUSAL_TEXT, Network, Refusal, Viewer, decide, signed_in_person
+from bot.core.web_tokens import check_link
+from bot.models import Incident
+from bot.report_rows import event_record, incident_record, who
+from bot.reports import EXPORT_FORMATS, Reports, incident_id_of
+
+log = structlog.get_logger(__name__)
+
+STATIC_FILES = {"page.css": "text/css", "page.js": "text/javascript"}
+MAX_QUERY = 200  # characters of a text search
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    ),
+    # Read links carry their token in the URL: never hand it to another site.
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
+
+
+@dataclass
+class PageDeps:
+    reports: Reports
+    clock: Clock
+    secret: SecretStr | None  # WEB_SECRET; None: pages off
+    user_header: str | None = None  # WEB_AUTH_USER_HEADER
+    trusted_proxies: list[Network] = field(default_factory=list)
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("bot", "templates/web"),
+        autoescape=True,  # every page is HTML: escape everything unless marked safe
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def add_page_routes(app: web.Application, deps: PageDeps) -> None:
+    pages = _Pages(deps)
+    app.router.add_get("/incidents", pages.incidents, allow_head=False)
+    app.router.add_get("/incidents/static/{name}", pages.static, allow_head=False)
+    app.router.add_get("/incidents/{ref}", pages.incident, allow_head=False)
+    app.router.add_get("/incidents/{ref}/export/{fmt}", pages.export, allow_head=False)
+
+
+class _Refused(Exception):
+    def __init__(self, response: web.Response) -> None:
+        super().__init__(response.status)
+        self.response = response
+
+
+class _Pages:
+    def __init__(self, deps: PageDeps) -> None:
+        self.deps = deps
+        self.reports = deps.reports
+        self.env = _environment()
+
+    # -- rendering --------------------------------------------------------------------
+
+    def render(self, name: str, code: int = 200, **values: Any) -> web.Response:
+        html = self.env.get_template(name).render(**values)
+        return web.Response(
+            text=html, status=code, content_type="text/html", charset="utf-8",
+            headers=SECURITY_HEADERS,
+        )  # fmt: skip
+
+    def problem(self, status: int, title: str, detail: str) -> web.Response:
+        return self.render("error.html.j2", status, title=title, detail=detail, status=status)
+
+    # -- access -----------------------------------------------------------------------
+
+    def _viewer(self, request: web.Request, incident_id: int | None) -> Viewer:
+        """The viewer, or raise `_Refused` with the page that says why not."""
+        secret = self.deps.secret.get_secret_value() if self.deps.secret else ""
+        if not secret:
+            raise _Refused(
+                self.problem(404, "Incident pages are off", "Set WEB_SECRET to turn them on.")
+            )
+        header = self.deps.user_header
+        person = signed_in_person(
+            request.remote,
+            self.deps.trusted_proxies,
+            request.headers.get(header) if header else None,
+        )
+        token = request.query.get("t")
+        link = None
+        if token is not None and incident_id is not None:
+            link = check_link(secret, token, incident_id, self.deps.clock())
+        elif token is not None:
+            link = None  # a link reads one incident; the list needs a person
+        found = decide(person, link, needs_person=incident_id is None)
+        if isinstance(found, Refusal):
+            log.info("incident page refused", reason=found.value, path=request.path)
+            raise _Refused(self.problem(403, "You cannot open this page", REFUSAL_TEXT[found]))
+        return found
+
+    async def _incident(self, request: web.Request) -> tuple[Incident, Viewer]:
+        ref = request.match_info["ref"]
+        incident_id = incident_id_of(ref)
+        viewer = self._viewer(request, incident_id if incident_id is not None else 0)
+        incident = None if incident_id is None else await self.reports.incident(str(incident_id))
+        if incident is None:
+            raise _Refused(self.problem(404, "No such incident", f"There is no incident {ref!r}."))
+        return incident, viewer
+
+    # -- routes -----------------------------------------------------------------------
+
+    async def static(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        if name not in STATIC_FILES:
+            return self.problem(404, "Not found", "No such file.")
+        data = resources.files("bot").joinpath("templates", "web", name).read_bytes()
+        return web.Response(
+            body=data,
+            content_type=STATIC_FILES[name],
+            charset="utf-8",
+            headers={"Cache-Control": "max-age=300", "X-Content-Type-Options": "nosniff"},
+        )
+
+    async def incidents(self, request: web.Request) -> web.Response:
+        try:
+            viewer = self._viewer(request, None)
+        except _Refused as e:
+            return e.response
+        chosen = {
+            name: request.query.get(name, "").strip()[:MAX_QUERY]
+            for name in ("status", "severity", "service")
+        }
+        rows = await self.reports.incidents()
+        shown = [
+            r for r in rows
+            if all(not want or getattr(r, name) == want for name, want in chosen.items())
+        ]  # fmt: skip
+        options = {
+            name: sorted({str(getattr(r, name)) for r in rows if getattr(r, name)})
+            for name in chosen
+        }
+        return self.render(
+            "incidents.html.j2", incidents=shown, chosen=chosen, options=options, viewer=viewer,
+            total=len(rows),
+        )  # fmt: skip
+
+    async def incident(self, request: web.Request) -> web.Response:
+        try:
+            incident, viewer = await self._incident(request)
+            page = _page_number(request.query.get("page", "1"))
+        except _Refused as e:
+            return e.response
+        except ValueError as e:
+            return self.problem(400, "Bad request", str(e))
+        assert incident.id is not None
+        filters = parse_filters(request.query.getall("kind", []))
+        text = request.query.get("q", "").strip()[:MAX_QUERY]
+        store = self.reports.store
+        known = await store.timeline_kinds(incident.id)
+        kinds = kinds_matching(filters, known) if filters else None
+        rows, total = await store.timeline_page(
+            incident.id, kinds=kinds, text=text or None,
+            offset=(page - 1) * PAGE_EVENTS, limit=PAGE_EVENTS,
+        )  # fmt: skip
+        record = incident_record(incident)
+        now = self.deps.clock()
+        token = request.query.get("t")
+        base = {"t": token} if token else {}
+        last_page = max(1, -(-total // PAGE_EVENTS))
+        query = {**base, "q": text, "kind": filters}
+        return self.render(
+            "incident.html.j2",
+            incident=record,
+            fields=incident_fields(record),
+            viewer=viewer,
+            lifecycle=lifecycle_facts(record),
+            durations=duration_facts(record, now),
+            roles=role_facts(
+                who(incident.commander),
+                {role: who(user) or "" for role, user in (incident.roles or {}).items()},
+            ),
+            channel_url=slack_channel_url(None, incident.channel_id),
+            groups=phase_groups(record, ((r.id, event_record(r)) for r in rows)),
+            filters=KIND_FILTERS,
+            chosen=filters,
+            text=text,
+            total=total,
+            page=page,
+            last_page=last_page,
+            prev_url=_url(incident.id, {**query, "page": page - 1}) if page > 1 else None,
+            next_url=_url(incident.id, {**query, "page": page + 1}) if page < last_page else None,
+            token=token or "",
+            exports={
+                label: _url(incident.id, base, f"/export/{fmt}")
+                for fmt, label in (
+                    ("md", "Markdown"),
+                    ("csv", "CSV"),
+                    ("json", "JSON"),
+                    ("postmortem", "Post-mortem draft"),
+                )
+            },
+            open=incident.status not in ("resolved", "closed"),
+        )
+
+    async def export(self, request: web.Request) -> web.StreamResponse:
+        """The export buttons: the same streamed exports as the HTTP API."""
+        try:
+            incident, _viewer = await self._incident(request)
+        except _Refused as e:
+            return e.response
+        fmt = request.match_info["fmt"]
+        if fmt == "postmortem":
+            try:
+                draft = await self.reports.postmortem(incident)
+            except PostmortemTemplateError as e:
+                return self.problem(500, "The post-mortem template failed", str(e))
+            return web.Response(
+                text=draft.markdown, content_type="text/markdown", charset="utf-8",
+                headers={
+                    "Content-Disposition": f'attachment; filename="{incident.ref}-postmortem.md"',
+                    "Cache-Control": "no-store",
+                },
+            )  # fmt: skip
+        if fmt not in EXPORT_FORMATS:
+            return self.problem(400, "Bad request", "Exports are md, csv, json or postmortem.")
+        return await stream_export(request, self.reports, incident, fmt)
+
+
+def _page_number(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise ValueError(f"page must be a whole number from 1, not {text[:20]!r}")
+    return int(text)
+
+
+def _url(incident_id: int, query: Mapping[str, Any], suffix: str = "") -> str:
+    pairs = [(k, v) for k, v in query.items() if v not in (None, "", [])]
+    encoded = urlencode(pairs, doseq=True)
+    return f"/incidents/{incident_id}{suffix}" + (f"?{encoded}" if encoded else "")
