@@ -210,8 +210,9 @@ def test_strict_validation_rejects_an_unknown_field(helm: str, kubernetes_valida
 def test_production_renders_every_optional_part(production: Docs) -> None:
     kinds = sorted(doc["kind"] for doc in production)
     assert kinds == sorted(
-        ["ConfigMap", "Deployment", "ExternalSecret", "Ingress", "Ingress", "PrometheusRule", "Role",
-         "Role", "RoleBinding", "RoleBinding", "Service", "ServiceAccount", "ServiceMonitor"]
+        ["ConfigMap", "Deployment", "ExternalSecret", "Ingress", "Ingress", "PrometheusRule",
+         "Role", "Role", "RoleBinding", "RoleBinding", "Service", "ServiceAccount",
+         "ServiceMonitor"]
     )  # fmt: skip
     assert {(d["apiVersion"], d["kind"]) for d in production} >= CRD_KINDS
     assert one(production, "Deployment")["spec"]["replicas"] == 2
