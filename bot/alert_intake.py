@@ -1,12 +1,16 @@
 """Turns stored Alertmanager deliveries into incidents, timeline rows and Slack jobs.
 
 Each delivery is processed in one transaction: either everything it implies is
-written and the delivery marked processed, or nothing is and it is tried again.
+written and the delivery marked processed, or nothing is and it is tried again,
+with backoff, a bounded number of times; then it is parked as failed
+(`bot.deliveries`). Deliveries of one group are processed in order, so a group
+waits while its oldest delivery waits for a retry; other groups never do.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -33,6 +37,8 @@ from bot.core.incident_rules import (
     severity_from_label,
 )
 from bot.core.messages import changes_message, incident_title
+from bot.core.retry import backoff
+from bot.deliveries import DeliveryQueue
 from bot.metrics import BotMetrics
 from bot.models import Incident, IncidentAlert, TimelineEvent
 from bot.settings import Catalog
@@ -45,6 +51,13 @@ POST_MESSAGE = "post_message"
 SYNC_INCIDENT = "sync_incident"
 
 
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 8  # then parked: about two minutes of retries with the defaults
+    base: float = 1.0
+    cap: float = 60.0
+
+
 class AlertIntake:
     def __init__(
         self,
@@ -52,27 +65,53 @@ class AlertIntake:
         catalog: Catalog,
         clock: Clock,
         metrics: BotMetrics | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self.store = store
+        self.queue = DeliveryQueue(store)
         self.catalog = catalog
         self.clock = clock
         self.metrics = metrics
+        self.retry = retry or RetryPolicy()
 
     async def process_pending(self) -> int:
+        """Process what is due, oldest first; returns how many were processed."""
+        now = self.clock()
+        held: set[str] = set()  # groups whose oldest delivery waits or failed just now
         done = 0
-        for delivery_id in await self.store.pending_delivery_ids():
-            if await self.process(delivery_id):
+        for pending in await self.queue.pending():
+            if pending.group_key in held:
+                continue
+            if pending.next_attempt_at is not None and pending.next_attempt_at > now:
+                held.add(pending.group_key)
+                continue
+            if await self.process(pending.id):
                 done += 1
+            else:
+                held.add(pending.group_key)
+        await self._observe_queue()
         return done
 
     async def process(self, delivery_id: int) -> bool:
+        """True when the delivery was processed; a failure is recorded, never raised."""
+        try:
+            outcome = await self._process(delivery_id)
+        except Exception as e:
+            await self._failed(delivery_id, e)
+            return False
+        if outcome is None:
+            return False  # done already, or another replica has it
+        log.info("alertmanager delivery processed", delivery=delivery_id, outcome=outcome)
+        return True
+
+    async def _process(self, delivery_id: int) -> str | None:
         async with self.store.unit() as unit:
             delivery = await unit.claim_delivery(delivery_id)
             if delivery is None:
-                return False  # done already, or another replica has it
+                return None
             now = self.clock()
             try:
-                notification = parse_notification(delivery.body.encode())
+                notification = parse_notification(delivery.body)
             except PayloadError as e:  # validated on receipt; only an old row could fail here
                 outcome = f"unparseable: {e}"
             else:
@@ -81,8 +120,37 @@ class AlertIntake:
             delivery.processed_at = now
             delivery.outcome = outcome[:500]
             unit.session.add(delivery)
-        log.info("alertmanager delivery processed", delivery=delivery_id, outcome=outcome)
-        return True
+        return outcome
+
+    async def _failed(self, delivery_id: int, error: Exception) -> None:
+        policy = self.retry
+        text = f"{type(error).__name__}: {error}"
+        attempts = await self.queue.attempts(delivery_id) + 1
+        retry_in = (
+            backoff(attempts, base=policy.base, cap=policy.cap)
+            if attempts < policy.attempts
+            else None
+        )
+        await self.queue.record_failure(
+            delivery_id, error=text, now=self.clock(), retry_in=retry_in
+        )
+        if retry_in is None:
+            if self.metrics is not None:
+                self.metrics.deliveries_failed.inc()
+            log.error("alertmanager delivery parked as failed", delivery=delivery_id,
+                      attempts=attempts, error=text, exc_info=error)  # fmt: skip
+        else:
+            log.warning(
+                "alertmanager delivery failed; will retry", delivery=delivery_id,
+                attempts=attempts, retry_in_s=retry_in.total_seconds(), error=text,
+            )  # fmt: skip
+
+    async def _observe_queue(self) -> None:
+        if self.metrics is None:
+            return
+        counts = await self.queue.counts()
+        self.metrics.deliveries_pending.set(counts.pending)
+        self.metrics.deliveries_parked.set(counts.failed)
 
     async def _apply(self, unit: Unit, notification: Notification, delivery_id: int) -> str:
         now = self.clock()
@@ -267,4 +335,6 @@ def _event(
     )  # fmt: skip
 
 
-__all__: Sequence[str] = ("OPEN_CHANNEL", "POST_MESSAGE", "SYNC_INCIDENT", "AlertIntake")
+__all__: Sequence[str] = (
+    "OPEN_CHANNEL", "POST_MESSAGE", "SYNC_INCIDENT", "AlertIntake", "RetryPolicy",
+)  # fmt: skip

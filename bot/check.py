@@ -20,6 +20,7 @@ from typing import Any
 import aiohttp
 from slack_sdk.errors import SlackApiError
 
+from bot.check_deliveries import check_deliveries
 from bot.check_kubernetes import (
     KUBERNETES_PERMISSIONS,
     RBAC_DOC,
@@ -362,4 +363,9 @@ async def run_checks(
     )
     for group in groups:
         rows += group
+    database_ready = all(r.result == OK for r in groups[3])
+    rows += await step(
+        "deliveries",
+        check_deliveries(settings, timeout=timeout, database_ready=database_ready),
+    )
     return rows

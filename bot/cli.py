@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from bot.cli_check import check
+from bot.cli_deliveries import deliveries
 from bot.cli_reports import incidents, postmortem, timeline
 from bot.logs import configure_logging
 from bot.runtime import BotRuntime
@@ -97,6 +98,7 @@ def demo(output: Path) -> None:
 
 
 main.add_command(check)
+main.add_command(deliveries)
 main.add_command(incidents)
 main.add_command(timeline)
 main.add_command(postmortem)

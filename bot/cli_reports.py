@@ -70,7 +70,7 @@ async def _open_reports(*, prometheus: bool = False) -> AsyncIterator[Reports]:
     )
     engine = make_engine(settings.database_url)
     try:
-        await _require_database(settings.database_url, engine)
+        await require_database(settings.database_url, engine)
         yield Reports(
             IncidentStore(engine), catalog, system_clock,
             prometheus=source, timeout=PROMETHEUS_TIMEOUT,
@@ -80,7 +80,7 @@ async def _open_reports(*, prometheus: bool = False) -> AsyncIterator[Reports]:
         await engine.dispose()
 
 
-async def _require_database(database_url: str, engine: AsyncEngine) -> None:
+async def require_database(database_url: str, engine: AsyncEngine) -> None:
     """Read-only commands read the bot's database; they never create or migrate one."""
     shown = mask_database_url(database_url)
     try:

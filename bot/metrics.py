@@ -16,6 +16,20 @@ class BotMetrics:
             "incident_bot_webhooks_rejected", "Alertmanager webhooks refused, by reason",
             ["reason"], registry=self.registry,
         )  # fmt: skip
+        self.deliveries_failed = Counter(
+            "incident_bot_deliveries_failed",
+            "Alertmanager deliveries parked as failed after their last attempt",
+            registry=self.registry,
+        )
+        self.deliveries_pending = Gauge(
+            "incident_bot_deliveries_pending", "Stored Alertmanager deliveries not yet processed",
+            registry=self.registry,
+        )  # fmt: skip
+        self.deliveries_parked = Gauge(
+            "incident_bot_deliveries_parked",
+            "Alertmanager deliveries parked as failed, to replay: incident-bot deliveries --retry",
+            registry=self.registry,
+        )
         self.incidents_opened = Counter(
             "incident_bot_incidents_opened", "Incidents opened", ["source"], registry=self.registry
         )

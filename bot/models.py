@@ -108,16 +108,25 @@ class TimelineEvent(SQLModel, table=True):
 
 
 class WebhookDelivery(SQLModel, table=True):
-    """Each body Alertmanager sent, kept before we answer it, processed after."""
+    """Each body Alertmanager sent, kept before we answer it, processed after.
+
+    A delivery whose processing fails is tried again after `next_attempt_at`; after
+    the last attempt it is parked (`failed_at`, `last_error`) until an operator
+    replays it, and the other groups' deliveries go on meanwhile.
+    """
 
     __tablename__ = "webhook_deliveries"
 
     id: int | None = Field(default=None, primary_key=True)
     received_at: datetime = _time(nullable=False)
-    group_key: str
+    group_key: str  # bot.core.untrusted_text.storable_key of Alertmanager's groupKey
     body: str = Field(sa_column=sa.Column(sa.Text(), nullable=False))
     processed_at: datetime | None = _time(index=True)
     outcome: str | None = None
+    attempts: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    next_attempt_at: datetime | None = _time()
+    failed_at: datetime | None = _time()
+    last_error: str | None = Field(default=None, sa_column=sa.Column(sa.Text(), nullable=True))
 
 
 class SlackJob(SQLModel, table=True):

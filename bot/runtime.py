@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 
-from bot.alert_intake import AlertIntake
+from bot.alert_intake import AlertIntake, RetryPolicy
 from bot.api import ApiDeps
 from bot.background import BackgroundWork
 from bot.capture import Capture, register_capture
@@ -48,6 +48,7 @@ class Tuning:
     backend_timeout: float = 5.0  # each of Prometheus, Kubernetes, Alertmanager, per command
     rollout_poll: float = 2.0  # how often a rollback's rollout is looked at
     reminder_poll: float = 30.0  # how often open incidents are checked for due nudges
+    delivery_attempts: int = 8  # a delivery that fails this often is parked as failed
 
 
 class BotRuntime:
@@ -72,7 +73,8 @@ class BotRuntime:
         )
         self.chat = SlackGateway(self.slack_client, observe=self.metrics.observe_slack_call)
         self.links = PageLinks(settings.public_url, settings.web_secret, clock)
-        self.intake = AlertIntake(self.store, self.catalog, clock, self.metrics)
+        retry = RetryPolicy(tuning.delivery_attempts, tuning.backoff_base, tuning.backoff_cap)
+        self.intake = AlertIntake(self.store, self.catalog, clock, self.metrics, retry)
         self.worker = SlackWorker(
             self.store, self.chat, self.catalog, clock,
             backoff_base=tuning.backoff_base, backoff_cap=tuning.backoff_cap,

@@ -30,6 +30,7 @@ from bot.core.messages import (
     digest_text,
     postmortem_blocks,
 )
+from bot.core.retry import backoff
 from bot.models import Incident, SlackJob, TimelineEvent
 from bot.ports import ChatPort
 from bot.settings import Catalog
@@ -54,10 +55,6 @@ def card(incident: Incident) -> IncidentCard:
         started_at=incident.started_at,
         mitigated_at=incident.mitigated_at,
     )
-
-
-def backoff(attempts: int, *, base: float, cap: float) -> timedelta:
-    return timedelta(seconds=min(cap, base * 2 ** max(0, attempts - 1)))
 
 
 class SlackWorker:

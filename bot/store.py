@@ -50,7 +50,11 @@ class Unit:
     async def claim_delivery(self, delivery_id: int) -> WebhookDelivery | None:
         query = (
             select(WebhookDelivery)
-            .where(WebhookDelivery.id == delivery_id, col(WebhookDelivery.processed_at).is_(None))
+            .where(
+                WebhookDelivery.id == delivery_id,
+                col(WebhookDelivery.processed_at).is_(None),
+                col(WebhookDelivery.failed_at).is_(None),
+            )
             .with_for_update(skip_locked=True)
         )
         return (await self.session.exec(query)).first()
@@ -111,9 +115,13 @@ class IncidentStore:
         return row.id
 
     async def pending_delivery_ids(self, limit: int = 200) -> list[int]:
+        """Deliveries still to process (parked failures are not pending)."""
         query = (
             select(WebhookDelivery.id)
-            .where(col(WebhookDelivery.processed_at).is_(None))
+            .where(
+                col(WebhookDelivery.processed_at).is_(None),
+                col(WebhookDelivery.failed_at).is_(None),
+            )
             .order_by(col(WebhookDelivery.id))
             .limit(limit)
         )

@@ -20,7 +20,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from bot.api import ApiDeps, add_api_routes
 from bot.background import BackgroundWork
 from bot.clock import Clock
-from bot.core.alerts import PayloadError, parse_notification
+from bot.core.alerts import PayloadError, decode_body, parse_notification
 from bot.db import is_migrated
 from bot.incident_pages import PageDeps, add_page_routes
 from bot.metrics import BotMetrics
@@ -76,12 +76,13 @@ class Routes:
         if body is None:
             return self._reject(413, "too_large", f"body over {deps.max_body_bytes} bytes")
         try:
-            notification = parse_notification(body)
+            text = decode_body(body)
+            notification = parse_notification(text)
         except PayloadError as e:
             return self._reject(400, "bad_payload", str(e))
         # Stored before we answer: once Alertmanager hears 200 it will not send this again.
         delivery = await deps.store.save_delivery(
-            body=body.decode(), group_key=notification.group_key, received_at=deps.clock()
+            body=text, group_key=notification.group_key, received_at=deps.clock()
         )
         deps.metrics.webhooks_received.inc()
         deps.background.wake()

@@ -14,6 +14,7 @@ import socket
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Coroutine, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,11 +25,13 @@ from click.testing import CliRunner
 from bot.check import BOT_SCOPES, KUBERNETES_PERMISSIONS, mask_database_url, mask_url
 from bot.cli_check import check
 from bot.db import make_engine, migrate
+from bot.models import WebhookDelivery
 from bot.settings import Settings
 from bot.standins.fake_kubernetes import FakeKubernetes
 from bot.standins.fake_slack import FakeSlack
 from bot.standins.metrics_exporter import TrafficExporter
 from bot.standins.prometheus_process import PrometheusProcess, find_prometheus
+from bot.store import IncidentStore
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, WEBHOOK_TOKEN
 from tests.realparts import require_binary
 
@@ -167,6 +170,7 @@ async def test_all_ok(env: dict[str, str | None]) -> None:
         "kubernetes: RBAC in production": "OK",
         "kubernetes: RBAC in staging": "OK",
         "database": "OK",
+        "deliveries": "OK",
     }
     assert (
         rows["slack: auth.test"]["detail"] == "bot @incident-bot (U0BOT) in team Fake Team (T0TEST)"
@@ -281,6 +285,28 @@ async def test_unmigrated_database_is_what_serve_creates(
     assert "no incident-bot tables yet" in rows["database"]["detail"]
     assert "created and migrated by `incident-bot serve`" in rows["database"]["detail"]
     assert "database" not in problems(rows)
+
+
+async def test_a_parked_delivery_is_a_problem_with_the_command_to_replay_it(
+    env: dict[str, str | None],
+) -> None:
+    database_url = env["DATABASE_URL"]
+    assert database_url is not None
+    engine = make_engine(database_url)
+    try:
+        store = IncidentStore(engine)
+        now = datetime.now(UTC)
+        await store.save(
+            WebhookDelivery(received_at=now, group_key="g", body="{}", attempts=8,
+                            failed_at=now, last_error="KeyError: 'x'")
+        )  # fmt: skip
+    finally:
+        await engine.dispose()
+    code, rows = await check_json(env)
+    assert code == 1
+    assert problems(rows) == ["deliveries"]
+    assert rows["deliveries"]["detail"] == ("1 Alertmanager deliveries parked as failed, 0 pending")
+    assert "incident-bot deliveries --retry ID" in rows["deliveries"]["fix"]
 
 
 async def test_missing_sqlite_file_is_ok_and_not_created(

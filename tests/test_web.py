@@ -21,6 +21,36 @@ FIRING = (FIXTURES / "v4-firing-prometheus-2.42-am-0.25.json").read_bytes()
 AUTH = {"Authorization": f"Bearer {WEBHOOK_TOKEN}", "Content-Type": "application/json"}
 
 
+def _firing_with(**changes: object) -> bytes:
+    payload = json.loads(FIRING)
+    for path, value in changes.items():
+        *parents, last = path.split("__")
+        target = payload
+        for key in parents:
+            target = target[int(key)] if key.isdigit() else target[key]
+        target[last] = value
+    return json.dumps(payload).encode()
+
+
+def _nested(depth: int) -> dict[str, object]:
+    inner: dict[str, object] = {}
+    for _ in range(depth):
+        inner = {"x": inner}
+    return inner
+
+
+# Bodies that json.loads or the model used to accept and then crash on: each is a 400 now.
+MALFORMED = {
+    "nested-100000-deep": b"[" * 100_000 + b"]" * 100_000,
+    "nested-40-deep-in-a-label": _firing_with(commonAnnotations=_nested(40)),
+    "utf-16": FIRING.decode().encode("utf-16"),
+    "utf-32": FIRING.decode().encode("utf-32"),
+    "integer-over-4300-digits": FIRING[: FIRING.rindex(b"0")] + b"9" * 5000 + b"}",
+    "date-past-year-9999-in-utc": _firing_with(alerts__0__startsAt="9999-12-31T23:59:59-12:00"),
+    "not-utf-8": b'{"version": "4", "groupKey": "' + bytes([0xFF]) + b'"}',
+}
+
+
 async def post(
     bot: BotRuntime, path: str, body: bytes | str, headers: dict[str, str]
 ) -> tuple[int, dict]:
@@ -59,6 +89,24 @@ async def test_webhook_refuses_bad_requests_and_stores_nothing(
     assert (code, answer["error"]) == (status, error)
     assert answer["detail"]
     assert await deliveries(bot) == []
+
+
+@pytest.mark.parametrize("body", MALFORMED.values(), ids=MALFORMED.keys())
+async def test_malformed_bodies_are_400_never_500_and_store_nothing(
+    bot: BotRuntime, body: bytes
+) -> None:
+    code, answer = await post(bot, "/webhooks/alertmanager", body, AUTH)
+    assert (code, answer["error"]) == (400, "bad_payload"), answer
+    assert answer["detail"]
+    assert await deliveries(bot) == []
+
+
+async def test_a_utf8_byte_order_mark_is_accepted(bot: BotRuntime) -> None:
+    await bot.background.stop()
+    code, _ = await post(bot, "/webhooks/alertmanager", b"\xef\xbb\xbf" + FIRING, AUTH)
+    assert code == 200
+    (row,) = await deliveries(bot)
+    assert json.loads(row.body) == json.loads(FIRING)
 
 
 async def test_webhook_stores_the_body_before_answering(bot: BotRuntime) -> None:

@@ -2,7 +2,8 @@
 
 Pure: bytes in, typed values or a `PayloadError` out. Alertmanager's Go
 timestamps carry up to nanoseconds, which `datetime` cannot hold, so they are
-truncated to microseconds here rather than rejected.
+truncated to microseconds here rather than rejected. Strings are cleaned
+(`bot.core.untrusted_text`) so that whatever was accepted can also be stored.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from bot.core.untrusted_text import TooDeep, clean_tree, storable_key
 
 # Go's zero time: Alertmanager sends it for "no end known yet".
 _GO_ZERO_YEAR = 1
@@ -43,7 +46,10 @@ def parse_timestamp(value: str) -> datetime | None:
     parsed = datetime.fromisoformat(f"{match['date']}T{match['time']}.{frac}{tz}")
     if parsed.year == _GO_ZERO_YEAR:
         return None
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-12:00 lies past datetime.max in UTC
+        raise ValueError(f"timestamp out of range: {value!r}") from None
 
 
 def format_timestamp(value: datetime) -> str:
@@ -62,6 +68,11 @@ class Alert(BaseModel):
     ends_at: datetime | None = Field(default=None, alias="endsAt")
     generator_url: str = Field(default="", alias="generatorURL")
     fingerprint: str = Field(min_length=1)
+
+    @field_validator("fingerprint")
+    @classmethod
+    def _fingerprint(cls, value: str) -> str:
+        return storable_key(value)  # part of unique, indexed keys: bounded length
 
     @field_validator("starts_at", mode="before")
     @classmethod
@@ -95,7 +106,14 @@ class Notification(BaseModel):
     common_labels: dict[str, str] = Field(default_factory=dict, alias="commonLabels")
     common_annotations: dict[str, str] = Field(default_factory=dict, alias="commonAnnotations")
     external_url: str = Field(default="", alias="externalURL")
-    truncated_alerts: int = Field(default=0, alias="truncatedAlerts", ge=0)
+    truncated_alerts: int = Field(default=0, alias="truncatedAlerts", ge=0, le=2**31)
+
+    @field_validator("alerts")
+    @classmethod
+    def _one_per_fingerprint(cls, value: tuple[Alert, ...]) -> tuple[Alert, ...]:
+        # Alertmanager never repeats a fingerprint in a group; if a sender does, the last
+        # occurrence is the alert's state (one row per fingerprint is what the store keeps).
+        return tuple({a.fingerprint: a for a in value}.values())
 
     @field_validator("version")
     @classmethod
@@ -118,13 +136,32 @@ class Notification(BaseModel):
         return None
 
 
-def parse_notification(body: bytes) -> Notification:
+def decode_body(body: bytes) -> str:
+    """The body as text: UTF-8 (RFC 8259), an optional byte order mark dropped."""
     try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        return body.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as e:
+        raise PayloadError(f"body is not JSON in UTF-8: {e.reason} at byte {e.start}") from e
+
+
+def parse_notification(body: bytes | str) -> Notification:
+    """The notification, with unstorable characters cleaned and the group key storable."""
+    text = decode_body(body) if isinstance(body, bytes) else body
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise PayloadError("body is not JSON: nested too deeply") from None
+    except ValueError as e:  # JSONDecodeError, and integers over Python's 4,300 digits
         raise PayloadError(f"body is not JSON: {e}") from e
     if not isinstance(data, dict):
         raise PayloadError("body must be a JSON object")
+    raw_key = data.get("groupKey")
+    try:
+        data = clean_tree(data)
+    except TooDeep as e:
+        raise PayloadError(str(e)) from e
+    if isinstance(raw_key, str) and raw_key:
+        data["groupKey"] = storable_key(raw_key)  # an identity: escaped, never altered
     try:
         return Notification.model_validate(data)
     except ValidationError as e:

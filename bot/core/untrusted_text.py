@@ -1,0 +1,79 @@
+"""Strings from outside, made storable and showable without losing what they say.
+
+Alertmanager passes label values through as Prometheus got them, so a payload can
+carry lone surrogates (`"\\ud800"`, which UTF-8 cannot encode), NUL (which
+PostgreSQL text refuses) or other control characters. Content is never a reason
+to lose an alert: such characters become U+FFFD when a delivery is processed.
+
+A group key is an identity, not text to show: replacing characters would merge
+two groups, so it is stored in a form that round-trips any string instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any
+
+REPLACEMENT = "\ufffd"
+# C0 controls except tab, newline and carriage return; DEL; C1 controls; lone surrogates
+# (json.loads joins valid pairs, so any surrogate left in a str is a lone one).
+_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+_ESCAPED_PREFIX = "json:"
+_HASHED_PREFIX = "sha256:"
+# PostgreSQL refuses btree index rows over ~2,700 bytes; group keys are indexed.
+MAX_KEY_BYTES = 1000
+MAX_DEPTH = 32
+
+
+class TooDeep(ValueError):
+    """A JSON document nested deeper than any Alertmanager payload ever is."""
+
+
+def clean_text(value: str) -> str:
+    """`value` with every character that cannot be stored or shown replaced by U+FFFD."""
+    return _UNSAFE.sub(REPLACEMENT, value)
+
+
+def clean_tree(value: Any, *, depth: int = 0) -> Any:
+    """`clean_text` applied to every string (keys too) of decoded JSON.
+
+    The depth limit turns a hostile document into a clear error here rather
+    than a RecursionError somewhere later.
+    """
+    if depth > MAX_DEPTH:
+        raise TooDeep(f"JSON nested deeper than {MAX_DEPTH} levels")
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {clean_text(str(k)): clean_tree(v, depth=depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean_tree(v, depth=depth + 1) for v in value]
+    return value
+
+
+def storable_key(key: str) -> str:
+    """A form of `key` that any database stores and indexes, distinct for distinct keys.
+
+    Ordinary keys are kept as they are, so stored rows stay readable. A key with a
+    character the database refuses (or that merely looks like an escaped one) is
+    JSON-escaped behind a prefix, which `key_from_storable` undoes; a key too long
+    to index is replaced by its SHA-256.
+    """
+    stored = key
+    if _UNSAFE.search(key) or key.startswith((_ESCAPED_PREFIX, _HASHED_PREFIX)):
+        stored = _ESCAPED_PREFIX + json.dumps(key)
+    if len(stored.encode()) > MAX_KEY_BYTES:
+        digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+        return _HASHED_PREFIX + digest
+    return stored
+
+
+def key_from_storable(stored: str) -> str:
+    """The original key of an escaped one (a hashed key stays its hash)."""
+    if stored.startswith(_ESCAPED_PREFIX):
+        original = json.loads(stored.removeprefix(_ESCAPED_PREFIX))
+        if isinstance(original, str):
+            return original
+    return stored
