@@ -42,6 +42,7 @@ from bot.core.incident_page import (
 from bot.core.postmortem import PostmortemTemplateError
 from bot.core.web_access import REFUSAL_TEXT, Network, Refusal, Viewer, decide, signed_in_person
 from bot.core.web_tokens import check_link
+from bot.live_timeline import LiveTimeline
 from bot.models import Incident
 from bot.report_rows import event_record, incident_record, who
 from bot.reports import EXPORT_FORMATS, Reports, incident_id_of
@@ -69,6 +70,7 @@ class PageDeps:
     secret: SecretStr | None  # WEB_SECRET; None: pages off
     user_header: str | None = None  # WEB_AUTH_USER_HEADER
     trusted_proxies: list[Network] = field(default_factory=list)
+    live: LiveTimeline | None = None  # server-sent events of new timeline rows
 
 
 def _environment() -> jinja2.Environment:
@@ -87,6 +89,7 @@ def add_page_routes(app: web.Application, deps: PageDeps) -> None:
     app.router.add_get("/incidents/static/{name}", pages.static, allow_head=False)
     app.router.add_get("/incidents/{ref}", pages.incident, allow_head=False)
     app.router.add_get("/incidents/{ref}/export/{fmt}", pages.export, allow_head=False)
+    app.router.add_get("/incidents/{ref}/live", pages.live, allow_head=False)
 
 
 class _Refused(Exception):
@@ -198,6 +201,7 @@ class _Pages:
         filters = parse_filters(request.query.getall("kind", []))
         text = request.query.get("q", "").strip()[:MAX_QUERY]
         store = self.reports.store
+        newest = await store.last_event_id(incident.id)  # before the rows: none is missed
         known = await store.timeline_kinds(incident.id)
         kinds = kinds_matching(filters, known) if filters else None
         rows, total = await store.timeline_page(
@@ -241,8 +245,30 @@ class _Pages:
                     ("postmortem", "Post-mortem draft"),
                 )
             },
-            open=incident.status not in ("resolved", "closed"),
+            live_url=_url(incident.id, {**query, "after": newest}, "/live")
+            if self.deps.live is not None
+            and page == last_page
+            and incident.status not in ("resolved", "closed")
+            else None,
         )
+
+    async def live(self, request: web.Request) -> web.StreamResponse:
+        """New events as server-sent events, for a page left open."""
+        try:
+            incident, _viewer = await self._incident(request)
+            after = _event_id(request.headers.get("Last-Event-ID") or request.query.get("after"))
+        except _Refused as e:
+            return e.response
+        except ValueError as e:
+            return self.problem(400, "Bad request", str(e))
+        if self.deps.live is None:
+            return self.problem(404, "Not found", "Live updates are off on this bot.")
+        template = self.env.get_template("_event.html.j2")
+        return await self.deps.live.stream(
+            request, incident, after, lambda view: template.render(e=view),
+            filters=parse_filters(request.query.getall("kind", [])),
+            text=request.query.get("q", "").strip()[:MAX_QUERY] or None,
+        )  # fmt: skip
 
     async def export(self, request: web.Request) -> web.StreamResponse:
         """The export buttons: the same streamed exports as the HTTP API."""
@@ -271,6 +297,14 @@ class _Pages:
 def _page_number(text: str) -> int:
     if not text.strip().isdigit() or int(text) < 1:
         raise ValueError(f"page must be a whole number from 1, not {text[:20]!r}")
+    return int(text)
+
+
+def _event_id(text: str | None) -> int:
+    if text is None or not text.strip():
+        return 0
+    if not text.strip().isdigit():
+        raise ValueError(f"after must be an event id, not {text[:20]!r}")
     return int(text)
 
 

@@ -18,6 +18,7 @@ from bot.db import make_engine, migrate
 from bot.incident_listeners import IncidentDeps, register_incident
 from bot.incident_pages import PageDeps
 from bot.incident_service import IncidentService
+from bot.live_timeline import LiveTimeline
 from bot.metrics import BotMetrics
 from bot.page_links import PageLinks
 from bot.reminder_worker import ReminderWorker
@@ -49,6 +50,7 @@ class Tuning:
     rollout_poll: float = 2.0  # how often a rollback's rollout is looked at
     reminder_poll: float = 30.0  # how often open incidents are checked for due nudges
     delivery_attempts: int = 8  # a delivery that fails this often is parked as failed
+    live_poll: float = 0.5  # how often an open incident page looks for new events (SQLite)
 
 
 class BotRuntime:
@@ -127,6 +129,7 @@ class BotRuntime:
             template_path=self.catalog.postmortem_template,
         )  # fmt: skip
         self.incident_deps.timeline_file = self.reports.timeline_file
+        self.live = LiveTimeline(self.store, poll=tuning.live_poll)
         self.incident_deps.page_link = self.links.slack_line
         self.incident_deps.postmortem_file = self.reports.postmortem_file
         self.bolt: AsyncApp | None = None
@@ -141,7 +144,7 @@ class BotRuntime:
                 api=ApiDeps(self.reports, settings.api_token),
                 pages=PageDeps(
                     self.reports, clock, settings.web_secret, settings.web_auth_user_header,
-                    parse_networks(settings.web_trusted_proxies),
+                    parse_networks(settings.web_trusted_proxies), live=self.live,
                 ),
             )
         )  # fmt: skip
@@ -162,6 +165,7 @@ class BotRuntime:
         self.background.start()
         self.tasks.spawn(self.capture.resume(), name="resume Slack events")
         self.tasks.spawn(self.rollback.resume(), name="resume rollout watches")
+        await self.live.start()
         self._runner = web.AppRunner(self.web_app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(
@@ -179,6 +183,7 @@ class BotRuntime:
         return f"http://127.0.0.1:{self.port}"
 
     async def stop(self) -> None:
+        await self.live.stop()  # ends the open pages' streams, so shutdown need not wait
         if self._runner is not None:
             await self._runner.shutdown()  # no new requests, then finish what they started
         await self.tasks.stop()
