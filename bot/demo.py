@@ -23,6 +23,7 @@ from pydantic import SecretStr
 
 from bot.clock import system_clock
 from bot.core.alerts import format_timestamp
+from bot.core.escaping import mrkdwn_to_plain
 from bot.models import Incident, Rollback
 from bot.runtime import BotRuntime, Tuning
 from bot.settings import Catalog, Settings
@@ -247,7 +248,10 @@ class Demo:
         await slack.click("rollback_confirm", confirm["value"], channel=channel.id, user=ONCALL)
         self.log(system_clock(), f"{_name(ONCALL)} confirms; the bot patches the deployment")
         done = await until(lambda: _rollback_done(bot), "the rollout to finish")
-        self.log(done.finished_at or system_clock(), f"Rollback {done.status}: {done.detail}")
+        self.log(
+            done.finished_at or system_clock(),
+            f"Rollback {done.status}: {mrkdwn_to_plain(done.detail)}",
+        )
         self.prometheus.set_traffic(SERVICE, system_clock(), error_ratio=0.0008, latency_s=0.2)
 
         resolved = system_clock()

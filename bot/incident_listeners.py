@@ -14,6 +14,7 @@ from slack_bolt.async_app import AsyncApp
 from bot.clock import Clock
 from bot.core.alerts import format_timestamp
 from bot.core.block_kit import lines_within
+from bot.core.escaping import mrkdwn
 from bot.core.incident_command import (
     Action,
     AssignRole,
@@ -241,7 +242,7 @@ async def incident_list(deps: IncidentDeps) -> str:
         lead = f"<@{row.commander}>" if row.commander else "no commander"
         where = f"<#{row.channel_id}>" if row.channel_id else "channel pending"
         age = format_duration(now - row.started_at)
-        head = f"• *{row.ref}* {row.severity} {row.title}"
+        head = f"• *{row.ref}* {mrkdwn(row.severity)} {mrkdwn(row.title)}"
         lines.append(f"{head} · {row.status} · {age} old · {lead} · {where}")
     return lines_within(lines, LIST_TEXT, _more_incidents)
 

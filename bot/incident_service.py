@@ -15,6 +15,7 @@ import structlog
 
 from bot.alert_intake import OPEN_CHANNEL, POST_MESSAGE, SYNC_INCIDENT
 from bot.clock import Clock
+from bot.core.escaping import mention, mrkdwn
 from bot.core.incident_command import Action, Declare
 from bot.core.incident_rules import IncidentStatus
 from bot.core.lifecycle import (
@@ -113,7 +114,7 @@ class IncidentService:
                 _event(
                     incident.id,
                     "incident_declared",
-                    f"<@{reporter}> declared {incident.ref}: {incident.title}",
+                    f"{mention(reporter)} declared {incident.ref}: {mrkdwn(incident.title)}",
                     reporter,
                     now,
                     key=f"incident:{incident.id}:declared",
@@ -241,7 +242,10 @@ class IncidentService:
             unit.session.add(incident)
             for event in first.events:
                 await unit.add_event(self._row(incident, event, actor, now))
-            added = await unit.add_event(_event(incident.id, "note", text, actor, now, key=key))
+            # Timeline texts are Slack mrkdwn; the note came in as plain text (parse unescaped it).
+            added = await unit.add_event(
+                _event(incident.id, "note", mrkdwn(text), actor, now, key=key)
+            )
             if added and text.lstrip().upper().startswith("TODO"):
                 body = text.lstrip()[4:].lstrip(" :-")
                 await unit.add(
@@ -268,12 +272,12 @@ class IncidentService:
         )
         async with self.store.unit() as unit:
             await unit.add(item)
-            owner = f" (owner <@{command.owner}>)" if command.owner else ""
+            owner = f" (owner {mention(command.owner)})" if command.owner else ""
             await unit.add_event(
                 _event(
                     incident.id,
                     "action_item",
-                    f"Action item: {command.text}{owner}",
+                    f"Action item: {mrkdwn(command.text)}{owner}",
                     actor,
                     now,
                     key=f"action:{item.id}",
@@ -299,7 +303,7 @@ class IncidentService:
 def closing_message(incident: Incident, state: LifecycleState) -> str:
     d = durations(state)
     return (
-        f":white_check_mark: *{incident.ref} resolved*: {state.resolution_summary}\n"
+        f":white_check_mark: *{incident.ref} resolved*: {mrkdwn(state.resolution_summary)}\n"
         f"Time to acknowledge {format_duration(d.time_to_acknowledge)} · "
         f"to mitigate {format_duration(d.time_to_mitigate)} · "
         f"to resolve {format_duration(d.time_to_resolve)}\n"

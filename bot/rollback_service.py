@@ -13,6 +13,7 @@ from typing import Any
 import structlog
 
 from bot.clock import Clock
+from bot.core.escaping import code, mention, mrkdwn
 from bot.core.rollback import (
     PendingRollback,
     RollbackPlan,
@@ -110,10 +111,14 @@ class RollbackService:
             selector = label_selector(deployment["spec"]["selector"].get("matchLabels", {}))
             replicasets = await k8s.replicasets(namespace, selector)
         except KubernetesNotFound:
-            await self._tell(channel, user, f"No deployment {name} in namespace {namespace}.")
+            await self._tell(
+                channel, user, f"No deployment {code(name)} in namespace {code(namespace)}."
+            )
             return
         except KubernetesError as e:
-            await self._tell(channel, user, f"Kubernetes did not answer: {e}. Nothing was changed.")
+            await self._tell(
+                channel, user, f"Kubernetes did not answer: {mrkdwn(e)}. Nothing was changed."
+            )
             return
         if args.history:
             revs = revisions(deployment, replicasets)
@@ -123,8 +128,10 @@ class RollbackService:
         try:
             plan = plan_rollback(deployment, replicasets, to_revision=args.to_revision)
         except RollbackRefused as e:
-            await self._tell(channel, user, f"Not rolling back: {e}")
-            await self._note(incident, "rollback_refused", f"Rollback of {name} refused: {e}", user)
+            await self._tell(channel, user, f"Not rolling back: {mrkdwn(e)}")
+            await self._note(
+                incident, "rollback_refused", mrkdwn(f"Rollback of {name} refused: {e}"), user
+            )
             return
         if args.dry_run:
             await self._dry_run(channel, user, plan)
@@ -157,7 +164,7 @@ class RollbackService:
         await self._note(
             incident,
             "rollback_refused",
-            f"Rollback of {namespace}/{name} refused: {permission.reason}",
+            f"Rollback of {mrkdwn(namespace)}/{mrkdwn(name)} refused: {permission.reason}",
             user,
         )
         return False
@@ -169,7 +176,7 @@ class RollbackService:
                 plan.namespace, plan.deployment, list(plan.patch), dry_run=True
             )
         except KubernetesError as e:
-            await self._tell(channel, user, f"Dry run refused by the API server: {e}")
+            await self._tell(channel, user, f"Dry run refused by the API server: {mrkdwn(e)}")
             return
         template = result.get("spec", {}).get("template", {})
         images = tuple(c.get("image", "") for c in template.get("spec", {}).get("containers", []))
@@ -204,7 +211,7 @@ class RollbackService:
         await self._note(
             incident,
             "rollback_requested",
-            f"<@{user}> asked to roll back {plan_summary(plan)}",
+            f"{mention(user)} asked to roll back {plan_summary(plan)}",
             user,
             key=f"rollback:{row.id}:requested",
         )
@@ -227,7 +234,8 @@ class RollbackService:
         await self._note(
             incident,
             "rollback_confirmed",
-            f"<@{user}> confirmed the rollback of {row.namespace}/{row.deployment}",
+            f"{mention(user)} confirmed the rollback of {mrkdwn(row.namespace)}/"
+            f"{mrkdwn(row.deployment)}",
             user,
             key=f"rollback:{row.id}:confirmed",
         )
@@ -238,19 +246,23 @@ class RollbackService:
             await self.kubernetes.patch_deployment(row.namespace, row.deployment, row.patch)
         except (KubernetesConflict, KubernetesRefused) as e:
             await self._finish(
-                row, incident, "stale", f"{e}: nothing was changed; run /rollback again"
+                row, incident, "stale", f"{mrkdwn(e)}: nothing was changed; run /rollback again"
             )
             return
         except KubernetesError as e:
-            await self._finish(row, incident, "failed", f"Kubernetes refused the patch: {e}")
+            await self._finish(
+                row, incident, "failed", f"Kubernetes refused the patch: {mrkdwn(e)}"
+            )
             return
         row = await self._set(row, status="patched")
         await self._note(
             incident,
             "rollback_patched",
-            f"Patched {row.namespace}/{row.deployment}: revision {row.from_revision} "
-            f"({', '.join(row.from_images)}) -> revision {row.to_revision} "
-            f"({', '.join(row.to_images)})",
+            mrkdwn(
+                f"Patched {row.namespace}/{row.deployment}: revision {row.from_revision} "
+                f"({', '.join(row.from_images)}) -> revision {row.to_revision} "
+                f"({', '.join(row.to_images)})"
+            ),
             user,
             key=f"rollback:{row.id}:patched",
             details={
@@ -289,7 +301,7 @@ class RollbackService:
             return
         incident = await self.store.incident(row.incident_id) if row.incident_id else None
         await self._finish(
-            row, incident, "cancelled", f"Cancelled by <@{user}>; nothing was changed"
+            row, incident, "cancelled", f"Cancelled by {mention(user)}; nothing was changed"
         )
 
     async def _watch(self, row: Rollback, incident: Incident | None) -> None:
@@ -314,7 +326,7 @@ class RollbackService:
                     last = text
                 if status.state in ("complete", "failed"):
                     outcome = "completed" if status.done else "failed"
-                    await self._finish(row, incident, outcome, status.message, update=False)
+                    await self._finish(row, incident, outcome, mrkdwn(status.message), update=False)
                     return
             if asyncio.get_running_loop().time() > deadline:
                 await self._finish(
@@ -336,6 +348,7 @@ class RollbackService:
         *,
         update: bool = True,
     ) -> None:
+        """`detail` is Slack mrkdwn (outside strings already escaped), like timeline texts."""
         row = await self._set(row, status=status, detail=detail, finished_at=self.clock())
         audit.info(
             "rollback finished",
@@ -350,7 +363,7 @@ class RollbackService:
         icon = {"completed": ":white_check_mark:", "cancelled": ":no_entry_sign:"}.get(
             status, ":x:"
         )
-        what = f"{row.namespace}/{row.deployment} to revision {row.to_revision}"
+        what = mrkdwn(f"{row.namespace}/{row.deployment} to revision {row.to_revision}")
         text = f"{icon} Rollback of {what}: {status}. {detail}"
         with contextlib.suppress(SlackError):
             if update and row.message_ts:

@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from bot.clock import Clock
+from bot.core.escaping import mrkdwn
 from bot.core.messages import suspected_deploy_blocks
 from bot.core.rollout import revisions, rollouts_between
 from bot.models import Incident, TimelineEvent
@@ -43,8 +44,8 @@ class SuspectedDeploy:
         minutes = max(0, round((start - suspect.created_at).total_seconds() / 60))
         before = "the alert" if incident.source == "alertmanager" else "the incident was declared"
         text = (
-            f"Suspected cause: {name} revision {suspect.number} (image "
-            f"{', '.join(suspect.images)}) rolled out {minutes} min before {before}"
+            f"Suspected cause: {mrkdwn(name)} revision {suspect.number} (image "
+            f"{mrkdwn(', '.join(suspect.images))}) rolled out {minutes} min before {before}"
         )
         button = suggestion_button(ns, name, older[0].number) if older else None
         if incident.id is not None:

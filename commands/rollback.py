@@ -7,6 +7,7 @@ from typing import Any
 
 from bot.core.alerts import format_timestamp
 from bot.core.block_kit import CONFIRM_TEXT, clip, code_section, context, lines_within, section
+from bot.core.escaping import code, code_block, mention, mrkdwn
 from bot.core.rollback import RollbackPlan
 from bot.core.rollout import Revision, RolloutStatus
 from commands.common import UsageError, split_args, take_flag, take_option
@@ -55,11 +56,16 @@ def parse_rollback(text: str) -> RollbackArgs:
 
 
 def _images(images: tuple[str, ...]) -> str:
-    return ", ".join(f"`{i}`" for i in images) or "no image"
+    return ", ".join(code(i) for i in images) or "no image"
+
+
+def _where(plan: RollbackPlan) -> str:
+    return mrkdwn(f"{plan.namespace}/{plan.deployment}")
 
 
 def plan_summary(plan: RollbackPlan) -> str:
-    return (
+    """Plain words, for the timeline and the confirm dialog: escaped for mrkdwn."""
+    return mrkdwn(
         f"{plan.namespace}/{plan.deployment}: revision {plan.from_revision} "
         f"({', '.join(plan.from_images)}) -> revision {plan.to_revision} "
         f"({', '.join(plan.to_images)})"
@@ -71,9 +77,7 @@ def render_preview(
 ) -> tuple[str, list[Block]]:
     text = f"Rollback preview: {plan_summary(plan)}"
     blocks = [
-        section(
-            f":rewind: *Roll back {plan.namespace}/{plan.deployment}?* (asked by <@{requested_by}>)"
-        ),
+        section(f":rewind: *Roll back {_where(plan)}?* (asked by {mention(requested_by)})"),
         section(
             f"*Now:* revision {plan.from_revision} · {_images(plan.from_images)}\n"
             f"*After:* revision {plan.to_revision} · {_images(plan.to_images)}"
@@ -82,7 +86,7 @@ def render_preview(
     ]
     if plan.gitops is not None:
         blocks.append(section(
-            f":warning: {plan.gitops}: its self-heal will put the bad version back. "
+            f":warning: {mrkdwn(plan.gitops)}: its self-heal will put the bad version back. "
             "Prefer a Git revert of the change"
             + (". You chose --force." if force else "; to roll back here anyway, add --force.")
         ))  # fmt: skip
@@ -121,8 +125,8 @@ def render_preview(
 def render_dry_run(plan: RollbackPlan, server_images: tuple[str, ...]) -> str:
     return (
         f":test_tube: Dry run (dryRun=All, nothing changed): the API server accepts rolling back "
-        f"{plan.namespace}/{plan.deployment} to revision {plan.to_revision}; its pod template "
-        f"would run {_images(server_images)}.\n```" + "\n".join(plan.diff) + "```"
+        f"{_where(plan)} to revision {plan.to_revision}; its pod template "
+        f"would run {_images(server_images)}.\n" + code_block("\n".join(plan.diff))
     )
 
 
@@ -136,8 +140,9 @@ def render_progress(
     }
     line = (
         f"{icon.get(status.state, ':hourglass_flowing_sand:')} Rollback of "
-        f"{plan.namespace}/{plan.deployment} to revision {plan.to_revision}, confirmed by <@{by}>: "
-        f"{status.message} (ready {status.ready}/{status.desired}, updated {status.updated})"
+        f"{_where(plan)} to revision {plan.to_revision}, confirmed by {mention(by)}: "
+        f"{mrkdwn(status.message)} "
+        f"(ready {status.ready}/{status.desired}, updated {status.updated})"
     )
     return line, [section(line)]
 
@@ -145,7 +150,7 @@ def render_progress(
 def render_history(
     namespace: str, deployment: str, revs: list[Revision], current: int | None
 ) -> str:
-    lines = [f"*Rollout history of {namespace}/{deployment}*"]
+    lines = [f"*Rollout history of {mrkdwn(namespace)}/{mrkdwn(deployment)}*"]
     for rev in revs:
         mark = " (current)" if rev.number == current else ""
         when = format_timestamp(rev.created_at) if rev.created_at else "unknown time"

@@ -7,6 +7,7 @@ from typing import Any
 
 from bot.core.alerts import format_timestamp
 from bot.core.block_kit import code_section, context, section
+from bot.core.escaping import code, mrkdwn
 from bot.core.rollout import Revision
 from bot.core.status_report import MetricReading, StatusReport, format_value
 from commands.common import UsageError, split_args, take_option
@@ -44,7 +45,8 @@ def _metric_line(m: MetricReading) -> str:
 def _revision_line(r: Revision, current: bool) -> str:
     when = f" · {format_timestamp(r.created_at)[:16]}Z" if r.created_at else ""
     mark = " (current)" if current else ""
-    return f"rev {r.number}{mark} · {', '.join(r.images) or 'no image'}{when}"
+    images = ", ".join(code(i) for i in r.images) or "no image"
+    return f"rev {r.number}{mark} · {images}{when}"
 
 
 _REST = "`kubectl` shows the rest"
@@ -52,19 +54,23 @@ _REST = "`kubectl` shows the rest"
 
 def render_status(report: StatusReport) -> tuple[str, list[Block]]:
     """The plain-text fallback and the blocks, compact enough for a phone."""
-    where = f" · {report.namespace}/{report.deployment}" if report.deployment else ""
-    blocks: list[Block] = [section(f":bar_chart: *{report.service}*{where}")]
+    where = (
+        f" · {mrkdwn(report.namespace)}/{mrkdwn(report.deployment)}" if report.deployment else ""
+    )
+    blocks: list[Block] = [section(f":bar_chart: *{mrkdwn(report.service)}*{where}")]
     if report.metrics:
         fields = [{"type": "mrkdwn", "text": _metric_line(m)} for m in report.metrics[:10]]
         blocks.append({"type": "section", "fields": fields})
     for name, problem in report.metric_errors.items():
-        blocks.append(section(f":x: {name}: {problem}"))
+        blocks.append(section(f":x: {mrkdwn(name)}: {mrkdwn(problem)}"))
     if report.alerts:
-        names = ", ".join(f"{a.name} ({a.severity or 'no severity'})" for a in report.alerts)
+        names = ", ".join(
+            f"{mrkdwn(a.name)} ({mrkdwn(a.severity or 'no severity')})" for a in report.alerts
+        )
         blocks.append(section(f":rotating_light: Firing: {names}"))
     blocks += _kubernetes_blocks(report)
     for part, why in report.missing.items():
-        blocks.append(section(f":warning: {part} unavailable: {why}"))
+        blocks.append(section(f":warning: {mrkdwn(part)} unavailable: {mrkdwn(why)}"))
     blocks.append(context(f"as of {format_timestamp(report.generated_at)}"))
     return report.summary_line(), blocks
 
@@ -79,7 +85,7 @@ def _kubernetes_blocks(report: StatusReport) -> list[Block]:
             "paused": ":double_vertical_bar: ",
         }
         blocks.append(section(
-            f"{icon.get(rollout.state, '')}*Rollout* {rollout.message}\n"
+            f"{icon.get(rollout.state, '')}*Rollout* {mrkdwn(rollout.message)}\n"
             f"desired {rollout.desired} · updated {rollout.updated} · ready {rollout.ready}"
             f" · available {rollout.available}"
         ))  # fmt: skip
@@ -88,16 +94,19 @@ def _kubernetes_blocks(report: StatusReport) -> list[Block]:
         blocks.append(section("*Revisions*\n" + "\n".join(lines)))
     if report.pods:
         lines = [
-            f":boom: {p.name}: {p.reason or ('not ready' if not p.ready else 'restarted')},"
+            f":boom: {mrkdwn(p.name)}: "
+            f"{mrkdwn(p.reason or ('not ready' if not p.ready else 'restarted'))},"
             f" {p.restarts} restart(s)"
             for p in report.pods
         ]
         blocks.append(section("*Pods in trouble*\n" + "\n".join(lines), rest=_REST))
     if report.events:
-        lines = [f"{e.object} {e.reason}: {e.message} (x{e.count})" for e in report.events]
+        lines = [
+            mrkdwn(f"{e.object} {e.reason}: {e.message}") + f" (x{e.count})" for e in report.events
+        ]
         blocks.append(section("*Warning events*\n" + "\n".join(lines), rest=_REST))
     if report.log_lines:
-        title = f"*Errors in {report.log_pod} log*"
-        rest = f"`kubectl logs {report.log_pod}` shows them"
+        title = f"*Errors in {mrkdwn(report.log_pod)} log*"
+        rest = f"{code('kubectl logs ' + str(report.log_pod))} shows them"
         blocks.append(code_section(title, report.log_lines, rest=rest))
     return blocks

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from bot.core.escaping import preformatted
+
 Block = dict[str, Any]
 
 SECTION_TEXT = 3_000
@@ -72,7 +74,9 @@ def context(text: str) -> Block:
 def code_section(title: str, lines: Sequence[str], *, rest: str) -> Block:
     """A title and a code block of whole lines; the fence is closed even when lines are cut."""
     room = SECTION_TEXT - len(title) - 2 * len(_FENCE) - 1
-    body = lines_within(lines, room, lambda n: f"… {n} more line(s): {rest}")
+    # Lines from outside (logs, diffs) are escaped, and a ``` in them cannot end the block.
+    safe = [preformatted(line) for line in lines]
+    body = lines_within(safe, room, lambda n: f"… {n} more line(s): {rest}")
     return section(f"{title}\n{_FENCE}{body}{_FENCE}")
 
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -35,6 +34,7 @@ from enum import StrEnum
 from typing import Any
 
 from bot.core.alerts import format_timestamp
+from bot.core.escaping import csv_cell, markdown, markdown_link, mrkdwn_to_plain, safe_url
 
 # A BOM first: Excel guesses the legacy code page for a CSV without one and
 # garbles ü, emoji and CJK; every other CSV reader skips it.
@@ -42,12 +42,6 @@ CSV_BOM = "\ufeff"
 CSV_COLUMNS = (
     "occurred_at", "recorded_at", "phase", "kind", "actor", "text", "details", "link", "incident",
 )  # fmt: skip
-# Slack's `<@U123|name>`, `<#C123|name>`, `<!here>`, `<https://...|label>`.
-_SLACK_MARKUP = re.compile(
-    r"<(?P<target>[@#!][^|>\s]+|(?:https?|mailto):[^|>\s]+)(?:\|(?P<label>[^>]*))?>"
-)
-# OWASP's list: a spreadsheet evaluates a cell starting with these as a formula.
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 class Phase(StrEnum):
@@ -204,16 +198,6 @@ def timeline_csv(incident: IncidentRecord, events: Iterable[EventRecord]) -> Ite
         yield line.take()
 
 
-def csv_cell(value: Any) -> str:
-    """A cell a spreadsheet shows as text: a formula-looking start gets a `'` guard.
-
-    The `'` stays in the data (a reader of the CSV sees it); that is the price
-    of never running `=HYPERLINK(...)` from an attacker's Slack message.
-    """
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_STARTS) else text
-
-
 def timeline_markdown(incident: IncidentRecord, events: Iterable[EventRecord]) -> Iterator[str]:
     """A Markdown document: the incident's key facts, then one table per phase."""
     yield f"# {incident.ref} timeline: {markdown_cell(incident.title)}\n\n"
@@ -247,8 +231,8 @@ def markdown_phase_tables(
 
 def markdown_row(event: EventRecord) -> str:
     what = markdown_cell(event.text)
-    if event.link:
-        what += f" ([link](<{_markdown_url(event.link)}>))"
+    if event.link and safe_url(event.link):
+        what += f" ({markdown_link(event.link, 'link')})"
     who = markdown_cell(event.actor) if event.actor else ""
     when = format_utc_seconds(event.occurred_at)
     return f"| {when} | {markdown_cell(event.kind)} | {who} | {what} |\n"
@@ -257,37 +241,20 @@ def markdown_row(event: EventRecord) -> str:
 def markdown_cell(value: Any) -> str:
     """Text safe inside a Markdown table cell.
 
-    Slack's markup is made readable first (`<@U1|ana>` -> `@ana`, `<#C1|ops>`
-    -> `#ops`, `<url|label>` -> `label (url)`); then `|` would end the cell and
-    a newline the row, and a `<` left over is escaped so no raw HTML reaches
-    the rendered page (`&` is left alone so the raw file stays readable).
+    Timeline texts are Slack mrkdwn: made readable first (`<@U1|ana>` -> `@ana`,
+    `<#C1|ops>` -> `#ops`, `<url|label>` -> `label (url)`, `&lt;` -> `<`), then
+    escaped as Markdown (no link, image, HTML or new cell), and a line break
+    becomes `<br>` so the row stays one line.
     """
     if value is None:
         return "—"
-    text = _SLACK_MARKUP.sub(_plain_slack, str(value))
-    text = text.replace("<", "&lt;").replace("|", "\\|")
+    text = markdown(mrkdwn_to_plain(value))
     return text.replace("\r\n", "<br>").replace("\r", "<br>").replace("\n", "<br>")
 
 
 def plain_slack_text(value: str) -> str:
-    """Slack's markup made readable (`<@U1|ana>` -> `@ana`), nothing escaped."""
-    return _SLACK_MARKUP.sub(_plain_slack, value)
-
-
-def _plain_slack(match: re.Match[str]) -> str:
-    target, label = match["target"], match["label"]
-    if target[0] in "@#":
-        return target[0] + (label or target[1:])
-    if target[0] == "!":  # <!here>; <!subteam^S1|@oncall> and <!date^...|text> carry a label
-        return label or "@" + target[1:]
-    return f"{label} ({target})" if label and label != target else target
-
-
-def _markdown_url(url: str) -> str:
-    # Inside `<...>` a link may hold anything but `<`, `>` and line breaks; `|` still ends a cell.
-    for char, code in (("<", "%3C"), (">", "%3E"), ("|", "%7C"), ("\n", "%0A"), ("\r", "%0D")):
-        url = url.replace(char, code)
-    return url
+    """Slack's markup made readable (`<@U1|ana>` -> `@ana`, `&lt;` -> `<`): plain text."""
+    return mrkdwn_to_plain(value)
 
 
 def _incident_facts(incident: IncidentRecord) -> list[tuple[str, str | None]]:

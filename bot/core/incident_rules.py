@@ -14,6 +14,7 @@ from enum import StrEnum
 
 from bot.core.alert_identity import alert_identity
 from bot.core.alerts import Alert, AlertStatus, KnownAlert, format_timestamp
+from bot.core.escaping import mrkdwn
 
 DEFAULT_REOPEN_WINDOW = timedelta(hours=1)
 
@@ -96,8 +97,9 @@ class AlertChange:
 
     @property
     def text(self) -> str:
-        name = self.alert.name
-        where = f" ({self.identity})" if self.identity else ""
+        """Slack mrkdwn (as every timeline text): the alert's name and labels escaped."""
+        name = mrkdwn(self.alert.name)
+        where = f" ({mrkdwn(self.identity)})" if self.identity else ""
         if self.kind is ChangeKind.FIRING:
             return f"New alert {name} firing{where}"
         if self.kind is ChangeKind.FIRING_AGAIN:

@@ -13,13 +13,14 @@ stay on the record, in the event's details). The same rule applies to a reopen.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from bot.core.alerts import format_timestamp
+from bot.core.escaping import mention as slack_mention
+from bot.core.escaping import mrkdwn
 from bot.core.exports import whole_second
 from bot.core.incident_rules import IncidentStatus
 
@@ -68,7 +69,6 @@ _NEXT_STEP = {
     S.CLOSED: "/incident declare <title> for a new incident",
 }
 SUMMARY_REQUIRED = "add a one-line resolution summary: /incident status resolved <summary>"
-_USER_ID = re.compile(r"^[UW][A-Z0-9]+$")
 
 
 class TransitionError(ValueError):
@@ -133,8 +133,8 @@ class Durations:
 
 
 def mention(user: str) -> str:
-    """`<@U123>` for a Slack user id, anything else (a bot, "alertmanager") as it is."""
-    return f"<@{user}>" if _USER_ID.match(user) else user
+    """`<@U123>` for a Slack user id, anything else (a bot, "alertmanager") as text."""
+    return slack_mention(user)
 
 
 def transition(
@@ -262,7 +262,7 @@ def _status_event(
     text = f"{mention(actor)} {verb}: {before} -> {to}"
     if summary:
         details["summary"] = summary
-        text += f": {summary}"
+        text += f": {mrkdwn(summary)}"
     return LifecycleEvent(kind, text, now, details)
 
 

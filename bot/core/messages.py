@@ -14,6 +14,7 @@ from typing import Any
 from bot.core.alert_identity import group_title
 from bot.core.alerts import Notification, format_timestamp
 from bot.core.block_kit import context, fields, header, section
+from bot.core.escaping import code, link, mention, mrkdwn
 from bot.core.incident_rules import AlertChange, ChangeKind, IncidentStatus
 
 Block = dict[str, Any]
@@ -62,19 +63,31 @@ def status_line(card: IncidentCard) -> str:
 
 
 def channel_topic(card: IncidentCard) -> str:
-    service = f" | {card.service}" if card.service else ""
-    topic = f"{card.ref} | {card.severity} | {status_line(card)}{service} | {card.title}"
-    return topic[:250]
+    service = f" | {mrkdwn(card.service)}" if card.service else ""
+    topic = (
+        f"{card.ref} | {mrkdwn(card.severity)} | {status_line(card)}{service}"
+        f" | {mrkdwn(card.title)}"
+    )
+    return _cut(topic, 250)
 
 
 def channel_purpose(card: IncidentCard) -> str:
-    return f"Incident {card.ref}: {card.title}"[:250]
+    return _cut(f"Incident {card.ref}: {mrkdwn(card.title)}", 250)
+
+
+def _cut(text: str, limit: int) -> str:
+    """At most `limit` characters, never ending inside an `&amp;`-style escape."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    amp = cut.rfind("&")
+    return cut[:amp] if amp != -1 and ";" not in cut[amp:] else cut
 
 
 def digest_text(card: IncidentCard) -> str:
     where = f" in <#{card.channel_id}>" if card.channel_id else " (channel pending)"
     return (
-        f"{_STATUS_EMOJI[card.status]} *{card.ref}* {card.severity} {card.title}"
+        f"{_STATUS_EMOJI[card.status]} *{card.ref}* {mrkdwn(card.severity)} {mrkdwn(card.title)}"
         f" | {status_line(card)} | since {format_timestamp(card.started_at)}{where}"
     )
 
@@ -84,7 +97,7 @@ def digest_blocks(card: IncidentCard) -> list[Block]:
 
 
 def alert_message_text(card: IncidentCard, notification: Notification) -> str:
-    return f"{card.ref} {card.severity}: {card.title}"
+    return f"{card.ref} {mrkdwn(card.severity)}: {mrkdwn(card.title)}"
 
 
 def alert_message_blocks(
@@ -100,14 +113,14 @@ def alert_message_blocks(
         fields(
             {
                 "Incident": card.ref,
-                "Severity": card.severity,
-                "Service": card.service or "unknown",
+                "Severity": mrkdwn(card.severity),
+                "Service": mrkdwn(card.service or "unknown"),
                 "Started": format_timestamp(alert.starts_at),
-                "Alert": notification.label("alertname") or "unnamed alert",
+                "Alert": mrkdwn(notification.label("alertname") or "unnamed alert"),
             }
         ),
     ]
-    text = "\n".join(t for t in (summary, description) if t)
+    text = "\n".join(mrkdwn(t) for t in (summary, description) if t)
     if text:
         blocks.append(section(text, rest=ALERT_REST))
     labels = _labels(notification.common_labels or alert.labels)
@@ -143,7 +156,7 @@ def changes_message(changes: Sequence[AlertChange], *, all_resolved: bool, trunc
 
 
 def _labels(labels: Mapping[str, str]) -> str:
-    shown = [f"`{k}={v}`" for k, v in sorted(labels.items()) if k not in _HIDDEN_LABELS]
+    shown = [code(f"{k}={v}") for k, v in sorted(labels.items()) if k not in _HIDDEN_LABELS]
     return " ".join(shown) or "none"
 
 
@@ -156,33 +169,36 @@ def _links(notification: Notification, runbook: str | None) -> str:
         or runbook
     )
     links = []
-    if alert.generator_url:
-        links.append(f"<{alert.generator_url}|Prometheus graph>")
-    if runbook:
-        links.append(f"<{runbook}|Runbook>")
-    if notification.external_url:
-        links.append(f"<{notification.external_url}|Alertmanager>")
+    # Only http(s) links without `|<>`; anything else is left out rather than shown broken.
+    for url, label in (
+        (alert.generator_url, "Prometheus graph"),
+        (runbook, "Runbook"),
+        (notification.external_url, "Alertmanager"),
+    ):
+        if url and link(url, label) != label:
+            links.append(link(url, label))
     return " | ".join(links)
 
 
 def declared_message(
     card: IncidentCard, reporter: str | None, *, runbook: str | None
 ) -> tuple[str, list[Block]]:
-    by = f" by <@{reporter}>" if reporter else ""
     blocks: list[Block] = [
         header(card.title),
         fields(
             {
                 "Incident": card.ref,
-                "Severity": card.severity,
-                "Service": card.service or "unknown",
-                "Declared": format_timestamp(card.started_at) + by,
+                "Severity": mrkdwn(card.severity),
+                "Service": mrkdwn(card.service or "unknown"),
+                "Declared": format_timestamp(card.started_at),
             }
         ),
     ]
-    if runbook:
-        blocks.append(context(f"<{runbook}|Runbook>"))
-    return f"{card.ref} {card.severity}: {card.title}", blocks
+    if reporter:  # the field values are escaped text; the mention is markup, added after
+        blocks[1]["fields"][-1]["text"] += f" by {mention(reporter)}"
+    if runbook and link(runbook, "Runbook") != "Runbook":
+        blocks.append(context(link(runbook, "Runbook")))
+    return f"{card.ref} {mrkdwn(card.severity)}: {mrkdwn(card.title)}", blocks
 
 
 def postmortem_blocks(text: str, ref: str) -> list[Block]:

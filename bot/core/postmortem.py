@@ -12,7 +12,13 @@ timeline tables, as the export renders them), `phase_legend`, `durations`
 `severity_history`, `roles`, `rollbacks`, `suspected_deploy`, `status_figures`,
 `peak_error_rate`, `peak_error_rate_at`, `alerts`, `commands`, `action_items`
 (including TODO notes), `participants`, `chart_filename`, `now`; and the filters
-`utc`, `duration`, `pct`, `num`, `show` and `md` (escape for a table cell).
+`utc`, `duration`, `pct`, `num`, `show`, `md` (escape for a table cell), `code`
+(a closed code span) and `link` (a Markdown link, only for http(s) URLs).
+
+Escaped by default: every `{{ ... }}` is printed as Markdown text (no link,
+image, HTML or code span can come out of a note, a summary or a label), unless
+a filter above already made it Markdown. This holds for a replacement template
+too, so its author does not have to remember it.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from typing import Any, NamedTuple
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from bot.core.escaping import markdown, markdown_code, markdown_link, safe_url
 from bot.core.exports import (
     EventRecord,
     IncidentRecord,
@@ -228,9 +235,23 @@ def _environment(source: str) -> jinja2.Environment:
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
+        finalize=_finalize,
     )
     env.filters.update(_FILTERS)
     return env
+
+
+class _Markdown(str):
+    """Text already written as Markdown (by a filter or by the bot): printed as it is."""
+
+
+def _finalize(value: Any) -> str:
+    # Jinja2 calls this on the value of every `{{ ... }}`: escaping is the default.
+    return value if isinstance(value, _Markdown) else markdown(_show_raw(value))
+
+
+def _show_raw(value: Any) -> str:
+    return "" if value is None else str(value)
 
 
 def _variables(context: PostmortemContext) -> dict[str, Any]:
@@ -242,8 +263,8 @@ def _variables(context: PostmortemContext) -> dict[str, Any]:
     return {
         **{f.name: getattr(context, f.name) for f in fields(context)},
         "phases": list(phases.items()),
-        "timeline_md": "".join(markdown_phase_tables(incident, events, heading="###")),
-        "phase_legend": phase_legend(),
+        "timeline_md": _Markdown("".join(markdown_phase_tables(incident, events, heading="###"))),
+        "phase_legend": _Markdown(phase_legend()),
         "durations": spans,
         "duration_rows": [(label, text, spans[key]) for key, label, text in DURATION_DEFINITIONS],
         "milestones": _milestones(incident),
@@ -339,5 +360,17 @@ _FILTERS: dict[str, Callable[..., str]] = {
     "pct": format_percent,
     "num": _num,
     "show": _show,
-    "md": lambda value: markdown_cell(_show(value)),
+    "md": lambda value: _Markdown(markdown_cell(_show(value))),
+    "code": lambda value: _Markdown(markdown_code(_show_raw(value))),
+    "link": lambda url, label=None: _Markdown(_link(url, label)),
 }
+
+
+def _link(url: Any, label: str | None) -> str:
+    """`[label](<url>)`, or the autolink `<url>` without a label; unsafe URLs as text."""
+    if not url:
+        return _NONE
+    safe = safe_url(url)
+    if label is None and safe:
+        return f"<{safe}>"
+    return markdown_link(url, label or url)

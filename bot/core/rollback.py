@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.core.escaping import mention, mrkdwn
 from bot.core.rollout import HASH_LABEL, Revision, revision_of, revisions
 
 Obj = Mapping[str, Any]
@@ -204,13 +205,14 @@ def may_roll_back(
     if namespace not in namespaces:
         allowed = ", ".join(namespaces) or "none configured"
         return Permission(
-            False, f"rollbacks are not allowed in namespace {namespace} (allowed: {allowed})"
+            False,
+            f"rollbacks are not allowed in namespace {mrkdwn(namespace)} (allowed: {allowed})",
         )
     if user in allowed_users or set(user_groups) & set(allowed_groups):
         return Permission(True, "allowed")
     return Permission(
         False,
-        f"<@{user}> is not allowed to roll back: ask someone in rollback.allowed_users or "
+        f"{mention(user)} is not allowed to roll back: ask someone in rollback.allowed_users or "
         "rollback.allowed_groups",
     )
 
@@ -227,7 +229,7 @@ def check_click(pending: PendingRollback, user: str, now: datetime) -> str | Non
     if pending.status != "pending":
         return f"this rollback was already {pending.status}"
     if user != pending.requested_by:
-        return f"only <@{pending.requested_by}>, who asked for this rollback, can confirm it"
+        return f"only {mention(pending.requested_by)}, who asked for this rollback, can confirm it"
     if now - pending.created_at > CONFIRM_WINDOW:
         return "this preview is older than 15 minutes: run /rollback again for a fresh one"
     return None

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from bot.core.escaping import mrkdwn
 from bot.core.rollout import EventLine, PodTrouble, Revision, RolloutStatus
 
 # The project brief's alert rules, per service (DESIGN.md, catalog `queries`).
@@ -112,7 +113,8 @@ class StatusReport:
             parts.append(f"{self.rollout.ready}/{self.rollout.desired} ready")
         if self.alerts:
             parts.append(f"{len(self.alerts)} alert(s) firing")
-        return f"/status {self.service}: " + ", ".join(parts or ["no data"])
+        # Slack mrkdwn, like every timeline text: the service name came from the user.
+        return f"/status {mrkdwn(self.service)}: " + ", ".join(parts or ["no data"])
 
 
 @dataclass(frozen=True)
