@@ -13,7 +13,7 @@ from typing import Any
 import structlog
 
 from bot.clock import Clock
-from bot.core.escaping import code, mention, mrkdwn
+from bot.core.escaping import mention, mrkdwn
 from bot.core.rollback import (
     PendingRollback,
     RollbackPlan,
@@ -112,7 +112,7 @@ class RollbackService:
             replicasets = await k8s.replicasets(namespace, selector)
         except KubernetesNotFound:
             await self._tell(
-                channel, user, f"No deployment {code(name)} in namespace {code(namespace)}."
+                channel, user, f"No deployment {mrkdwn(name)} in namespace {mrkdwn(namespace)}."
             )
             return
         except KubernetesError as e:

@@ -45,7 +45,7 @@ def _metric_line(m: MetricReading) -> str:
 def _revision_line(r: Revision, current: bool) -> str:
     when = f" · {format_timestamp(r.created_at)[:16]}Z" if r.created_at else ""
     mark = " (current)" if current else ""
-    images = ", ".join(code(i) for i in r.images) or "no image"
+    images = mrkdwn(", ".join(r.images)) or "no image"
     return f"rev {r.number}{mark} · {images}{when}"
 
 
