@@ -24,6 +24,7 @@ from bot.core.alerts import (
     format_timestamp,
     parse_notification,
 )
+from bot.core.change_summary import changes_post
 from bot.core.incident_rules import (
     AlertChange,
     IncidentSnapshot,
@@ -36,7 +37,7 @@ from bot.core.incident_rules import (
     route_notification,
     severity_from_label,
 )
-from bot.core.messages import changes_message, incident_title
+from bot.core.messages import incident_title
 from bot.core.retry import backoff
 from bot.deliveries import DeliveryQueue
 from bot.metrics import BotMetrics
@@ -225,8 +226,10 @@ class AlertIntake:
         # A new incident's first message already shows its firing alerts.
         shown = [c for c in new_changes if not (opened and c.alert.status is AlertStatus.FIRING)]
         if shown or truncated or all_resolved:
-            text = changes_message(shown, all_resolved=all_resolved, truncated=truncated)
-            await unit.enqueue(incident.id, POST_MESSAGE, now, {"text": text})
+            post = changes_post(
+                shown, all_resolved=all_resolved, truncated=truncated, ref=incident.ref
+            )
+            await unit.enqueue(incident.id, POST_MESSAGE, now, post.payload())
         if (after != before or new_changes) and not opened:
             await unit.enqueue(incident.id, SYNC_INCIDENT, now)
 

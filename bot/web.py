@@ -57,11 +57,21 @@ def bearer_ok(header: str | None, token: SecretStr | None) -> bool:
 
 
 async def read_limited(request: web.Request, limit: int) -> bytes | None:
-    """The body, or None when it is over the limit (read no further than that)."""
+    """The whole body, or None as soon as it is over `limit` (read no further than that).
+
+    `request.content.read(n)` answers with what has arrived so far, which for a large
+    or chunked body is only its start: keep reading until the end of the body.
+    """
     if request.content_length is not None and request.content_length > limit:
         return None
-    body = await request.content.read(limit + 1)
-    return None if len(body) > limit else body
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(limit + 1 - size):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return None
+    return b"".join(chunks)
 
 
 class Routes:

@@ -148,11 +148,15 @@ def changes_message(changes: Sequence[AlertChange], *, all_resolved: bool, trunc
     if truncated:
         lines.append(truncated_note(truncated))
     if all_resolved:
-        lines.append(
-            ":white_check_mark: All alerts of this group resolved: incident marked mitigated. "
-            "A human resolves it with `/incident status resolved`."
-        )
+        lines.append(all_resolved_note())
     return "\n".join(lines)
+
+
+def all_resolved_note() -> str:
+    return (
+        ":white_check_mark: All alerts of this group resolved: incident marked mitigated. "
+        "A human resolves it with `/incident status resolved`."
+    )
 
 
 def _labels(labels: Mapping[str, str]) -> str:
