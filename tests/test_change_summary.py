@@ -72,3 +72,13 @@ def test_huge_label_values_and_many_names_still_fit() -> None:
     assert post.blocks is not None
     limits_hold(post.blocks)
     assert "… and 290 more alert names" in json.dumps(post.blocks, ensure_ascii=False)
+
+
+def test_names_and_labels_from_outside_are_escaped() -> None:
+    changes = [change(i, name="<!channel> <http://evil|x>") for i in range(20)]
+    for c in changes[:3]:
+        object.__setattr__(c.alert, "labels", {**c.alert.labels, "team`x": "<!here>"})
+    post = changes_post(changes, all_resolved=False, truncated=0, ref="INC-3")
+    rendered = json.dumps(post.blocks, ensure_ascii=False)
+    for raw in ("<!channel>", "<http://evil|x>", "<!here>", "team`x"):
+        assert raw not in rendered

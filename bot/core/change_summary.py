@@ -16,6 +16,7 @@ from typing import Any
 
 from bot.core.alert_identity import HIDDEN
 from bot.core.block_kit import MESSAGE_TEXT, clip, context, header, lines_within, section
+from bot.core.escaping import code, mrkdwn
 from bot.core.incident_rules import AlertChange, ChangeKind
 from bot.core.messages import all_resolved_note, change_text, changes_message, truncated_note
 
@@ -60,7 +61,7 @@ def _by_name(changes: Sequence[AlertChange]) -> list[str]:
     for name, _ in names[:TOP_NAMES]:
         parts = [f"{firing[name]:,} firing" if firing[name] else "",
                  f"{resolved[name]:,} resolved" if resolved[name] else ""]  # fmt: skip
-        lines.append(f"• {clip(name, 100)}: " + ", ".join(p for p in parts if p))
+        lines.append(f"• {mrkdwn(clip(name, 100))}: " + ", ".join(p for p in parts if p))
     if len(names) > TOP_NAMES:
         lines.append(f"… and {len(names) - TOP_NAMES:,} more alert names")
     return lines
@@ -81,9 +82,9 @@ def _varying_labels(changes: Sequence[AlertChange]) -> list[str]:
     varying.sort(key=lambda item: (-len(item[1]), item[0]))
     lines = []
     for key, seen in varying[:TOP_LABELS]:
-        top = ", ".join(f"{clip(v, 60)}: {n:,}" for v, n in seen.most_common(TOP_VALUES))
+        top = ", ".join(f"{mrkdwn(clip(v, 60))}: {n:,}" for v, n in seen.most_common(TOP_VALUES))
         more = f", … {len(seen) - TOP_VALUES:,} more" if len(seen) > TOP_VALUES else ""
-        lines.append(f"• `{clip(key, 60)}`, {len(seen):,} values ({top}{more})")
+        lines.append(f"• {code(clip(key, 60))}, {len(seen):,} values ({top}{more})")
     return lines
 
 
