@@ -42,10 +42,12 @@ from bot.core.stats import DurationSummary, IncidentStats, parse_since
 from bot.db import Schema, make_engine, schema_state
 from bot.logs import configure_logging
 from bot.models import Incident
+from bot.people import PeopleDirectory
 from bot.reports import EXPORT_FORMATS, Reports, incident_id_of
-from bot.settings import ConfigError, load_catalog, load_settings
+from bot.settings import ConfigError, Settings, load_catalog, load_settings
 from bot.store import IncidentStore
 from integrations.prometheus import PrometheusSource
+from integrations.slack import SlackGateway, make_client
 
 PROMETHEUS_TIMEOUT = 5.0
 STATS_SINCE = "30d"
@@ -71,13 +73,25 @@ async def _open_reports(*, prometheus: bool = False) -> AsyncIterator[Reports]:
     engine = make_engine(settings.database_url)
     try:
         await require_database(settings.database_url, engine)
+        store = IncidentStore(engine)
         yield Reports(
-            IncidentStore(engine), catalog, system_clock,
+            store, catalog, system_clock,
             prometheus=source, timeout=PROMETHEUS_TIMEOUT,
             template_path=catalog.postmortem_template,
+            people=PeopleDirectory(store, _slack_for_names(settings), system_clock),
         )  # fmt: skip
     finally:
         await engine.dispose()
+
+
+def _slack_for_names(settings: Settings) -> SlackGateway | None:
+    """With the bot's token, names the bot has not cached yet are asked of Slack (one try
+    each, within the directory's few seconds); without it, the cache alone answers."""
+    if settings.slack_bot_token is None:
+        return None
+    client = make_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
+    client.retry_handlers = []
+    return SlackGateway(client)
 
 
 async def require_database(database_url: str, engine: AsyncEngine) -> None:

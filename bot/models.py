@@ -218,3 +218,14 @@ class ActionItem(SQLModel, table=True):
     source: str = "command"  # "command" or "note"
     created_by: str | None = None
     created_at: datetime = _time(nullable=False)
+
+
+class SlackUser(SQLModel, table=True):
+    """A person's name as Slack shows it (`users.info`), cached for documents read outside
+    Slack: exports and post-mortems say `@dana`, not `@U0DANA`."""
+
+    __tablename__ = "slack_users"
+
+    user_id: str = Field(primary_key=True)
+    name: str
+    fetched_at: datetime = _time(nullable=False)

@@ -9,12 +9,13 @@ from is listed there); these functions turn them into the records of
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
 from bot.core.exports import EventRecord, IncidentRecord
 from bot.core.lifecycle import mention
+from bot.core.people import label_mentions
 from bot.core.postmortem import (
     ActionItem,
     CommandRun,
@@ -52,15 +53,18 @@ def incident_record(incident: Incident) -> IncidentRecord:
     )
 
 
-def event_record(event: TimelineEvent) -> EventRecord:
+def event_record(event: TimelineEvent, names: Mapping[str, str] | None = None) -> EventRecord:
+    """The row as the report core reads it; with `names`, people named (`<@U1|dana>`)."""
+    names = names or {}
     return EventRecord(
         occurred_at=event.occurred_at,
         recorded_at=event.recorded_at,
         kind=event.kind,
         actor=event.actor,
-        text=event.text,
+        text=label_mentions(event.text, names),
         details=event.details or {},
         link=event.link,
+        actor_name=names.get(event.actor) if event.actor else None,
     )
 
 

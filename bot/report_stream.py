@@ -13,9 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterable, Iterator
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Callable,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+)
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.core.exports import (
     EventRecord,
@@ -54,9 +62,13 @@ class _PagedEvents:
     """The iterator the export thread reads: each empty buffer fetches a page on the loop."""
 
     def __init__(
-        self, pages: AsyncIterator[TimelineEvent], loop: asyncio.AbstractEventLoop, size: int
+        self,
+        pages: AsyncIterator[TimelineEvent],
+        loop: asyncio.AbstractEventLoop,
+        size: int,
+        names: Mapping[str, str],
     ) -> None:
-        self._pages, self._loop, self._size = pages, loop, size
+        self._pages, self._loop, self._size, self._names = pages, loop, size, names
         self._buffer: Iterator[TimelineEvent] = iter(())
         self._done = False
         self.stopped = False  # set by the loop side when nobody wants the rest
@@ -68,7 +80,7 @@ class _PagedEvents:
         while True:
             row = next(self._buffer, None)
             if row is not None:
-                return event_record(row)
+                return event_record(row, self._names)
             if self._done or self.stopped:
                 raise StopIteration
             future: Future[list[TimelineEvent]] = asyncio.run_coroutine_threadsafe(
@@ -88,7 +100,12 @@ class _PagedEvents:
 
 
 async def export_chunks(
-    store: IncidentStore, incident: Incident, fmt: str, *, page_size: int = PAGE_SIZE
+    store: IncidentStore,
+    incident: Incident,
+    fmt: str,
+    *,
+    page_size: int = PAGE_SIZE,
+    names: Mapping[str, str] | None = None,
 ) -> AsyncGenerator[bytes, None]:
     """The export in UTF-8 batches of about `BATCH_BYTES`, read `page_size` events at a time.
 
@@ -98,8 +115,11 @@ async def export_chunks(
     assert incident.id is not None
     export = EXPORT_FORMATS[fmt]
     pages = store.stream_timeline(incident.id, page=page_size)
-    events = _PagedEvents(pages, asyncio.get_running_loop(), page_size)
-    chunks = export.render(incident_record(incident), events)
+    events = _PagedEvents(pages, asyncio.get_running_loop(), page_size, names or {})
+    record = incident_record(incident)
+    if incident.commander and names:
+        record = replace(record, commander_name=names.get(incident.commander))
+    chunks = export.render(record, events)
     busy = threading.Lock()  # held by the thread while it works on `chunks`
 
     def next_batch() -> bytes:

@@ -45,7 +45,8 @@ was confirmed at or before the incident's `mitigated_at`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Sequence
+import contextlib
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -55,11 +56,13 @@ import structlog
 from bot.chart import Mark, render_chart
 from bot.clock import Clock
 from bot.core.exports import EventRecord, IncidentRecord
+from bot.core.people import with_names
 from bot.core.postmortem import PostmortemContext, PostmortemTemplateError, render_postmortem
 from bot.core.stats import IncidentStats, incident_stats
 from bot.core.status_report import service_queries
 from bot.models import ActionItem as ActionItemRow
 from bot.models import Incident, IncidentAlert, Rollback, TimelineEvent
+from bot.people import PeopleDirectory
 from bot.report_rows import (
     SECTION_LIMIT,
     action_items,
@@ -150,6 +153,7 @@ class Reports:
         template_path: Path | None = None,
         page_size: int = PAGE_SIZE,
         timeline_edge: int = TIMELINE_EDGE,
+        people: PeopleDirectory | None = None,
     ) -> None:
         self.store, self.catalog, self.clock = store, catalog, clock
         self.prometheus = prometheus
@@ -157,6 +161,7 @@ class Reports:
         self.template_path = template_path
         self.page_size = page_size
         self.timeline_edge = timeline_edge
+        self.people = people or PeopleDirectory(store, None, clock)
 
     # -- incidents ------------------------------------------------------------------
 
@@ -174,13 +179,18 @@ class Reports:
 
     # -- timeline exports -----------------------------------------------------------
 
-    def timeline_chunks(self, incident: Incident, fmt: str) -> AsyncGenerator[bytes, None]:
-        """The export in UTF-8 batches of about `BATCH_BYTES`; memory stays flat.
+    async def timeline_chunks(self, incident: Incident, fmt: str) -> AsyncGenerator[bytes, None]:
+        """The export in UTF-8 batches of about `BATCH_BYTES`; memory stays flat. People
+        are named (`@dana`); the JSON export keeps their ids beside the names.
 
         Use it under `contextlib.aclosing` so a reader that stops early (a client
         gone) ends the export at once.
         """
-        return export_chunks(self.store, incident, fmt, page_size=self.page_size)
+        names = await self.people.of_incident(incident)
+        chunks = export_chunks(self.store, incident, fmt, page_size=self.page_size, names=names)
+        async with contextlib.aclosing(chunks) as batches:
+            async for batch in batches:
+                yield batch
 
     async def timeline_bytes(self, incident: Incident, fmt: str) -> bytes:
         parts = [batch async for batch in self.timeline_chunks(incident, fmt)]
@@ -218,10 +228,12 @@ class Reports:
         now = self.clock()
         # The draft is read by people: the commander as a mention (`@U0LEAD`), not a bare id.
         record = replace(incident_record(incident), commander=who(incident.commander))
-        rows, view = await asyncio.gather(
-            self._rows(incident_id), self.prometheus_view(incident, now)
+        rows, view, names = await asyncio.gather(
+            self._rows(incident_id),
+            self.prometheus_view(incident, now),
+            self.people.of_incident(incident),
         )
-        events = await self._timeline_for_draft(incident)
+        events = await self._timeline_for_draft(incident, names)
         kinds = rows.kinds
         suspects = kinds["suspected_deploy"]
         ran = [r for r in rows.rollbacks if r.confirmed_at is not None]
@@ -242,7 +254,8 @@ class Reports:
             action_items=action_items(rows.action_items[:SECTION_LIMIT], rows.todo_notes),
             participants=participants(rows.actors, roles, ran),
         )
-        return context, view
+        # Read outside Slack: every mention in the draft carries the person's name.
+        return with_names(context, names), view
 
     async def _rows(self, incident_id: int) -> _DraftRows:
         store = self.store
@@ -261,15 +274,17 @@ class Reports:
             actors=await store.timeline_actors(incident_id),
         )
 
-    async def _timeline_for_draft(self, incident: Incident) -> list[EventRecord]:
+    async def _timeline_for_draft(
+        self, incident: Incident, names: Mapping[str, str]
+    ) -> list[EventRecord]:
         """Every event, or the first and last `timeline_edge` and a line for the rest."""
         assert incident.id is not None
         edge = self.timeline_edge
         total = await self.store.timeline_count(incident.id)
         if total <= 2 * edge + 1:
             every = await self.store.timeline_edge(incident.id, 2 * edge + 1)
-            return [event_record(e) for e in every]
-        head = [event_record(e) for e in await self.store.timeline_edge(incident.id, edge)]
+            return [event_record(e, names) for e in every]
+        head = [event_record(e, names) for e in await self.store.timeline_edge(incident.id, edge)]
         tail = await self.store.timeline_edge(incident.id, edge, newest=True)
         left_out = total - 2 * edge
         ref = incident.ref
@@ -284,7 +299,7 @@ class Reports:
                 f"GET /api/v1/incidents/{ref}/timeline?format=md"
             ),
         )
-        return [*head, gap, *(event_record(e) for e in tail)]
+        return [*head, gap, *(event_record(e, names) for e in tail)]
 
     def _template_text(self) -> str | None:
         if self.template_path is None:

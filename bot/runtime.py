@@ -21,6 +21,7 @@ from bot.incident_service import IncidentService
 from bot.live_timeline import LiveTimeline
 from bot.metrics import BotMetrics
 from bot.page_links import PageLinks
+from bot.people import PeopleDirectory
 from bot.reminder_worker import ReminderWorker
 from bot.reports import Reports
 from bot.rollback_service import RollbackService
@@ -127,6 +128,7 @@ class BotRuntime:
             self.store, self.catalog, clock,
             prometheus=self.status.prometheus, timeout=tuning.backend_timeout,
             template_path=self.catalog.postmortem_template,
+            people=PeopleDirectory(self.store, self.chat, clock),
         )  # fmt: skip
         self.incident_deps.timeline_file = self.reports.timeline_file
         self.live = LiveTimeline(self.store, poll=tuning.live_poll)

@@ -229,9 +229,29 @@ class SlackGateway:
         messages = data.get("messages") or []
         return dict(messages[0]) if messages else None
 
+    async def user_name(self, user: str) -> str | None:
+        """The name people know `user` by (users.info: display name, real name, handle)."""
+        data = await self.call("users.info", user=user)
+        return person_name(data.get("user") or {})
+
     async def bot_user_id(self) -> str:
         data = await self.call("auth.test")
         return str(data.get("user_id", ""))
+
+
+def person_name(user: dict[str, Any]) -> str | None:
+    """The name people know someone by, from a `users.info` user: the display name, else
+    the real name, else the handle (Slack leaves `display_name` empty for many people)."""
+    profile = user.get("profile") or {}
+    for candidate in (
+        profile.get("display_name"),
+        profile.get("real_name"),
+        user.get("real_name"),
+        user.get("name"),
+    ):
+        if isinstance(candidate, str) and candidate.strip():
+            return " ".join(candidate.split())
+    return None
 
 
 def _classify(method: str, e: SlackApiError) -> SlackError:

@@ -175,7 +175,8 @@ async def test_timeline_in_json_csv_and_markdown_for_an_alert_built_incident(
     assert {"incident_opened", "channel_opened", "note", "alert_resolved"} <= set(kinds)
     assert [e["text"] for e in events if e["kind"] == "note"] == list(NOTES)
     assert set(events[0]) == {
-        "occurred_at", "recorded_at", "kind", "actor", "text", "details", "link", "phase",
+        "occurred_at", "recorded_at", "kind", "actor", "actor_name", "text", "details", "link",
+        "phase",
     }  # fmt: skip
     # The default format is JSON.
     assert (await get(api_bot, "/api/v1/incidents/inc-1/timeline"))[2] == body

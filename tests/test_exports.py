@@ -136,7 +136,8 @@ def test_json_matches_golden_and_parses() -> None:
     assert document["incident"]["closed_at"] is None
     first = document["events"][1]
     assert list(first) == [
-        "occurred_at", "recorded_at", "kind", "actor", "text", "details", "link", "phase",
+        "occurred_at", "recorded_at", "kind", "actor", "actor_name", "text", "details", "link",
+        "phase",
     ]  # fmt: skip
     assert first["occurred_at"] == "2024-06-15T14:32:05.250Z"
     assert first["recorded_at"] == "2024-06-15T14:32:06.000Z"

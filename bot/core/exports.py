@@ -80,6 +80,7 @@ class IncidentRecord:
     closed_at: datetime | None = None
     commander: str | None = None
     summary: str | None = None
+    commander_name: str | None = None  # the commander's Slack name, for documents
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,12 @@ class EventRecord:
     text: str
     details: Mapping[str, Any] = field(default_factory=dict)
     link: str | None = None
+    actor_name: str | None = None  # the actor's Slack name, for documents read outside Slack
+
+    @property
+    def who(self) -> str | None:
+        """The actor as people read it: `@dana` when the name is known, else as stored."""
+        return f"@{self.actor_name}" if self.actor_name else self.actor
 
 
 def format_utc_seconds(value: datetime) -> str:
@@ -166,6 +173,7 @@ def event_fields(event: EventRecord, incident: IncidentRecord) -> dict[str, Any]
         "recorded_at": format_timestamp(event.recorded_at),
         "kind": event.kind,
         "actor": event.actor,
+        "actor_name": event.actor_name,
         "text": event.text,
         "details": event.details,
         "link": event.link,
@@ -194,6 +202,7 @@ def timeline_csv(incident: IncidentRecord, events: Iterable[EventRecord]) -> Ite
         row = event_fields(event, incident)
         row["details"] = _dumps(row["details"]) if row["details"] else ""
         row["incident"] = incident.ref
+        row["actor"] = event.who
         writer.writerow([csv_cell(row[name]) for name in CSV_COLUMNS])
         yield line.take()
 
@@ -233,7 +242,7 @@ def markdown_row(event: EventRecord) -> str:
     what = markdown_cell(event.text)
     if event.link and safe_url(event.link):
         what += f" ({markdown_link(event.link, 'link')})"
-    who = markdown_cell(event.actor) if event.actor else ""
+    who = markdown_cell(event.who) if event.actor else ""
     when = format_utc_seconds(event.occurred_at)
     return f"| {when} | {markdown_cell(event.kind)} | {who} | {what} |\n"
 
@@ -259,15 +268,16 @@ def plain_slack_text(value: str) -> str:
 
 def _incident_facts(incident: IncidentRecord) -> list[tuple[str, str | None]]:
     channel = f"#{incident.channel_name}" if incident.channel_name else incident.channel_id
+    name = incident.commander_name
     facts: list[tuple[str, str | None]] = [
         ("Status", incident.status),
         ("Severity", incident.severity),
         ("Service", incident.service),
         ("Channel", channel),
-        ("Commander", incident.commander),
+        ("Commander", f"@{name}" if name else incident.commander),
     ]
-    for label, name in _MILESTONES:
-        value = getattr(incident, name)
+    for label, field_name in _MILESTONES:
+        value = getattr(incident, field_name)
         facts.append((label, format_utc_seconds(value) if value else None))
     return facts
 

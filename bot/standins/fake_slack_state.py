@@ -216,9 +216,22 @@ class FakeWorkspace:
         return channel
 
     def add_user(
-        self, user_id: str, name: str, *, real_name: str | None = None, tz: str = "UTC"
+        self,
+        user_id: str,
+        name: str,
+        *,
+        real_name: str | None = None,
+        display_name: str = "",
+        tz: str = "UTC",
     ) -> dict[str, Any]:
-        user = {"id": user_id, "name": name, "real_name": real_name or name, "tz": tz}
+        # As Slack: `display_name` is often empty, `real_name` is always there.
+        user = {
+            "id": user_id,
+            "name": name,
+            "real_name": real_name or name,
+            "tz": tz,
+            "profile": {"display_name": display_name, "real_name": real_name or name},
+        }
         self.users[user_id] = user
         return user
 
