@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -52,30 +50,15 @@ async def _serve(runtime: BotRuntime, host: str | None, port: int | None) -> Non
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await runtime.start(host=host, port=port)
-    socket_mode = None
-    if runtime.settings.slack_app_token is not None:
-        socket_mode = await _start_socket_mode(runtime)
+    mode = "Socket Mode" if runtime.socket is not None else "HTTP (POST /slack/events)"
     click.echo(
-        f"incident-bot listening on {host or runtime.settings.host}:{runtime.port}", err=True
+        f"incident-bot listening on {host or runtime.settings.host}:{runtime.port}; Slack: {mode}",
+        err=True,
     )
     try:
         await stop.wait()
     finally:
-        if socket_mode is not None:
-            with contextlib.suppress(Exception):
-                await socket_mode.close_async()
         await runtime.stop()
-
-
-async def _start_socket_mode(runtime: BotRuntime) -> Any:
-    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-
-    app = runtime.make_bolt(None)
-    token = runtime.settings.slack_app_token
-    assert token is not None
-    handler = AsyncSocketModeHandler(app, token.get_secret_value())
-    await handler.connect_async()  # type: ignore[no-untyped-call]
-    return handler
 
 
 @main.command()

@@ -41,6 +41,11 @@ class BotMetrics:
             "incident_bot_slack_retries", "Slack calls retried in place by slack-sdk's handlers",
             registry=self.registry,
         )  # fmt: skip
+        self.slack_socket_reconnects = Counter(
+            "incident_bot_slack_socket_reconnects",
+            "Socket Mode connections made after the first (Slack rotated or dropped one)",
+            registry=self.registry,
+        )
         self.pending_work = Gauge(
             "incident_bot_pending_work", "Deliveries and Slack jobs not yet done", ["queue"],
             registry=self.registry,

@@ -194,6 +194,21 @@ class SlackEventSeen(SQLModel, table=True):
     processed_at: datetime | None = _time()
 
 
+class SlackEnvelope(SQLModel, table=True):
+    """A Socket Mode envelope claimed by the replica handling it, and the ack it decided.
+
+    Slack re-sends an envelope it saw no ack for, maybe to another replica; the claim
+    keeps the work single (bot/core/envelopes.py decides).
+    """
+
+    __tablename__ = "slack_envelopes"
+
+    envelope_id: str = Field(primary_key=True)
+    claimed_at: datetime = _time(nullable=False)
+    acked_at: datetime | None = _time()
+    ack: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(sa.JSON(), nullable=True))
+
+
 class ReminderSent(SQLModel, table=True):
     """A nudge posted once: the unique key lets only one replica post it."""
 

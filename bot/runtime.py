@@ -29,6 +29,7 @@ from bot.settings import Catalog, Settings, load_catalog
 from bot.slack_app import make_bolt_app
 from bot.slack_commands import CommandDeps, register_commands
 from bot.slack_worker import SlackWorker
+from bot.socket_mode import EnvelopeClaims, SocketMode
 from bot.status_service import StatusService
 from bot.store import IncidentStore
 from bot.suspected_deploy import SuspectedDeploy
@@ -52,6 +53,7 @@ class Tuning:
     reminder_poll: float = 30.0  # how often open incidents are checked for due nudges
     delivery_attempts: int = 8  # a delivery that fails this often is parked as failed
     live_poll: float = 0.5  # how often an open incident page looks for new events (SQLite)
+    socket_ping: float = 10.0  # Socket Mode: ping interval; a dead socket is noticed by then
 
 
 class BotRuntime:
@@ -135,9 +137,16 @@ class BotRuntime:
         self.incident_deps.page_link = self.links.slack_line
         self.incident_deps.postmortem_file = self.reports.postmortem_file
         self.bolt: AsyncApp | None = None
+        self.socket: SocketMode | None = None
         if settings.slack_app_token is None:
             secret = settings.slack_signing_secret
             self.bolt = self.make_bolt(secret.get_secret_value() if secret else None)
+        else:
+            self.socket = SocketMode(
+                self.make_bolt(None), settings.slack_app_token.get_secret_value(),
+                claims=EnvelopeClaims(self.store, clock), metrics=self.metrics,
+                ping_interval=tuning.socket_ping,
+            )  # fmt: skip
         self.web_app = make_web_app(
             WebDeps(
                 store=self.store, background=self.background, metrics=self.metrics,
@@ -148,6 +157,7 @@ class BotRuntime:
                     self.reports, clock, settings.web_secret, settings.web_auth_user_header,
                     parse_networks(settings.web_trusted_proxies), live=self.live,
                 ),
+                slack_socket=self.socket.is_connected if self.socket else None,
             )
         )  # fmt: skip
         self._runner: web.AppRunner | None = None
@@ -179,6 +189,8 @@ class BotRuntime:
         server = site._server
         sockets = getattr(server, "sockets", None) or []
         self.port = sockets[0].getsockname()[1] if sockets else port
+        if self.socket is not None:
+            await self.socket.start()
 
     @property
     def url(self) -> str:
@@ -186,6 +198,8 @@ class BotRuntime:
 
     async def stop(self) -> None:
         await self.live.stop()  # ends the open pages' streams, so shutdown need not wait
+        if self.socket is not None:
+            await self.socket.stop()  # no new envelopes
         if self._runner is not None:
             await self._runner.shutdown()  # no new requests, then finish what they started
         await self.tasks.stop()

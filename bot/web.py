@@ -42,6 +42,8 @@ class WebDeps:
     max_body_bytes: int = 1024 * 1024
     api: ApiDeps | None = None  # the read-only /api/v1 routes
     pages: PageDeps | None = None  # the incident pages, /incidents
+    # Socket Mode: whether a socket to Slack is up (None in HTTP mode).
+    slack_socket: Callable[[], Awaitable[bool]] | None = None
 
 
 def error(status: int, error: str, detail: str) -> web.Response:
@@ -124,6 +126,9 @@ class Routes:
             return error(503, "database_unreachable", type(e).__name__)
         if not migrated:
             return error(503, "not_migrated", "database schema is not at the newest migration")
+        if self.deps.slack_socket is not None and not await self.deps.slack_socket():
+            # No socket, no Slack: commands and clicks would go nowhere on this replica.
+            return error(503, "slack_socket_down", "no Socket Mode connection to Slack yet")
         return web.json_response({"status": "ready"})
 
     async def metrics(self, _request: web.Request) -> web.Response:

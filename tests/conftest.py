@@ -23,6 +23,8 @@ SIGNING_SECRET = "test-signing-secret"
 WEBHOOK_TOKEN = "am-webhook-token"
 BOT_TOKEN = "xoxb-test-token"
 
+FAKES: dict[str, FakeSlack] = {}  # by URL: tests find the fake a bot talks to
+
 CATALOG = {
     "incident": {"channel_prefix": "inc", "digest_channel": "incidents"},
     "services": {
@@ -73,7 +75,9 @@ async def fake_slack() -> AsyncIterator[FakeSlack]:
     slack.usergroups["S0PAYONCALL"] = ["U0ONCALL1", "U0ONCALL2"]
     slack.add_channel("incidents")
     await slack.start()
+    FAKES[slack.url] = slack
     yield slack
+    FAKES.pop(slack.url, None)
     await slack.stop()
 
 
@@ -89,10 +93,12 @@ class Clock:
         return self.now
 
 
-def bot_settings(database_url: str, slack_url: str) -> Settings:
+def bot_settings(database_url: str, slack_url: str, *, app_token: str | None = None) -> Settings:
+    """HTTP mode (a signing secret), or Socket Mode when an app-level token is given."""
     return Settings(
         slack_bot_token=SecretStr(BOT_TOKEN),
-        slack_signing_secret=SecretStr(SIGNING_SECRET),
+        slack_signing_secret=None if app_token else SecretStr(SIGNING_SECRET),
+        slack_app_token=SecretStr(app_token) if app_token else None,
         slack_api_url=slack_url,
         alertmanager_webhook_token=SecretStr(WEBHOOK_TOKEN),
         database_url=database_url,
@@ -100,18 +106,41 @@ def bot_settings(database_url: str, slack_url: str) -> Settings:
 
 
 FAST = Tuning(
-    poll_interval=0.1, backoff_base=0.2, backoff_cap=1.0, reminder_poll=3600, rollout_poll=0.2
+    poll_interval=0.1,
+    backoff_base=0.2,
+    backoff_cap=1.0,
+    reminder_poll=3600,
+    rollout_poll=0.2,
+    socket_ping=1.0,
 )
+SLACK_MODES = ["http", "socket"]
+
+
+@pytest.fixture(params=SLACK_MODES)
+def slack_mode(request: pytest.FixtureRequest) -> str:
+    """How Slack reaches the bot: signed HTTP requests, or envelopes over Socket Mode."""
+    return str(request.param)
+
+
+def mode_of(request: pytest.FixtureRequest) -> str:
+    """`@pytest.mark.parametrize("bot", SLACK_MODES, indirect=True)` runs a test in both modes."""
+    return str(getattr(request, "param", "http"))
 
 
 @pytest.fixture
-async def bot(database_url: str, fake_slack: FakeSlack) -> AsyncIterator[BotRuntime]:
+async def bot(
+    request: pytest.FixtureRequest, database_url: str, fake_slack: FakeSlack
+) -> AsyncIterator[BotRuntime]:
+    mode = mode_of(request)
+    app_token = fake_slack.socket.app_token if mode == "socket" else None
     runtime = BotRuntime(
-        bot_settings(database_url, fake_slack.url),
+        bot_settings(database_url, fake_slack.url, app_token=app_token),
         catalog=Catalog.model_validate(CATALOG),
         tuning=FAST,
     )
     await runtime.start(host="127.0.0.1", port=0)
+    if mode == "socket":
+        await fake_slack.wait_for_socket()
     yield runtime
     await runtime.stop()
 
@@ -144,8 +173,10 @@ async def running_bot(
     catalog: dict[str, Any] | None = None,
     clock: Clock | None = None,
     tuning: Tuning = FAST,
+    mode: str = "http",
 ) -> AsyncIterator[BotRuntime]:
-    settings = bot_settings(database_url, fake_slack.url)
+    app_token = fake_slack.socket.app_token if mode == "socket" else None
+    settings = bot_settings(database_url, fake_slack.url, app_token=app_token)
     settings.kubeconfig = kubeconfig
     settings.prometheus_url = prometheus_url
     runtime = BotRuntime(
@@ -156,6 +187,8 @@ async def running_bot(
     )
     await runtime.start(host="127.0.0.1", port=0)
     try:
+        if mode == "socket":
+            await fake_slack.wait_for_socket()
         yield runtime
     finally:
         await runtime.stop()

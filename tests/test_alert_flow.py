@@ -15,7 +15,7 @@ from bot.models import Incident, TimelineEvent
 from bot.runtime import BotRuntime
 from bot.settings import Catalog
 from bot.standins.fake_slack import FakeSlack
-from tests.conftest import CATALOG, FAST, WEBHOOK_TOKEN, Clock, bot_settings
+from tests.conftest import CATALOG, FAST, SLACK_MODES, WEBHOOK_TOKEN, Clock, bot_settings
 from tests.polling import eventually
 
 GROUP = '{}:{alertname="HighErrorRate", service="payments"}'
@@ -88,6 +88,7 @@ async def wait_settled(bot: BotRuntime) -> None:
     await eventually(lambda: settled(bot), what="deliveries and Slack jobs to finish")
 
 
+@pytest.mark.parametrize("bot", SLACK_MODES, indirect=True)
 async def test_firing_group_opens_a_channel_with_responders_pinned_alert_and_digest(
     bot: BotRuntime, fake_slack: FakeSlack
 ) -> None:

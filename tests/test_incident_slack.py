@@ -14,9 +14,9 @@ from bot.settings import Catalog
 from bot.standins.fake_slack import FakeSlack
 from bot.standins.fake_slack_state import FakeChannel
 from bot.standins.slack_requests import interaction_body
-from tests.conftest import CATALOG, FAST, Clock, bot_settings
+from tests.conftest import CATALOG, FAST, SLACK_MODES, Clock, bot_settings, mode_of
 from tests.polling import eventually
-from tests.slack_client import click, event, post_signed, slash
+from tests.slack_client import click, deliver_again, event, post_signed, slash
 
 
 @pytest.fixture
@@ -25,14 +25,20 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-async def bot(database_url: str, fake_slack: FakeSlack, clock: Clock) -> AsyncIterator[BotRuntime]:
+async def bot(
+    request: pytest.FixtureRequest, database_url: str, fake_slack: FakeSlack, clock: Clock
+) -> AsyncIterator[BotRuntime]:
+    mode = mode_of(request)
+    app_token = fake_slack.socket.app_token if mode == "socket" else None
     runtime = BotRuntime(
-        bot_settings(database_url, fake_slack.url),
+        bot_settings(database_url, fake_slack.url, app_token=app_token),
         catalog=Catalog.model_validate(CATALOG),
         clock=clock,
         tuning=FAST,
     )
     await runtime.start(host="127.0.0.1", port=0)
+    if mode == "socket":
+        await fake_slack.wait_for_socket()
     yield runtime
     await runtime.stop()
 
@@ -155,6 +161,7 @@ async def test_bad_commands_get_the_usage_line(bot: BotRuntime, fake_slack: Fake
     assert "INC-1" in await slash(bot, "/incident", "list", channel=channel.id)
 
 
+@pytest.mark.parametrize("bot", SLACK_MODES, indirect=True)
 async def test_pins_reactions_edits_and_deletions_make_the_timeline(
     bot: BotRuntime, fake_slack: FakeSlack
 ) -> None:
@@ -171,23 +178,21 @@ async def test_pins_reactions_edits_and_deletions_make_the_timeline(
         },
         "event_ts": said.ts,
     }
-    await event(bot, pin, event_id="EvPIN1")
-    await event(bot, pin, event_id="EvPIN1")  # Slack's retry of the same delivery
+    delivery = await event(bot, pin, event_id="EvPIN1")
+    await deliver_again(bot, pin, delivery)  # Slack's retry of the same delivery
     (pinned,) = await eventually(lambda: events_of(bot, incident, "pinned_message"), what="the pin")
     assert pinned.occurred_at == ts_time(said.ts)
     assert (pinned.actor, pinned.text) == ("U0ONCALL2", said.text)
     assert pinned.link and said.ts.replace(".", "") in pinned.link
 
     other = fake_slack.post(channel, "Rollback to v2.3.0 started", user="U0ONCALL1")
-    await event(
-        bot,
-        {
-            "type": "reaction_added",
-            "user": "U0LEAD",
-            "reaction": "pushpin",
-            "item": {"type": "message", "channel": channel.id, "ts": other.ts},
-        },
-    )
+    pushpin = {
+        "type": "reaction_added",
+        "user": "U0LEAD",
+        "reaction": "pushpin",
+        "item": {"type": "message", "channel": channel.id, "ts": other.ts},
+    }
+    await deliver_again(bot, pushpin, await event(bot, pushpin))
     await event(
         bot,
         {

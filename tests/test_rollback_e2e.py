@@ -14,7 +14,7 @@ from bot.runtime import BotRuntime
 from bot.standins.fake_kubernetes import FakeKubernetes
 from bot.standins.fake_slack import FakeSlack
 from bot.standins.fake_slack_state import FakeChannel, FakeMessage
-from tests.conftest import Clock, running_bot
+from tests.conftest import SLACK_MODES, Clock, mode_of, running_bot
 from tests.polling import eventually
 from tests.slack_client import click, slash
 from tests.test_alert_flow import alert, notification, send
@@ -29,7 +29,11 @@ def clock() -> Clock:
 
 @pytest.fixture
 async def bot(
-    tmp_path: Path, fake_slack: FakeSlack, fake_kube: FakeKubernetes, clock: Clock
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    fake_slack: FakeSlack,
+    fake_kube: FakeKubernetes,
+    clock: Clock,
 ) -> AsyncIterator[BotRuntime]:
     now = datetime.now(UTC)
     fake_kube.add_deployment(
@@ -57,7 +61,11 @@ async def bot(
     )
     kubeconfig = fake_kube.write_kubeconfig(tmp_path / "kubeconfig")
     async with running_bot(
-        f"sqlite:///{tmp_path / 'bot.db'}", fake_slack, kubeconfig=kubeconfig, clock=clock
+        f"sqlite:///{tmp_path / 'bot.db'}",
+        fake_slack,
+        kubeconfig=kubeconfig,
+        clock=clock,
+        mode=mode_of(request),
     ) as runtime:
         yield runtime
 
@@ -90,6 +98,7 @@ async def rollback_row(bot: BotRuntime) -> Rollback | None:
     return await bot.store.get(Rollback, 1)
 
 
+@pytest.mark.parametrize("bot", SLACK_MODES, indirect=True)
 async def test_preview_then_confirm_rolls_back_and_reports_progress(
     bot: BotRuntime, fake_slack: FakeSlack, fake_kube: FakeKubernetes, room: FakeChannel
 ) -> None:

@@ -84,6 +84,7 @@ def blocks_text(fake_slack: FakeSlack, channel_id: str) -> str:
 
 
 async def test_status_reports_the_45_percent_error_rate_with_a_chart(
+    slack_mode: str,
     sqlite_url: str,
     fake_slack: FakeSlack,
     fake_kube: FakeKubernetes,
@@ -93,7 +94,11 @@ async def test_status_reports_the_45_percent_error_rate_with_a_chart(
     seed_cluster(fake_kube)
     kubeconfig = fake_kube.write_kubeconfig(tmp_path / "kubeconfig")
     async with running_bot(
-        sqlite_url, fake_slack, kubeconfig=kubeconfig, prometheus_url=prometheus.url
+        sqlite_url,
+        fake_slack,
+        kubeconfig=kubeconfig,
+        prometheus_url=prometheus.url,
+        mode=slack_mode,
     ) as bot:
         general = fake_slack.add_channel("general")
         started = time.monotonic()

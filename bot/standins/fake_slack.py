@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.standins.fake_slack_socket import DEFAULT_APP_TOKEN, FakeSocketMode
 from bot.standins.fake_slack_state import (
     Args,
     FakeChannel,
@@ -110,7 +111,7 @@ def _bearer_token(request: web.Request, args: Args) -> str | None:
     return token if isinstance(token, str) and token else None
 
 
-class FakeSlack(FakeWorkspace, Startable):
+class FakeSlack(FakeWorkspace, FakeSocketMode, Startable):
     """The fake Slack server: workspace state plus an aiohttp app serving it."""
 
     def __init__(
@@ -120,6 +121,7 @@ class FakeSlack(FakeWorkspace, Startable):
         team_id: str = "T0TEST",
         bot_user_id: str = "U0BOT",
         scopes: Iterable[str] = DEFAULT_SCOPES,
+        app_token: str = DEFAULT_APP_TOKEN,
     ) -> None:
         super().__init__(bot_token=bot_token, team_id=team_id, bot_user_id=bot_user_id)
         # The token's scopes, answered as Slack does in the X-OAuth-Scopes header.
@@ -131,6 +133,7 @@ class FakeSlack(FakeWorkspace, Startable):
         self._url: str | None = None
         self._changed = asyncio.Condition()
         self._response_urls: dict[str, tuple[str, str]] = {}  # token -> (channel, user)
+        self._init_socket_mode(app_token)
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -141,6 +144,7 @@ class FakeSlack(FakeWorkspace, Startable):
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/upload/{file_id}", self._handle_upload)
         app.router.add_post("/response/{token}", self._handle_response_url)
+        app.router.add_get("/link/", self.handle_socket)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, host, port)
@@ -152,6 +156,8 @@ class FakeSlack(FakeWorkspace, Startable):
 
     async def stop(self) -> None:
         if self._runner is not None:
+            for ws in list(self.socket.sockets):  # a server does not wait on open sockets
+                await ws.close()
             await self._runner.cleanup()
             self._runner = None
 
@@ -231,6 +237,8 @@ class FakeSlack(FakeWorkspace, Startable):
             return fault
         handler = self.handlers.get(method)
         try:
+            if method == "apps.connections.open":  # the one method for the app-level token
+                return 200, {"ok": True, **self.connections_open(token)}, {}
             if handler is None:
                 raise SlackError("unknown_method", req_method=method)
             if token is None:

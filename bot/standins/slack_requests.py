@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 import aiohttp
 
 from bot.standins.fake_slack_blocks import ack_refusal, describe
+from bot.standins.fake_slack_socket import FakeSocketMode
 
 
 def signed_headers(
@@ -32,11 +33,15 @@ def signed_headers(
     }
 
 
+def event_payload(
+    event: dict[str, Any], *, event_id: str = "Ev0001", team_id: str = "T0TEST"
+) -> dict[str, Any]:
+    return {"type": "event_callback", "team_id": team_id, "event_id": event_id, "event": event,
+            "event_time": int(time.time()), "api_app_id": "A0TEST"}  # fmt: skip
+
+
 def event_body(event: dict[str, Any], *, event_id: str = "Ev0001", team_id: str = "T0TEST") -> str:
-    return json.dumps(
-        {"type": "event_callback", "team_id": team_id, "event_id": event_id, "event": event,
-         "event_time": int(time.time()), "api_app_id": "A0TEST"}
-    )  # fmt: skip
+    return json.dumps(event_payload(event, event_id=event_id, team_id=team_id))
 
 
 NO_RESPONSE_URL = "http://127.0.0.1:9/response"  # nothing listens on port 9
@@ -72,14 +77,18 @@ def interaction_body(payload: dict[str, Any]) -> str:
     return urlencode({"payload": json.dumps(payload)})
 
 
+def button_payload(action_id: str, value: str, *, user_id: str, channel_id: str) -> dict[str, Any]:
+    return {"type": "block_actions", "team": {"id": "T0TEST"}, "user": {"id": user_id},
+            "api_app_id": "A0TEST", "token": "x", "trigger_id": "4.5.6",
+            "channel": {"id": channel_id},
+            "container": {"type": "message", "channel_id": channel_id},
+            "actions": [{"type": "button", "action_id": action_id, "value": value,
+                         "block_id": "b", "action_ts": str(time.time())}]}  # fmt: skip
+
+
 def button_click(action_id: str, value: str, *, user_id: str, channel_id: str) -> str:
-    return interaction_body(
-        {"type": "block_actions", "team": {"id": "T0TEST"}, "user": {"id": user_id},
-         "api_app_id": "A0TEST", "token": "x", "trigger_id": "4.5.6",
-         "channel": {"id": channel_id}, "container": {"type": "message", "channel_id": channel_id},
-         "actions": [{"type": "button", "action_id": action_id, "value": value,
-                      "block_id": "b", "action_ts": str(time.time())}]}
-    )  # fmt: skip
+    payload = button_payload(action_id, value, user_id=user_id, channel_id=channel_id)
+    return interaction_body(payload)
 
 
 FORM = "application/x-www-form-urlencoded"
@@ -117,8 +126,48 @@ class SlackRequests:
         if status != 200:
             raise RuntimeError(f"click {action_id}: HTTP {status} {answer}")
 
-    async def event(self, payload: dict[str, Any], *, event_id: str | None = None) -> None:
-        body = event_body(payload, event_id=event_id or f"Ev{uuid.uuid4().hex[:12].upper()}")
+    async def event(self, payload: dict[str, Any], *, event_id: str | None = None) -> str:
+        """Posts the event; returns its id (Slack retries an event with the same id)."""
+        event_id = event_id or f"Ev{uuid.uuid4().hex[:12].upper()}"
+        body = event_body(payload, event_id=event_id)
         status, answer = await self.post(body, "application/json")
         if status != 200:
             raise RuntimeError(f"event {payload.get('type')}: HTTP {status} {answer}")
+        return event_id
+
+
+class SocketRequests:
+    """Plays Slack towards a bot in Socket Mode: the same envelopes, over the fake's socket.
+
+    Same methods as `SlackRequests`, so one test runs in both modes.
+    """
+
+    def __init__(self, fake: FakeSocketMode, *, timeout: float = 10.0) -> None:
+        self.fake = fake
+        self.timeout = timeout
+
+    async def slash(self, command: str, text: str, *, channel: str, user: str) -> str:
+        payload = command_payload(command, text, user_id=user, channel_id=channel)
+        envelope = await self.fake.deliver("slash_commands", payload, accepts_response_payload=True)
+        ack = await self.fake.wait_for_ack(envelope, timeout=self.timeout)
+        check_ack(f"{command} {text[:80]!r}", ack.payload)
+        return str((ack.payload or {}).get("text", ""))
+
+    async def click(self, action_id: str, value: str, *, channel: str, user: str) -> None:
+        payload = button_payload(action_id, value, user_id=user, channel_id=channel)
+        envelope = await self.fake.deliver("interactive", payload)
+        await self.fake.wait_for_ack(envelope, timeout=self.timeout)
+
+    async def resend(self, envelope_id: str) -> dict[str, Any] | None:
+        """The same envelope again, as Slack sends it when unsure; returns the new ack's payload."""
+        before = len([a for a in self.fake.socket.acks if a.envelope_id == envelope_id])
+        await self.fake.resend(envelope_id)
+        ack = await self.fake.wait_for_ack(envelope_id, count=before + 1, timeout=self.timeout)
+        return ack.payload
+
+    async def event(self, payload: dict[str, Any], *, event_id: str | None = None) -> str:
+        """Delivers the event; returns its envelope id (to send it again, as Slack may)."""
+        body = event_payload(payload, event_id=event_id or f"Ev{uuid.uuid4().hex[:12].upper()}")
+        envelope = await self.fake.deliver("events_api", body)
+        await self.fake.wait_for_ack(envelope, timeout=self.timeout)
+        return envelope

@@ -1,0 +1,33 @@
+"""slack envelopes
+
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-11-30 10:40:00.000000
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+import bot.models
+
+revision: str = "0007"
+down_revision: str | None = "0006"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "slack_envelopes",
+        sa.Column("envelope_id", sa.String(), nullable=False),
+        sa.Column("claimed_at", bot.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("acked_at", bot.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("ack", sa.JSON(), nullable=True),
+        sa.PrimaryKeyConstraint("envelope_id"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("slack_envelopes")
