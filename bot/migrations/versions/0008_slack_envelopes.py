@@ -1,7 +1,7 @@
 """slack envelopes
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-11-30 10:40:00.000000
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import bot.models
 
-revision: str = "0007"
-down_revision: str | None = "0006"
+revision: str = "0008"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
