@@ -41,6 +41,7 @@ from bot.check_results import (
     reason,
     skipped,
 )
+from bot.check_slack_mode import check_slack_mode
 from bot.core.status_report import service_queries
 from bot.db import Schema, make_engine, schema_state
 from bot.settings import Catalog, ConfigError, Settings, load_catalog
@@ -357,13 +358,14 @@ async def run_checks(
 
     groups = await asyncio.gather(
         step("slack", check_slack(settings, timeout=timeout)),
+        step("slack mode", check_slack_mode(settings, timeout=timeout)),
         step("prometheus", check_prometheus(settings, catalog, timeout=timeout)),
         step("kubernetes", check_kubernetes(settings, catalog, timeout=timeout)),
         step("database", check_database(settings, timeout=timeout)),
     )
     for group in groups:
         rows += group
-    database_ready = all(r.result == OK for r in groups[3])
+    database_ready = all(r.result == OK for r in groups[4])
     rows += await step(
         "deliveries",
         check_deliveries(settings, timeout=timeout, database_ready=database_ready),

@@ -163,6 +163,7 @@ async def test_all_ok(env: dict[str, str | None]) -> None:
         "config: incident pages": "SKIPPED",
         "slack: auth.test": "OK",
         "slack: scopes": "OK",
+        "slack: mode": "OK",
         "prometheus: reachable": "OK",
         "prometheus: services.payments": "OK",
         "prometheus: services.search": "OK",
@@ -270,6 +271,31 @@ async def test_wrong_slack_token(env: dict[str, str | None]) -> None:
     assert rows["slack: auth.test"]["detail"] == "auth.test failed: invalid_auth"
     assert "Bot User OAuth Token" in rows["slack: auth.test"]["fix"]
     assert rows["slack: scopes"]["result"] == "SKIPPED"
+
+
+@pytest.mark.parametrize(
+    ("app_token", "result", "says"),
+    [
+        (None, "OK", "HTTP: Slack POSTs to /slack/events"),
+        ("fake's", "OK", "Socket Mode: the app token opens a socket"),
+        ("xapp-1-A0TEST-1-revoked", "PROBLEM", "apps.connections.open failed: invalid_auth"),
+        (BOT_TOKEN, "PROBLEM", "apps.connections.open failed: not_allowed_token_type"),
+    ],
+)
+async def test_slack_mode_and_whether_the_app_token_opens_a_socket(
+    env: dict[str, str | None], fake_slack: FakeSlack, app_token: str | None, result: str,
+    says: str,
+) -> None:  # fmt: skip
+    env["SLACK_APP_TOKEN"] = fake_slack.socket.app_token if app_token == "fake's" else app_token
+    code, rows = await check_json(env)
+    row = rows["slack: mode"]
+    assert (row["result"], code) == (result, 0 if result == "OK" else 1), row
+    assert says in row["detail"]
+    if result == "PROBLEM":
+        assert "xapp-" in row["fix"]
+        assert problems(rows) == ["slack: mode"]
+    code, table = await run_check(env)
+    assert fake_slack.socket.app_token not in table  # the token is never shown
 
 
 async def test_unmigrated_database_is_what_serve_creates(

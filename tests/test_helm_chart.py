@@ -63,16 +63,11 @@ MINIMAL_RBAC = {
     ("", "events", "list"),
 }
 
-# Variables whose values are secrets: in the pod spec only ever as secretKeyRef.
-SECRET_ENV = {
-    "SLACK_BOT_TOKEN",
-    "SLACK_SIGNING_SECRET",
-    "SLACK_APP_TOKEN",
-    "ALERTMANAGER_WEBHOOK_TOKEN",
-    "API_TOKEN",
-    "WEB_SECRET",
-}
+# Variables whose values are secrets: in the pod spec only ever as secretKeyRef. Slack's own
+# credential depends on slack.mode: the signing secret in HTTP mode, the app token in Socket Mode.
+SECRET_ENV = {"SLACK_BOT_TOKEN", "ALERTMANAGER_WEBHOOK_TOKEN", "API_TOKEN", "WEB_SECRET"}
 REQUIRED_SECRET_ENV = {"SLACK_BOT_TOKEN", "ALERTMANAGER_WEBHOOK_TOKEN"}
+SLACK_SECRET_ENV = {"http": "SLACK_SIGNING_SECRET", "socket": "SLACK_APP_TOKEN"}
 
 BRIEF_ALERTS = [
     "HighErrorRate",
@@ -143,7 +138,22 @@ def merge(base: Any, override: Any) -> Any:
 
 DEFAULT_VALUES: dict[str, Any] = load_yaml(CHART / "values.yaml")
 PROD_MERGED: dict[str, Any] = merge(DEFAULT_VALUES, load_yaml(PROD_VALUES))
-CASES = {"default": ([], DEFAULT_VALUES), "production": (["-f", str(PROD_VALUES)], PROD_MERGED)}
+SOCKET_SET = {
+    "slack.mode": "socket",
+    "externalSecret.remoteKeys.SLACK_APP_TOKEN": "prod/incident-bot/slack-app-token",
+}
+SOCKET_MERGED = merge(PROD_MERGED, {
+    "slack": {"mode": "socket"},
+    "externalSecret": {"remoteKeys": {"SLACK_APP_TOKEN": "prod/incident-bot/slack-app-token"}},
+})  # fmt: skip
+SOCKET_ARGS = ["-f", str(PROD_VALUES)] + [
+    a for k, v in SOCKET_SET.items() for a in ("--set", f"{k}={v}")
+]
+CASES = {
+    "default": ([], DEFAULT_VALUES),
+    "production": (["-f", str(PROD_VALUES)], PROD_MERGED),
+    "production, Socket Mode": (SOCKET_ARGS, SOCKET_MERGED),
+}
 
 
 @pytest.fixture(scope="module", params=sorted(CASES))
@@ -235,6 +245,11 @@ def test_defaults_render_the_core_only(helm: str) -> None:
         (
             ["--set", "externalSecret.enabled=true", "--set", "database.fromSecret=true"],
             "remoteKeys.DATABASE_URL is required",
+        ),
+        (["--set", "slack.mode=websocket"], 'slack.mode must be http or socket, not "websocket"'),
+        (
+            ["-f", str(PROD_VALUES), "--set", "slack.mode=socket"],
+            "remoteKeys.SLACK_APP_TOKEN is required",
         ),
     ],
 )
@@ -352,7 +367,10 @@ def test_secrets_only_by_reference(rendered: Rendered) -> None:
     from_secret = values["database"]["fromSecret"]
     expected_secret = f"{RELEASE}-secrets" if values["externalSecret"]["enabled"] else RELEASE
 
-    secret_env = SECRET_ENV | ({"DATABASE_URL"} if from_secret else set())
+    slack_env = SLACK_SECRET_ENV[values["slack"]["mode"]]
+    secret_env = SECRET_ENV | {slack_env} | ({"DATABASE_URL"} if from_secret else set())
+    # Only the mode's credential: a stray key in the Secret must not switch the mode.
+    assert not (set(SLACK_SECRET_ENV.values()) - {slack_env}) & env.keys()
     assert secret_env <= env.keys()
     for name in secret_env:
         entry = env[name]
@@ -360,7 +378,7 @@ def test_secrets_only_by_reference(rendered: Rendered) -> None:
         ref = entry["valueFrom"]["secretKeyRef"]
         assert ref["name"] == expected_secret, name
         assert ref["key"] == values["secrets"]["keys"][name]
-        required = name in REQUIRED_SECRET_ENV or name == "DATABASE_URL"
+        required = name in REQUIRED_SECRET_ENV | {slack_env, "DATABASE_URL"}
         assert ref.get("optional", False) is (not required), name
 
     for name, entry in env.items():
@@ -473,6 +491,29 @@ def test_ingress_exposes_only_slack_events(production: Docs) -> None:
     paths = ingress[0]["spec"]["rules"][0]["http"]["paths"]
     assert [p["path"] for p in paths] == ["/slack/events"]
     assert not any("auth-url" in a for a in ingress[0]["metadata"].get("annotations", {}))
+
+
+def test_socket_mode_leaves_out_the_slack_ingress_and_reads_the_app_token(helm: str) -> None:
+    docs = template(helm, *SOCKET_ARGS)
+    names = [i["metadata"]["name"] for i in of_kind(docs, "Ingress")]
+    assert RELEASE not in names, "no public /slack/events in Socket Mode"
+    assert names, "the incident pages keep their own Ingress"
+    env = {e["name"]: e for e in bot_container(docs)["env"]}
+    ref = env["SLACK_APP_TOKEN"]["valueFrom"]["secretKeyRef"]
+    assert (ref["name"], ref["key"], ref.get("optional", False)) == (
+        f"{RELEASE}-secrets",
+        "SLACK_APP_TOKEN",
+        False,
+    )
+    assert "SLACK_SIGNING_SECRET" not in env
+    external = one(docs, "ExternalSecret")
+    keys = {i["secretKey"]: i["remoteRef"]["key"] for i in external["spec"]["data"]}
+    assert keys["SLACK_APP_TOKEN"] == "prod/incident-bot/slack-app-token"
+    result = run_helm(
+        helm, "install", "--dry-run", RELEASE, str(CHART), "--set", "slack.mode=socket"
+    )
+    assert "Slack: Socket Mode" in result.stdout
+    assert "--from-literal=SLACK_APP_TOKEN=xapp-..." in result.stdout
 
 
 def test_incident_pages_get_their_own_ingress_behind_auth(production: Docs) -> None:

@@ -80,8 +80,11 @@ listed only when database.fromSecret is true, and is then required.
 */}}
 {{- define "incident-bot.secretEnv" -}}
 SLACK_BOT_TOKEN:required
-SLACK_SIGNING_SECRET:optional
-SLACK_APP_TOKEN:optional
+{{- if eq (include "incident-bot.slackMode" .) "socket" }}
+SLACK_APP_TOKEN:required
+{{- else }}
+SLACK_SIGNING_SECRET:required
+{{- end }}
 ALERTMANAGER_WEBHOOK_TOKEN:required
 API_TOKEN:optional
 WEB_SECRET:optional
@@ -115,4 +118,16 @@ Refuse combinations that cannot work.
 {{- if and (not .Values.database.fromSecret) (regexMatch "://[^/@]*:[^/@]*@" .Values.database.url) }}
 {{- fail "database.url carries a password: put the URL in the Secret (key secrets.keys.DATABASE_URL) and set database.fromSecret=true" }}
 {{- end }}
+{{- end }}
+
+{{/*
+How Slack reaches the bot: "http" or "socket" (slack.mode), refused otherwise. Only the mode's
+credential is passed to the pod, so a stray key in the Secret never switches modes.
+*/}}
+{{- define "incident-bot.slackMode" -}}
+{{- $mode := .Values.slack.mode | default "http" -}}
+{{- if not (has $mode (list "http" "socket")) -}}
+{{- fail (printf "slack.mode must be http or socket, not %q" $mode) -}}
+{{- end -}}
+{{- $mode -}}
 {{- end }}
