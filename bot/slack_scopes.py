@@ -61,6 +61,9 @@ REQUIRED_BOT_SCOPES: Mapping[str, tuple[str, ...]] = {
     "views.update": (),
     "views.push": (),
     "views.publish": (),
+    # Socket Mode: called with the app-level token, whose scope (connections:write) is not a
+    # bot scope; the manifest cannot grant it, Basic Information > App-Level Tokens does.
+    "apps.connections.open": (),
 }
 
 # Events API subscriptions (slack-app-manifest.yaml, settings.event_subscriptions.bot_events)
