@@ -180,6 +180,8 @@ class AlertIntake:
             title=incident_title(notification, self.catalog.incident.service_label),
             severity=severity_from_label(notification.label("severity")),
             service=notification.label(self.catalog.incident.service_label),
+            group_labels=dict(notification.group_labels),
+            alertname=notification.label("alertname"),
             started_at=started,
             detected_at=now,
         )

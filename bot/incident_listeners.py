@@ -29,7 +29,10 @@ from bot.core.incident_command import (
     Reopen,
     SetSeverity,
     SetStatus,
+    Silence,
+    Silences,
     Timeline,
+    Unsilence,
     help_text,
     parse_incident_command,
 )
@@ -38,6 +41,7 @@ from bot.incident_service import IncidentService, record_command
 from bot.models import Incident
 from bot.ports import ChatPort
 from bot.reminder_worker import SNOOZE, ReminderWorker
+from bot.silence_listeners import SilenceDeps, run_silence_command
 from bot.store import IncidentStore
 from bot.tasks import TaskSet
 from integrations.slack import SlackError
@@ -62,6 +66,7 @@ class IncidentDeps:
     timeline_file: FileMaker | None = None  # (incident, fmt) -> (filename, content)
     postmortem_file: FileMaker | None = None
     page_link: Callable[[int, str], str | None] | None = None  # a signed incident-page link
+    silence: SilenceDeps | None = None
 
 
 def register_incident(app: AsyncApp, deps: IncidentDeps) -> None:
@@ -146,6 +151,12 @@ async def run_incident(deps: IncidentDeps, ack: Any, command: dict[str, Any]) ->
             text="This is not an incident channel. Run it in the incident's channel, "
             "or `/incident declare <title>` to open one."
         )
+        return
+    if isinstance(parsed, Silence | Silences | Unsilence):
+        if deps.silence is None:
+            await ack(text="Silences are not available on this bot.")
+            return
+        await run_silence_command(deps.silence, ack, parsed, incident, command)
         return
     try:
         result = await _dispatch(deps, parsed, incident, user, command)

@@ -93,6 +93,8 @@ class IncidentService:
         self, store: IncidentStore, catalog: Catalog, clock: Clock, wake: Callable[[], None]
     ) -> None:
         self.store, self.catalog, self.clock, self._wake = store, catalog, clock, wake
+        # Called after a resolve (the silences made for the incident are expired there).
+        self.on_resolved: list[Callable[[Incident, str], object]] = []
 
     async def declare(self, command: Declare, *, reporter: str, key: str) -> Incident:
         now = self.clock()
@@ -137,10 +139,14 @@ class IncidentService:
         change: Callable[[LifecycleState], TransitionResult],
         *,
         announce: bool = True,
+        now: datetime | None = None,
     ) -> TransitionResult:
-        """Apply a lifecycle change (acknowledging first); raises TransitionError untouched."""
+        """Apply a lifecycle change (acknowledging first); raises TransitionError untouched.
+
+        `now` is the time the change was computed with: acknowledging at a later
+        clock reading would put the acknowledgement after the change itself."""
         assert incident.id is not None
-        now = self.clock()
+        now = now or self.clock()
         first = acknowledge(state_of(incident), now, actor)
         result = change(first.state)
         _apply(incident, result.state)
@@ -187,9 +193,12 @@ class IncidentService:
             actor,
             lambda s: transition(s, to, now=now, actor=actor, summary=summary, reopen=reopen),
             announce=to is not IncidentStatus.RESOLVED,
+            now=now,
         )
         if to is IncidentStatus.RESOLVED:
             await self._post(incident, closing_message(incident, result.state), blocks=True)
+            for hook in self.on_resolved:
+                hook(incident, actor)
         return result
 
     async def set_severity(self, incident: Incident, severity: str, *, actor: str) -> None:
@@ -199,6 +208,7 @@ class IncidentService:
             incident,
             actor,
             lambda s: change_severity(s, severity, now=now, actor=actor, allowed=allowed),
+            now=now,
         )
 
     async def assign(self, incident: Incident, role: str, user: str, *, actor: str) -> str:
@@ -288,7 +298,10 @@ class IncidentService:
     async def close(self, incident: Incident, *, actor: str) -> None:
         now = self.clock()
         await self._change(
-            incident, actor, lambda s: transition(s, IncidentStatus.CLOSED, now=now, actor=actor)
+            incident,
+            actor,
+            lambda s: transition(s, IncidentStatus.CLOSED, now=now, actor=actor),
+            now=now,
         )
 
     async def _post(self, incident: Incident, text: str, *, blocks: bool = False) -> None:

@@ -40,9 +40,15 @@ def _json() -> Any:
 
 class Incident(SQLModel, table=True):
     __tablename__ = "incidents"
+    # "Seen before?" looks up past incidents of a service over a window.
+    __table_args__ = (sa.Index("ix_incidents_service_started", "service", "started_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     group_key: str | None = Field(default=None, index=True)
+    # The alert group's `groupLabels` and alertname: what a silence matches, and the
+    # shape "seen before?" compares (empty for a declared incident).
+    group_labels: dict[str, str] = _json()
+    alertname: str | None = Field(default=None, index=True)
     title: str
     status: str = "investigating"
     severity: str = "sev3"
@@ -220,6 +226,30 @@ class ReminderSent(SQLModel, table=True):
     due_at: datetime = _time(nullable=False)
     posted_at: datetime | None = _time()
     message_ts: str | None = None
+
+
+class Silence(SQLModel, table=True):
+    """An Alertmanager silence the bot made for an incident: who, what, until when."""
+
+    __tablename__ = "silences"
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incidents.id", index=True)
+    silence_id: str = Field(sa_column=sa.Column(sa.String(), nullable=False, unique=True))
+    matchers: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=sa.Column(sa.JSON(), nullable=False)
+    )
+    created_by: str  # Slack user id
+    created_by_name: str  # what Alertmanager shows as createdBy
+    reason: str | None = None
+    comment: str = ""
+    keep: bool = False  # made with --keep: not expired when the incident resolves
+    starts_at: datetime = _time(nullable=False)
+    ends_at: datetime = _time(nullable=False)
+    channel_id: str | None = None
+    message_ts: str | None = None
+    expired_at: datetime | None = _time()
+    expired_by: str | None = None
 
 
 class ActionItem(SQLModel, table=True):

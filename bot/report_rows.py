@@ -24,8 +24,9 @@ from bot.core.postmortem import (
     StatusFigures,
     action_items_from_notes,
 )
+from bot.core.silences import format_matchers
 from bot.models import ActionItem as ActionItemRow
-from bot.models import Incident, IncidentAlert, Rollback, TimelineEvent
+from bot.models import Incident, IncidentAlert, Rollback, Silence, TimelineEvent
 
 SECTION_LIMIT = 500  # rows read for each other section of the draft
 _SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
@@ -105,6 +106,18 @@ def role_assignments(incident: Incident, events: list[TimelineEvent]) -> list[Ro
         if user and (role, mention(user)) not in holders:
             roles.append(RoleAssignment(role, mention(user), since))
     return sorted(roles, key=lambda r: r.assigned_at)
+
+
+def silence_record(row: Silence) -> dict[str, Any]:
+    return {
+        "by": who(row.created_by),
+        "matchers": format_matchers(row.matchers),
+        "starts_at": row.starts_at,
+        "ends_at": row.ends_at,
+        "expired_at": row.expired_at,
+        "reason": row.reason,
+        "keep": row.keep,
+    }
 
 
 def rollback_record(row: Rollback) -> dict[str, Any]:

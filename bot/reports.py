@@ -61,7 +61,7 @@ from bot.core.postmortem import PostmortemContext, PostmortemTemplateError, rend
 from bot.core.stats import IncidentStats, incident_stats
 from bot.core.status_report import service_queries
 from bot.models import ActionItem as ActionItemRow
-from bot.models import Incident, IncidentAlert, Rollback, TimelineEvent
+from bot.models import Incident, IncidentAlert, Rollback, Silence, TimelineEvent
 from bot.people import PeopleDirectory
 from bot.report_rows import (
     SECTION_LIMIT,
@@ -74,6 +74,7 @@ from bot.report_rows import (
     role_assignments,
     rollback_record,
     severity_history,
+    silence_record,
     status_figures,
     suspected_record,
     who,
@@ -125,6 +126,7 @@ class _DraftRows:
     rollbacks: Sequence[Rollback]
     action_items: Sequence[ActionItemRow]
     actors: list[str]
+    silences: Sequence[Silence]
 
 
 @dataclass(frozen=True)
@@ -253,6 +255,7 @@ class Reports:
             commands=command_runs(kinds, rows.rollbacks),
             action_items=action_items(rows.action_items[:SECTION_LIMIT], rows.todo_notes),
             participants=participants(rows.actors, roles, ran),
+            silences=[silence_record(s) for s in rows.silences[:SECTION_LIMIT]],
         )
         # Read outside Slack: every mention in the draft carries the person's name.
         return with_names(context, names), view
@@ -272,6 +275,7 @@ class Reports:
             rollbacks=await store.incident_rollbacks(incident_id),
             action_items=await store.incident_action_items(incident_id),
             actors=await store.timeline_actors(incident_id),
+            silences=await store.incident_silences(incident_id),
         )
 
     async def _timeline_for_draft(

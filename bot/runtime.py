@@ -26,6 +26,8 @@ from bot.reminder_worker import ReminderWorker
 from bot.reports import Reports
 from bot.rollback_service import RollbackService
 from bot.settings import Catalog, Settings, load_catalog
+from bot.silence_listeners import SilenceDeps, register_silence_buttons
+from bot.silence_service import SilenceService
 from bot.slack_app import make_bolt_app
 from bot.slack_commands import CommandDeps, register_commands
 from bot.slack_worker import SlackWorker
@@ -108,15 +110,25 @@ class BotRuntime:
         )  # fmt: skip
         self.worker.page_link = self.links.slack_line
         self.worker.suspect = SuspectedDeploy(self.store, kubernetes, self.catalog, clock).blocks
+        alertmanager = (
+            AlertmanagerAPI(settings.alertmanager_url, timeout=tuning.backend_timeout)
+            if settings.alertmanager_url
+            else None
+        )
         self.status = StatusService(
             self.catalog,
             PrometheusSource(settings.prometheus_url, timeout=tuning.backend_timeout),
             kubernetes,
-            AlertmanagerAPI(settings.alertmanager_url, timeout=tuning.backend_timeout)
-            if settings.alertmanager_url
-            else None,
+            alertmanager,
             clock,
             timeout=tuning.backend_timeout,
+        )
+        self.silences = SilenceService(self.store, self.chat, alertmanager, self.catalog, clock)
+        self.worker.silence_button = alertmanager is not None
+        self.incidents.on_resolved.append(
+            lambda incident, actor: self.tasks.spawn(
+                self.silences.expire_on_resolve(incident, actor), name="expire silences"
+            )
         )
         self.commands = CommandDeps(
             store=self.store, chat=self.chat, catalog=self.catalog, clock=clock,
@@ -125,6 +137,7 @@ class BotRuntime:
         self.incident_deps = IncidentDeps(
             store=self.store, chat=self.chat, service=self.incidents, clock=clock,
             reminders=self.reminders, tasks=self.tasks,
+            silence=SilenceDeps(self.store, self.chat, self.silences, clock, self.tasks),
         )  # fmt: skip
         self.reports = Reports(
             self.store, self.catalog, clock,
@@ -169,6 +182,8 @@ class BotRuntime:
         register_capture(app, self.capture, self.tasks)
         register_commands(app, self.commands)
         register_incident(app, self.incident_deps)
+        if self.incident_deps.silence is not None:
+            register_silence_buttons(app, self.incident_deps.silence)
         return app
 
     async def start(self, *, host: str | None = None, port: int | None = None) -> None:

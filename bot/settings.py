@@ -31,6 +31,7 @@ class IncidentConfig(BaseModel):
         default_factory=lambda: {"sev1": 30, "sev2": 60, "sev3": 120, "sev4": None}
     )
     no_commander_minutes: int | None = Field(default=10, gt=0)
+    max_silence_hours: float = Field(default=24, gt=0)  # the longest /incident silence
 
     @property
     def reopen_window(self) -> timedelta:
@@ -63,12 +64,22 @@ class RollbackConfig(BaseModel):
     namespaces: list[str] = Field(default_factory=list)
 
 
+class SilenceConfig(BaseModel):
+    """Who may silence an incident's alerts; both empty: the incident channel's members."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    allowed_users: list[str] = Field(default_factory=list)
+    allowed_groups: list[str] = Field(default_factory=list)
+
+
 class Catalog(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     incident: IncidentConfig = Field(default_factory=IncidentConfig)
     services: dict[str, ServiceConfig] = Field(default_factory=dict)
     rollback: RollbackConfig = Field(default_factory=RollbackConfig)
+    silence: SilenceConfig = Field(default_factory=SilenceConfig)
     postmortem_template: Path | None = None  # a Jinja2 file replacing the default draft
 
 

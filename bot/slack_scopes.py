@@ -87,6 +87,7 @@ COMMANDS_SCOPE = "commands"
 BOT_SCOPES: tuple[str, ...] = (
     "channels:history",
     "channels:manage",
+    "channels:read",
     "chat:write",
     "commands",
     "files:write",

@@ -35,6 +35,7 @@ from bot.models import Incident, SlackJob, TimelineEvent
 from bot.ports import ChatPort
 from bot.settings import Catalog
 from bot.store import IncidentStore
+from commands.silence import silence_button
 from integrations.slack import SlackError, SlackPermanentError, SlackTransientError
 
 log = structlog.get_logger(__name__)
@@ -78,6 +79,7 @@ class SlackWorker:
         self.suspect: SuspectHook | None = None
         # (incident id, ref) -> a Slack line with a signed link to the incident page, or None.
         self.page_link: Callable[[int, str], str | None] | None = None
+        self.silence_button = False  # "Silence 1h" on alert messages (ALERTMANAGER_URL set)
 
     async def run_due(self) -> int:
         """Run every job that is due; returns how many finished."""
@@ -162,6 +164,8 @@ class SlackWorker:
             line = self.page_link(incident.id, incident.ref) if self.page_link else None
             if line is not None:
                 blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": line}]})
+            if self.silence_button and notification is not None and incident.group_labels:
+                blocks.append({"type": "actions", "elements": [silence_button(incident.id)]})
             posted = await self.chat.post_message(incident.channel_id, text, blocks)
             incident.alert_message_ts = posted.ts
             await self.store.update_incident(incident.id, alert_message_ts=posted.ts)

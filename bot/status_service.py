@@ -17,7 +17,9 @@ import structlog
 from bot.chart import Mark, render_chart
 from bot.clock import Clock
 from bot.core.rollout import error_lines, pod_trouble, revisions, rollout_status, warning_events
+from bot.core.silences import format_matchers
 from bot.core.status_report import (
+    ActiveSilence,
     FiringAlert,
     MetricReading,
     StatusReport,
@@ -25,7 +27,7 @@ from bot.core.status_report import (
     service_queries,
 )
 from bot.settings import Catalog
-from integrations.alertmanager import AlertmanagerAPI, AlertmanagerUnavailable
+from integrations.alertmanager import AlertmanagerAPI, AlertmanagerError
 from integrations.kubernetes import (
     KubernetesError,
     KubernetesNotFound,
@@ -71,17 +73,20 @@ class StatusService:
     async def collect(self, target: Target, *, since: datetime | None = None) -> StatusResult:
         now = self.clock()
         report = StatusReport(target.service, target.namespace, target.deployment, now)
-        metrics, alerts, series, kube = await asyncio.gather(
+        metrics, alerts, series, kube, silences = await asyncio.gather(
             self._bounded("Prometheus", self._metrics(target, now)),
             self._bounded("Alerts", self._alerts(target)),
             self._bounded("Chart", self._series(target, now, since)),
             self._bounded("Kubernetes", self._kubernetes(target, now)),
+            self._bounded("Silences", self._silences(target)),
         )
         missing: dict[str, str] = {}
         for part, outcome in (("Prometheus", metrics), ("Alerts", alerts),
-                              ("Kubernetes", kube)):  # fmt: skip
+                              ("Kubernetes", kube), ("Silences", silences)):  # fmt: skip
             if isinstance(outcome, str):
                 missing[part] = outcome
+        if isinstance(silences, tuple):
+            report = replace(report, silences=silences)
         if isinstance(metrics, tuple):
             report = replace(report, metrics=metrics[0], metric_errors=metrics[1])
         if isinstance(alerts, tuple):
@@ -109,7 +114,7 @@ class StatusService:
             return f"no answer within {self.timeout:g} s"
         except DeploymentMissing as e:
             return e
-        except (PrometheusError, KubernetesError, AlertmanagerUnavailable) as e:
+        except (PrometheusError, KubernetesError, AlertmanagerError) as e:
             return str(e)
 
     async def _metrics(
@@ -149,6 +154,21 @@ class StatusService:
             FiringAlert(s.labels.get("alertname", "?"), s.labels.get("severity"), None)
             for s in samples
         )
+
+    async def _silences(self, target: Target) -> tuple[ActiveSilence, ...]:
+        """Active silences matching the service (made by the bot or anyone else)."""
+        if self.alertmanager is None:
+            return ()  # nothing to say: without Alertmanager there are no silences to show
+        label = self.catalog.incident.service_label
+        found = await self.alertmanager.silences({label: target.service})
+        return tuple(
+            ActiveSilence(
+                format_matchers(s.get("matchers") or []), str(s.get("createdBy") or "?"),
+                _parse_time(s.get("endsAt")), str(s.get("comment") or ""),
+            )
+            for s in found
+            if (s.get("status") or {}).get("state") == "active"
+        )  # fmt: skip
 
     async def _series(
         self, target: Target, now: datetime, since: datetime | None
@@ -209,6 +229,13 @@ class StatusService:
             if rev.created_at is not None:
                 marks.append(Mark(rev.created_at, f"rev {rev.number}"))
         return marks
+
+
+def _parse_time(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
 
 def _span(delta: timedelta) -> str:

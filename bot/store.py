@@ -19,6 +19,7 @@ from bot.models import (
     Incident,
     IncidentAlert,
     Rollback,
+    Silence,
     SlackJob,
     TimelineEvent,
     WebhookDelivery,
@@ -394,6 +395,15 @@ class IncidentStore:
             select(Rollback)
             .where(Rollback.incident_id == incident_id)
             .order_by(col(Rollback.created_at), col(Rollback.id))
+        )
+        async with self._sessions() as session:
+            return (await session.exec(query)).all()
+
+    async def incident_silences(self, incident_id: int) -> Sequence[Silence]:
+        query = (
+            select(Silence)
+            .where(Silence.incident_id == incident_id)
+            .order_by(col(Silence.starts_at), col(Silence.id))
         )
         async with self._sessions() as session:
             return (await session.exec(query)).all()

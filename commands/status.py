@@ -52,6 +52,11 @@ def _revision_line(r: Revision, current: bool) -> str:
 _REST = "`kubectl` shows the rest"
 
 
+def _plain(text: str) -> str:
+    # Alertmanager's text shown as itself, not as Slack markup.
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("`", "'")
+
+
 def render_status(report: StatusReport) -> tuple[str, list[Block]]:
     """The plain-text fallback and the blocks, compact enough for a phone."""
     where = (
@@ -68,6 +73,13 @@ def render_status(report: StatusReport) -> tuple[str, list[Block]]:
             f"{mrkdwn(a.name)} ({mrkdwn(a.severity or 'no severity')})" for a in report.alerts
         )
         blocks.append(section(f":rotating_light: Firing: {names}"))
+    if report.silences:
+        lines = [
+            f":no_bell: `{_plain(s.matchers)}` by {_plain(s.created_by)} until "
+            f"{format_timestamp(s.ends_at) if s.ends_at else '?'}"
+            for s in report.silences
+        ]
+        blocks.append(section("*Active silences*\n" + "\n".join(lines)))
     blocks += _kubernetes_blocks(report)
     for part, why in report.missing.items():
         blocks.append(section(f":warning: {mrkdwn(part)} unavailable: {mrkdwn(why)}"))

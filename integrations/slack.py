@@ -154,6 +154,20 @@ class SlackGateway:
         data = await self.call("usergroups.users.list", usergroup=usergroup)
         return [str(u) for u in data.get("users", [])]
 
+    async def channel_members(self, channel: str) -> list[str]:
+        """Every member of the channel (conversations.members, page by page)."""
+        members: list[str] = []
+        cursor = ""
+        while True:
+            args: dict[str, Any] = {"channel": channel, "limit": 1000}
+            if cursor:
+                args["cursor"] = cursor
+            data = await self.call("conversations.members", **args)
+            members += [str(u) for u in data.get("members", [])]
+            cursor = str((data.get("response_metadata") or {}).get("next_cursor") or "")
+            if not cursor:
+                return members
+
     async def invite(self, channel: str, users: Sequence[str]) -> None:
         if not users:
             return

@@ -15,12 +15,18 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from enum import StrEnum
 from typing import TypeAlias
 
 from bot.core.incident_rules import IncidentStatus
 from bot.core.lifecycle import SEVERITY_DEFINITIONS, known_roles, role_duties
+from bot.core.silences import (
+    DEFAULT_DURATION,
+    SilenceRefused,
+    looks_like_duration,
+    parse_duration,
+)
 
 USAGE = {
     "declare": "Usage: /incident declare <title> [--sev 1..4] [--service <service>]",
@@ -35,11 +41,15 @@ USAGE = {
     "list": "Usage: /incident list",
     "close": "Usage: /incident close",
     "reopen": "Usage: /incident reopen [investigating|identified|monitoring]",
+    "silence": "Usage: /incident silence [30m|1h|4h] [reason] [--keep]",
+    "silences": "Usage: /incident silences",
+    "unsilence": "Usage: /incident unsilence",
+    "similar": "Usage: /incident similar",
     "help": "Usage: /incident help",
 }
 GENERAL_USAGE = (
     "Usage: /incident declare|status|sev|lead|role|note|action|timeline|postmortem"
-    "|list|close|reopen|help (/incident help explains each)"
+    "|list|close|reopen|silence|silences|unsilence|similar|help (/incident help explains each)"
 )
 _DESCRIPTIONS = {
     "declare": "open an incident by hand, with its own channel",
@@ -54,6 +64,10 @@ _DESCRIPTIONS = {
     "list": "open incidents, with severity, age and commander",
     "close": "close a resolved incident (after the post-mortem)",
     "reopen": "work on a resolved incident again",
+    "silence": "silence this alert group in Alertmanager (default 1h; --keep: past resolve)",
+    "silences": "this incident's silences",
+    "unsilence": "expire this incident's silences",
+    "similar": "past incidents of the same alert group, and what fixed them",
     "help": "this help",
 }
 
@@ -151,6 +165,28 @@ class Help:
     pass
 
 
+@dataclass(frozen=True)
+class Silence:
+    duration: timedelta = DEFAULT_DURATION
+    reason: str | None = None
+    keep: bool = False
+
+
+@dataclass(frozen=True)
+class Silences:
+    pass
+
+
+@dataclass(frozen=True)
+class Unsilence:
+    pass
+
+
+@dataclass(frozen=True)
+class Similar:
+    pass
+
+
 IncidentCommand: TypeAlias = (
     Declare
     | SetStatus
@@ -164,6 +200,10 @@ IncidentCommand: TypeAlias = (
     | Postmortem
     | List
     | Help
+    | Silence
+    | Silences
+    | Unsilence
+    | Similar
 )
 
 
@@ -283,6 +323,24 @@ def _timeline(rest: str) -> Timeline:
         raise ParseError(USAGE["timeline"]) from None
 
 
+def _silence(rest: str) -> Silence:
+    usage = USAGE["silence"]
+    words = rest.split()
+    keep = any(w.lower() == "--keep" for w in words)
+    words = [w for w in words if w.lower() != "--keep"]
+    unknown = [w for w in words if _OPTION.match(w)]
+    if unknown:
+        raise ParseError(usage, f"Unknown option {unknown[0]}")
+    duration = DEFAULT_DURATION
+    if words and looks_like_duration(words[0]):
+        try:
+            duration = parse_duration(words.pop(0))
+        except SilenceRefused as e:
+            raise ParseError(usage, str(e)) from None
+    reason = _unescape(" ".join(words)).strip() or None
+    return Silence(duration, reason, keep)
+
+
 def _no_arguments(verb: str, command: IncidentCommand) -> Callable[[str], IncidentCommand]:
     def parse(rest: str) -> IncidentCommand:
         if rest:
@@ -354,6 +412,9 @@ _VERB_ALIASES = {
     "ic": "lead",
     "post-mortem": "postmortem",
     "pm": "postmortem",
+    "mute": "silence",
+    "unmute": "unsilence",
+    "related": "similar",
 }
 _PARSERS: dict[str, Callable[[str], IncidentCommand]] = {
     "declare": _declare,
@@ -368,6 +429,10 @@ _PARSERS: dict[str, Callable[[str], IncidentCommand]] = {
     "timeline": _timeline,
     "postmortem": _no_arguments("postmortem", Postmortem()),
     "list": _no_arguments("list", List()),
+    "silence": _silence,
+    "silences": _no_arguments("silences", Silences()),
+    "unsilence": _no_arguments("unsilence", Unsilence()),
+    "similar": _no_arguments("similar", Similar()),
     "help": lambda _rest: Help(),
 }
 

@@ -11,7 +11,10 @@ timeline tables, as the export renders them), `phase_legend`, `durations`
 (label, time or None),
 `severity_history`, `roles`, `rollbacks`, `suspected_deploy`, `status_figures`,
 `peak_error_rate`, `peak_error_rate_at`, `alerts`, `commands`, `action_items`
-(including TODO notes), `participants`, `chart_filename`, `now`; and the filters
+(including TODO notes), `participants`, `chart_filename`, `silences`
+(by, matchers, starts_at, ends_at, expired_at, reason, keep), `previous` (earlier
+incidents of the same alert group shape: ref, title, started_at, likeness, outcome),
+`now`; and the filters
 `utc`, `duration`, `pct`, `num`, `show`, `md` (escape for a table cell), `code`
 (a closed code span) and `link` (a Markdown link, only for http(s) URLs).
 
@@ -121,6 +124,8 @@ class PostmortemContext:
     action_items: Sequence[ActionItem] = ()
     participants: Sequence[str] = ()
     chart_filename: str | None = None
+    silences: Sequence[Mapping[str, Any]] = ()
+    previous: Sequence[Mapping[str, Any]] = ()
 
 
 # (key, label, definition): one list, so the document defines exactly what it shows.

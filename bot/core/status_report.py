@@ -77,6 +77,16 @@ class FiringAlert:
 
 
 @dataclass(frozen=True)
+class ActiveSilence:
+    """An Alertmanager silence muting some of the service's alerts."""
+
+    matchers: str
+    created_by: str
+    ends_at: datetime | None
+    comment: str
+
+
+@dataclass(frozen=True)
 class StatusReport:
     service: str
     namespace: str | None
@@ -84,6 +94,7 @@ class StatusReport:
     generated_at: datetime
     metrics: tuple[MetricReading, ...] = ()
     alerts: tuple[FiringAlert, ...] = ()
+    silences: tuple[ActiveSilence, ...] = ()
     rollout: RolloutStatus | None = None
     revisions: tuple[Revision, ...] = ()
     pods: tuple[PodTrouble, ...] = ()

@@ -96,6 +96,7 @@ class BinaryProcess(Startable):
     _storage_flag: ClassVar[str]
     #: More flags, between ``--web.external-url`` and ``--log.level=info``.
     _extra_flags: ClassVar[tuple[str, ...]] = ()
+    _log_level: ClassVar[str] = "info"  # "debug" logs each flush of an alert group
 
     def __init__(self, *, workdir: pathlib.Path, config_name: str, log_name: str) -> None:
         self.workdir = pathlib.Path(workdir)
@@ -162,7 +163,7 @@ class BinaryProcess(Startable):
             f"--web.listen-address=127.0.0.1:{self._port}",
             f"--web.external-url={self.url}",
             *self._extra_flags,
-            "--log.level=info",
+            f"--log.level={self._log_level}",
             stdin=asyncio.subprocess.DEVNULL,
             stdout=self._log_file,
             stderr=asyncio.subprocess.STDOUT,

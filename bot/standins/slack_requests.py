@@ -52,8 +52,8 @@ def command_payload(
     response_url: str = NO_RESPONSE_URL,
 ) -> dict[str, str]:  # fmt: skip
     """A slash command's fields, as Slack sends them (form-encoded over HTTP, JSON in a socket)."""
-    return {"command": command, "text": text, "user_id": user_id, "channel_id": channel_id,
-            "team_id": "T0TEST", "response_url": response_url,
+    return {"command": command, "text": text, "user_id": user_id, "user_name": user_id.lower(),
+            "channel_id": channel_id, "team_id": "T0TEST", "response_url": response_url,
             "trigger_id": f"t{uuid.uuid4().hex}"}  # fmt: skip
 
 
@@ -78,7 +78,8 @@ def interaction_body(payload: dict[str, Any]) -> str:
 
 
 def button_payload(action_id: str, value: str, *, user_id: str, channel_id: str) -> dict[str, Any]:
-    return {"type": "block_actions", "team": {"id": "T0TEST"}, "user": {"id": user_id},
+    return {"type": "block_actions", "team": {"id": "T0TEST"},
+            "user": {"id": user_id, "username": user_id.lower(), "name": user_id.lower()},
             "api_app_id": "A0TEST", "token": "x", "trigger_id": "4.5.6",
             "channel": {"id": channel_id},
             "container": {"type": "message", "channel_id": channel_id},

@@ -1,0 +1,60 @@
+"""silences, and each incident's alert group shape
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-11-30 10:40:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+import bot.models
+
+revision: str = "0005"
+down_revision: str | None = "0004"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("incidents", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("group_labels", sa.JSON(), nullable=False, server_default=sa.text("'{}'"))
+        )
+        batch_op.add_column(sa.Column("alertname", sa.String(), nullable=True))
+        batch_op.create_index("ix_incidents_alertname", ["alertname"], unique=False)
+    op.create_index("ix_incidents_service_started", "incidents", ["service", "started_at"])
+    op.create_table(
+        "silences",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("incident_id", sa.Integer(), nullable=False),
+        sa.Column("silence_id", sa.String(), nullable=False),
+        sa.Column("matchers", sa.JSON(), nullable=False),
+        sa.Column("created_by", sa.String(), nullable=False),
+        sa.Column("created_by_name", sa.String(), nullable=False),
+        sa.Column("reason", sa.String(), nullable=True),
+        sa.Column("comment", sa.String(), nullable=False),
+        sa.Column("keep", sa.Boolean(), nullable=False),
+        sa.Column("starts_at", bot.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("ends_at", bot.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("channel_id", sa.String(), nullable=True),
+        sa.Column("message_ts", sa.String(), nullable=True),
+        sa.Column("expired_at", bot.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("expired_by", sa.String(), nullable=True),
+        sa.ForeignKeyConstraint(["incident_id"], ["incidents.id"]),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("silence_id"),
+    )
+    op.create_index("ix_silences_incident_id", "silences", ["incident_id"], unique=False)
+
+
+def downgrade() -> None:
+    op.drop_index("ix_silences_incident_id", table_name="silences")
+    op.drop_table("silences")
+    op.drop_index("ix_incidents_service_started", table_name="incidents")
+    with op.batch_alter_table("incidents", schema=None) as batch_op:
+        batch_op.drop_index("ix_incidents_alertname")
+        batch_op.drop_column("alertname")
+        batch_op.drop_column("group_labels")
