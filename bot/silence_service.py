@@ -16,6 +16,7 @@ import structlog
 
 from bot.clock import Clock
 from bot.core.alerts import format_timestamp
+from bot.core.escaping import mrkdwn
 from bot.core.silences import (
     Matcher,
     SilenceRefused,
@@ -171,8 +172,9 @@ class SilenceService:
         incident = plan.incident
         assert incident.id is not None
         keep = " (kept after resolve)" if plan.keep else ""
+        what = mrkdwn(format_matchers(plan.matchers))
         text = (
-            f"<@{plan.user}> silenced {format_matchers(plan.matchers)} in Alertmanager until "
+            f"<@{plan.user}> silenced {what} in Alertmanager until "
             f"{format_timestamp(row.ends_at)} ({format_span(plan.duration)}){keep}"
         )
         async with self.store.unit() as unit:
@@ -277,7 +279,7 @@ class SilenceService:
         who = f"<@{user}>" if user[:1] in ("U", "W") else user
         await self._note(
             incident, "silence_expired",
-            f"Silence {s.silence_id} ({format_matchers(s.matchers)}) {why} by {who}",
+            f"Silence {s.silence_id} ({mrkdwn(format_matchers(s.matchers))}) {why} by {who}",
             user, key=f"silence:{s.silence_id}:expired",
         )  # fmt: skip
         if row is not None and row.message_ts and row.channel_id:

@@ -10,17 +10,14 @@ from datetime import datetime
 from typing import Any
 
 from bot.core.alerts import format_timestamp
+from bot.core.block_kit import section
+from bot.core.escaping import code, mrkdwn
 from bot.core.silences import SilenceView, format_matchers, format_span, state
 
 SILENCE_BUTTON = "silence_group"  # "Silence 1h" on the pinned alert message
 UNSILENCE_BUTTON = "silence_expire"  # on each silence message
 BUTTON_MINUTES = 60
 Block = dict[str, Any]
-
-
-def mrkdwn(text: str) -> str:
-    """Text from outside (a reason, a label value) shown as itself in Slack mrkdwn."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def silence_button(incident_id: int) -> Block:
@@ -39,7 +36,7 @@ def parse_silence_button(value: str) -> tuple[int, int]:
 
 def silence_line(s: SilenceView, now: datetime) -> str:
     until = format_timestamp(s.ends_at)
-    what = f"`{mrkdwn(format_matchers(s.matchers))}`"
+    what = code(format_matchers(s.matchers))
     head = f"<@{s.created_by}> silenced {what} until {until}"
     keep = " (kept after resolve)" if s.keep else ""
     reason = f": {mrkdwn(s.reason)}" if s.reason else ""
@@ -56,7 +53,7 @@ def silence_message(s: SilenceView, now: datetime) -> tuple[str, list[Block]]:
     """The channel message for a silence, with its Unsilence button while active."""
     duration = format_span(s.ends_at - s.starts_at)
     text = f":no_bell: {silence_line(s, now)} ({duration}, Alertmanager silence `{s.silence_id}`)"
-    blocks: list[Block] = [{"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}]
+    blocks: list[Block] = [section(text)]
     if state(s, now) == "active":
         blocks.append(
             {

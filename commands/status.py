@@ -52,11 +52,6 @@ def _revision_line(r: Revision, current: bool) -> str:
 _REST = "`kubectl` shows the rest"
 
 
-def _plain(text: str) -> str:
-    # Alertmanager's text shown as itself, not as Slack markup.
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("`", "'")
-
-
 def render_status(report: StatusReport) -> tuple[str, list[Block]]:
     """The plain-text fallback and the blocks, compact enough for a phone."""
     where = (
@@ -75,7 +70,7 @@ def render_status(report: StatusReport) -> tuple[str, list[Block]]:
         blocks.append(section(f":rotating_light: Firing: {names}"))
     if report.silences:
         lines = [
-            f":no_bell: `{_plain(s.matchers)}` by {_plain(s.created_by)} until "
+            f":no_bell: {code(s.matchers)} by {mrkdwn(s.created_by)} until "
             f"{format_timestamp(s.ends_at) if s.ends_at else '?'}"
             for s in report.silences
         ]
