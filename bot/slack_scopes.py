@@ -96,4 +96,5 @@ BOT_SCOPES: tuple[str, ...] = (
     "pins:write",
     "reactions:read",
     "usergroups:read",
+    "users:read",
 )

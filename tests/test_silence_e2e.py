@@ -197,7 +197,7 @@ async def test_silence_mutes_the_group_in_alertmanager_and_resolve_expires_it(ri
     draft = await rig.bot.reports.postmortem(await rig.incident())
     assert "Alertmanager silences made from the channel" in draft.markdown
     assert (
-        '| @U0ONCALL1 | alertname="HighErrorRate", service="payments" | rollback under way |'
+        '| @u0oncall1 | alertname="HighErrorRate", service="payments" | rollback under way |'
         in (draft.markdown)
     )
 
