@@ -6,11 +6,19 @@ from datetime import timedelta
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.core.web_access import parse_networks
 from bot.core.web_tokens import secret_problem
+
+# A shared secret shorter than this can be guessed; Slack's signing secrets have 32 characters.
+MIN_SECRET_LENGTH = 16
+_SHARED_SECRETS = {
+    "slack_signing_secret": "SLACK_SIGNING_SECRET",
+    "alertmanager_webhook_token": "ALERTMANAGER_WEBHOOK_TOKEN",
+    "api_token": "API_TOKEN",
+}
 
 
 class ConfigError(ValueError):
@@ -123,6 +131,27 @@ class Settings(BaseSettings):
     web_auth_user_header: str | None = None  # e.g. X-Auth-Request-Email, set by oauth2-proxy
     web_trusted_proxies: str = ""  # CIDRs, comma-separated: the only peers the header counts from
 
+    @field_validator("slack_bot_token", "slack_app_token", *_SHARED_SECRETS, mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        # `SLACK_SIGNING_SECRET=` in a manifest means "not set", never "the empty key".
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        return None if isinstance(raw, str) and not raw.strip() else value
+
+    def weak_secrets(self) -> list[str]:
+        """Each shared secret too short to resist guessing, with what to do instead."""
+        weak = []
+        for field, env in _SHARED_SECRETS.items():
+            secret: SecretStr | None = getattr(self, field)
+            if field == "slack_signing_secret" and self.slack_app_token is not None:
+                continue  # Socket Mode: no signatures to check
+            if secret is not None and len(secret.get_secret_value()) < MIN_SECRET_LENGTH:
+                weak.append(
+                    f"{env} is {len(secret.get_secret_value())} characters; use at least "
+                    f"{MIN_SECRET_LENGTH} (openssl rand -hex 32)"
+                )
+        return weak
+
     @property
     def web_enabled(self) -> bool:
         return self.web_secret is not None
@@ -158,6 +187,7 @@ class Settings(BaseSettings):
                 "ALERTMANAGER_WEBHOOK_TOKEN is not set; set it (and the same bearer token in "
                 "Alertmanager's webhook_configs) or pass --insecure-webhook"
             )
+        problems += self.weak_secrets()
         web = self.web_problem()
         if web is not None:
             problems.append(web)

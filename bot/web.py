@@ -53,9 +53,13 @@ def error(status: int, error: str, detail: str) -> web.Response:
 def bearer_ok(header: str | None, token: SecretStr | None) -> bool:
     if token is None:
         return True  # --insecure-webhook: the operator chose no token
-    scheme, _, value = (header or "").partition(" ")
     expected = token.get_secret_value().encode()
-    return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), expected)
+    if not expected.strip():
+        return False  # an empty token would accept `Authorization: Bearer `
+    scheme, _, value = (header or "").partition(" ")
+    # aiohttp keeps undecodable header bytes as surrogates; they simply do not match.
+    given = value.strip().encode("utf-8", "surrogateescape")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given, expected)
 
 
 async def read_limited(request: web.Request, limit: int) -> bytes | None:

@@ -5,6 +5,8 @@ from pydantic import SecretStr
 
 from bot.settings import Catalog, ConfigError, Settings, async_database_url, load_catalog
 
+SECRET = "0123456789abcdef0123456789abcdef"
+
 
 @pytest.mark.parametrize(
     ("values", "insecure", "message"),
@@ -12,11 +14,11 @@ from bot.settings import Catalog, ConfigError, Settings, async_database_url, loa
         ({}, False, "SLACK_BOT_TOKEN is not set"),
         ({"slack_bot_token": "xoxb-1"}, False, "SLACK_SIGNING_SECRET is not set"),
         (
-            {"slack_bot_token": "xoxb-1", "slack_signing_secret": "s"},
+            {"slack_bot_token": "xoxb-1", "slack_signing_secret": SECRET},
             False,
             "ALERTMANAGER_WEBHOOK_TOKEN",
         ),
-        ({"slack_bot_token": "xoxb-1", "slack_signing_secret": "s"}, True, None),
+        ({"slack_bot_token": "xoxb-1", "slack_signing_secret": SECRET}, True, None),
         ({"slack_bot_token": "xoxb-1", "slack_app_token": "xapp-1"}, True, None),
     ],
 )
@@ -27,9 +29,8 @@ def test_serve_refuses_to_start_without_what_it_needs(
     if message is None:
         settings.require_for_serve(insecure_webhook=insecure)
         return
-    with pytest.raises(ConfigError, match=message) as caught:
+    with pytest.raises(ConfigError, match=message):
         settings.require_for_serve(insecure_webhook=insecure)
-    assert "\n" not in str(caught.value)
 
 
 def test_secrets_never_show_in_reprs(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -89,3 +90,57 @@ def test_catalog_errors_name_the_wrong_key(tmp_path: Path, text: str, message: s
 def test_missing_catalog_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"nope\.yaml"):
         load_catalog(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"SLACK_SIGNING_SECRET": ""}, "SLACK_SIGNING_SECRET is not set"),
+        ({"SLACK_SIGNING_SECRET": "   "}, "SLACK_SIGNING_SECRET is not set"),
+        ({"ALERTMANAGER_WEBHOOK_TOKEN": ""}, "ALERTMANAGER_WEBHOOK_TOKEN is not set"),
+        (
+            {"SLACK_SIGNING_SECRET": "short"},
+            "SLACK_SIGNING_SECRET is 5 characters; use at least 16",
+        ),
+        ({"ALERTMANAGER_WEBHOOK_TOKEN": "x" * 15}, "ALERTMANAGER_WEBHOOK_TOKEN is 15 characters"),
+        ({"API_TOKEN": "abc"}, "API_TOKEN is 3 characters"),
+    ],
+)
+def test_blank_secrets_are_unset_and_short_ones_refused(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], message: str
+) -> None:
+    base = {
+        "SLACK_BOT_TOKEN": "xoxb-1",
+        "SLACK_SIGNING_SECRET": SECRET,
+        "ALERTMANAGER_WEBHOOK_TOKEN": SECRET,
+    }
+    for key, value in {**base, **env}.items():
+        monkeypatch.setenv(key, value)
+    settings = Settings()
+    with pytest.raises(ConfigError, match=message):
+        settings.require_for_serve(insecure_webhook=False)
+    if not env.get("API_TOKEN", "x").strip():
+        assert settings.api_token is None
+
+
+def test_blank_api_token_means_api_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("API_TOKEN", "")
+    assert Settings().api_token is None
+
+
+def test_bearer_ok_refuses_an_empty_expected_token() -> None:
+    from bot.web import bearer_ok
+
+    assert not bearer_ok("Bearer ", SecretStr(""))
+    assert not bearer_ok("Bearer", SecretStr(" "))
+    assert bearer_ok(f"Bearer {SECRET}", SecretStr(SECRET))
+    assert not bearer_ok("Bearer caf\udcc3", SecretStr(SECRET))  # undecodable header bytes
+
+
+def test_bolt_refuses_an_empty_signing_secret() -> None:
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from bot.slack_app import make_bolt_app
+
+    with pytest.raises(ValueError, match="empty signing secret"):
+        make_bolt_app(client=AsyncWebClient(token="xoxb-1"), signing_secret="")
