@@ -165,6 +165,7 @@ class BotRuntime:
                 store=self.store, background=self.background, metrics=self.metrics,
                 clock=clock, bolt=self.bolt, webhook_token=settings.alertmanager_webhook_token,
                 max_body_bytes=settings.max_body_bytes,
+                slack_signing_secret=settings.slack_signing_secret if self.bolt else None,
                 api=ApiDeps(self.reports, settings.api_token),
                 pages=PageDeps(
                     self.reports, clock, settings.web_secret, settings.web_auth_user_header,

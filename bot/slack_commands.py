@@ -96,6 +96,7 @@ async def run_status(deps: CommandDeps, ack: Any, command: dict[str, Any]) -> No
         target = resolve_target(
             catalog_targets(deps.catalog), args.service, namespace=args.namespace,
             incident_service=incident.service if incident else None,
+            extra_namespaces=deps.catalog.rollback.namespaces,
         )  # fmt: skip
     except (UsageError, UnknownService) as e:
         await ack(text=str(e))

@@ -110,7 +110,8 @@ class SlackWorker:
             if e.retry_after is not None:
                 delay = max(delay, timedelta(seconds=e.retry_after))
             await self.store.retry_job(job.id, error=str(e), due_at=self.clock() + delay)
-            log.warning("slack job delayed", job=job.id, kind=job.kind, error=e.error,
+            log.warning("slack job delayed", incident=f"INC-{job.incident_id}", job=job.id,
+                        kind=job.kind, error=e.error,
                         retry_in_s=delay.total_seconds())  # fmt: skip
             return False
         except SlackPermanentError as e:
@@ -123,7 +124,8 @@ class SlackWorker:
         assert job.id is not None
         now = self.clock()
         await self.store.fail_job(job.id, error=str(error), now=now)
-        log.error("slack job failed", job=job.id, kind=job.kind, error=error.error)
+        log.error("slack job failed", incident=f"INC-{job.incident_id}", job=job.id,
+                  kind=job.kind, error=error.error)  # fmt: skip
         await self._note(
             job.incident_id, "slack_error", f"Slack refused {error.method}: {error.error}",
             key=f"slack-job:{job.id}:failed",

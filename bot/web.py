@@ -6,7 +6,7 @@ Errors are JSON `{"error", "detail"}`; bad input never becomes a 500.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 import structlog
@@ -16,6 +16,7 @@ from pydantic import SecretStr
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.signature import SignatureVerifier
 
 from bot.api import ApiDeps, add_api_routes
 from bot.background import BackgroundWork
@@ -44,6 +45,7 @@ class WebDeps:
     pages: PageDeps | None = None  # the incident pages, /incidents
     # Socket Mode: whether a socket to Slack is up (None in HTTP mode).
     slack_socket: Callable[[], Awaitable[bool]] | None = None
+    slack_signing_secret: SecretStr | None = None  # checked on the raw bytes, before parsing
 
 
 def error(status: int, error: str, detail: str) -> web.Response:
@@ -80,9 +82,23 @@ async def read_limited(request: web.Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
+def slack_signed(verifier: SignatureVerifier, body: bytes, headers: Mapping[str, str]) -> bool:
+    """Slack's signature and its 5-minute freshness, on the bytes as they came."""
+    try:
+        return verifier.is_valid(
+            body=body,
+            timestamp=headers.get("X-Slack-Request-Timestamp"),
+            signature=headers.get("X-Slack-Signature"),
+        )
+    except (ValueError, TypeError):  # a timestamp that is no number, a non-ASCII signature
+        return False
+
+
 class Routes:
     def __init__(self, deps: WebDeps) -> None:
         self.deps = deps
+        secret = deps.slack_signing_secret
+        self.slack_verifier = SignatureVerifier(secret.get_secret_value()) if secret else None
 
     async def alertmanager(self, request: web.Request) -> web.Response:
         deps = self.deps
@@ -115,9 +131,19 @@ class Routes:
         body = await read_limited(request, self.deps.max_body_bytes)
         if body is None:
             return error(413, "too_large", f"body over {self.deps.max_body_bytes} bytes")
-        bolt_request = AsyncBoltRequest(
-            body=body.decode(), query=request.query_string, headers=dict(request.headers)
-        )
+        # Verified before anything is parsed or logged: an unsigned request costs one HMAC,
+        # and Bolt (which logs the body of a request it refuses) never sees it.
+        if self.slack_verifier is not None and not slack_signed(
+            self.slack_verifier, body, request.headers
+        ):
+            return error(401, "invalid_signature", "missing, stale or wrong X-Slack-Signature")
+        try:
+            text = body.decode("utf-8")
+            bolt_request = AsyncBoltRequest(
+                body=text, query=request.query_string, headers=dict(request.headers)
+            )
+        except (UnicodeDecodeError, ValueError, RecursionError) as e:
+            return error(400, "bad_payload", f"body is not a Slack payload: {type(e).__name__}")
         return await to_aiohttp_response(await self.deps.bolt.async_dispatch(bolt_request))
 
     async def healthz(self, _request: web.Request) -> web.Response:

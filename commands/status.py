@@ -8,6 +8,7 @@ from typing import Any
 from bot.core.alerts import format_timestamp
 from bot.core.block_kit import code_section, context, section
 from bot.core.escaping import code, mrkdwn
+from bot.core.redaction import redact
 from bot.core.rollout import Revision
 from bot.core.status_report import MetricReading, StatusReport, format_value
 from commands.common import UsageError, split_args, take_option
@@ -62,7 +63,7 @@ def render_status(report: StatusReport) -> tuple[str, list[Block]]:
         fields = [{"type": "mrkdwn", "text": _metric_line(m)} for m in report.metrics[:10]]
         blocks.append({"type": "section", "fields": fields})
     for name, problem in report.metric_errors.items():
-        blocks.append(section(f":x: {mrkdwn(name)}: {mrkdwn(problem)}"))
+        blocks.append(section(f":x: {mrkdwn(name)}: {mrkdwn(redact(problem))}"))
     if report.alerts:
         names = ", ".join(
             f"{mrkdwn(a.name)} ({mrkdwn(a.severity or 'no severity')})" for a in report.alerts
@@ -77,7 +78,7 @@ def render_status(report: StatusReport) -> tuple[str, list[Block]]:
         blocks.append(section("*Active silences*\n" + "\n".join(lines)))
     blocks += _kubernetes_blocks(report)
     for part, why in report.missing.items():
-        blocks.append(section(f":warning: {mrkdwn(part)} unavailable: {mrkdwn(why)}"))
+        blocks.append(section(f":warning: {mrkdwn(part)} unavailable: {mrkdwn(redact(why))}"))
     blocks.append(context(f"as of {format_timestamp(report.generated_at)}"))
     return report.summary_line(), blocks
 

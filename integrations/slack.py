@@ -25,6 +25,8 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.core.redaction import redact
+
 # Slack error codes that mean "try again later", not "this call is wrong".
 _TRANSIENT_CODES = frozenset(
     {"ratelimited", "internal_error", "fatal_error", "request_timeout", "service_unavailable"}
@@ -40,6 +42,19 @@ class SlackError(Exception):
         self.method = method
         self.error = error
         self.retry_after = retry_after
+
+
+def unreachable(error: BaseException) -> str:
+    """A network failure as one readable phrase (no repr, no credentials in a URL)."""
+    if isinstance(error, TimeoutError):
+        return "unreachable: no answer in time"
+    if isinstance(error, aiohttp.ClientConnectorError):
+        why = error.os_error.strerror if error.os_error and error.os_error.strerror else ""
+        return f"unreachable: cannot connect to {error.host}:{error.port}" + (
+            f" ({why})" if why else ""
+        )
+    text = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return f"unreachable: {redact(text)}"
 
 
 class SlackTransientError(SlackError):
@@ -136,7 +151,7 @@ class SlackGateway:
             raise _classify(method, e) from e
         except (aiohttp.ClientError, TimeoutError) as e:
             self._observe(method, "unreachable")
-            raise SlackTransientError(method, f"unreachable: {e!r}") from e
+            raise SlackTransientError(method, unreachable(e)) from e
         self._observe(method, "ok")
         return dict(response.data) if isinstance(response.data, dict) else {}
 
@@ -219,7 +234,7 @@ class SlackGateway:
             raise _classify(method, e) from e
         except (aiohttp.ClientError, TimeoutError) as e:
             self._observe(method, "unreachable")
-            raise SlackTransientError(method, f"unreachable: {e!r}") from e
+            raise SlackTransientError(method, unreachable(e)) from e
         self._observe(method, "ok")
 
     async def open_view(self, trigger_id: str, view: dict[str, Any]) -> None:

@@ -30,14 +30,14 @@ def clean_env(**values: str) -> dict[str, str]:
     ("values", "reason"),
     [
         (
-            {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"},
+            {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s" * 32},
             "ALERTMANAGER_WEBHOOK_TOKEN is not set",
         ),
         (
             {
                 "SLACK_BOT_TOKEN": "xoxb-1",
-                "SLACK_SIGNING_SECRET": "s",
-                "ALERTMANAGER_WEBHOOK_TOKEN": "t",
+                "SLACK_SIGNING_SECRET": "s" * 32,
+                "ALERTMANAGER_WEBHOOK_TOKEN": "t" * 32,
                 "INCIDENT_BOT_CONFIG": "missing.yaml",
             },
             "missing.yaml",

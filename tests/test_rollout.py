@@ -186,7 +186,7 @@ def test_warning_events_newest_first_for_our_objects() -> None:
         ),
         (
             "ERROR calling api with Authorization: Bearer abc.def",
-            "ERROR calling api with Authorization: **** ****",
+            "ERROR calling api with Authorization: Bearer ****",
         ),
         (
             "ERROR postgres://app:s3cret@db:5432/pay timeout",

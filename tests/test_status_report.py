@@ -29,8 +29,19 @@ def test_resolve_target(
     incident: str | None,
     expected: tuple[str, str, str, bool],
 ) -> None:
-    target = resolve_target(CATALOG, requested, namespace=namespace, incident_service=incident)
+    target = resolve_target(
+        CATALOG, requested, namespace=namespace, incident_service=incident,
+        extra_namespaces=("staging",),
+    )  # fmt: skip
     assert (target.service, target.namespace, target.deployment, target.in_catalog) == expected
+
+
+@pytest.mark.parametrize("namespace", ["kube-system", "staging", "default", "<!channel>"])
+def test_status_reads_only_catalog_namespaces(namespace: str) -> None:
+    with pytest.raises(UnknownService, match="only the namespaces in the catalog") as caught:
+        resolve_target(CATALOG, "payments", namespace=namespace, incident_service=None)
+    assert "`prod`, `production`" in str(caught.value)
+    assert "<!channel>" not in str(caught.value)
 
 
 @pytest.mark.parametrize(

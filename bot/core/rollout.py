@@ -13,6 +13,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.core.alerts import parse_timestamp
+from bot.core.redaction import mask_secrets
+
+__all__ = ["mask_secrets"]  # re-exported: /status masks log lines with it
 
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
 HASH_LABEL = "pod-template-hash"
@@ -196,19 +199,7 @@ def warning_events(events: Iterable[Obj], names: set[str], *, limit: int = 5) ->
     return found[:limit]
 
 
-_SECRET = re.compile(
-    r"(?i)\b(password|passwd|secret|token|api[_-]?key|authorization|bearer)\b(\s*[:=]\s*|\s+)"
-    r"(\S+)"
-)
-_URL_CREDENTIALS = re.compile(r"(://[^:/\s]+:)([^@/\s]+)(@)")
-_BEARER = re.compile(r"(?i)\b(bearer|basic)\s+\S+")
 _ERROR = re.compile(r"\b(ERROR|FATAL|CRITICAL|PANIC|Exception|Traceback)\b")
-
-
-def mask_secrets(line: str) -> str:
-    line = _URL_CREDENTIALS.sub(r"\1****\3", line)
-    line = _BEARER.sub(lambda m: f"{m.group(1)} ****", line)
-    return _SECRET.sub(lambda m: f"{m.group(1)}{m.group(2)}****", line)
 
 
 def error_lines(log: str, *, limit: int = 10, width: int = 300) -> list[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -148,8 +148,21 @@ def resolve_target(
     *,
     namespace: str | None,
     incident_service: str | None,
+    extra_namespaces: Collection[str] = (),
 ) -> Target:
-    """`catalog` maps service -> (namespace, deployment); the incident's service is the default."""
+    """`catalog` maps service -> (namespace, deployment); the incident's service is the default.
+
+    `-n` may name only a namespace the catalog knows (its services' and `extra_namespaces`,
+    the rollback namespaces): any Slack user can run /status, and not every namespace's pod
+    logs and events are theirs to read.
+    """
+    known_namespaces = {ns for ns, _ in catalog.values()} | set(extra_namespaces)
+    if namespace is not None and namespace not in known_namespaces:
+        listed = ", ".join(f"`{n}`" for n in sorted(known_namespaces)) or "none"
+        raise UnknownService(
+            f"/status reads only the namespaces in the catalog ({listed}), "
+            f"not `{mrkdwn(namespace)}`. Add a service there to the catalog (INCIDENT_BOT_CONFIG)."
+        )
     name = requested or incident_service
     if not name:
         raise UnknownService(
