@@ -13,11 +13,12 @@ from typing import Any
 import structlog
 
 from bot.clock import Clock
-from bot.core.escaping import mention, mrkdwn
+from bot.core.escaping import mention, mrkdwn, mrkdwn_to_plain
 from bot.core.rollback import (
     PendingRollback,
     RollbackPlan,
     RollbackRefused,
+    RollbackStatus,
     check_click,
     may_roll_back,
     plan_rollback,
@@ -104,7 +105,19 @@ class RollbackService:
                 channel, user, "Kubernetes is not configured for this bot (no kubeconfig)."
             )
             return
-        if not args.history and not await self._permitted(channel, user, namespace, name, incident):
+        if args.history:
+            # Reading the history changes nothing, but it is still only for the namespaces
+            # rollbacks are allowed in: not kube-system to anyone who asks.
+            allowed = self.catalog.rollback.namespaces
+            if namespace not in allowed:
+                listed = ", ".join(allowed) or "none configured"
+                await self._tell(
+                    channel, user,
+                    f"Not showing the history: rollbacks are not allowed in namespace "
+                    f"{mrkdwn(namespace)} (allowed: {mrkdwn(listed)}).",
+                )  # fmt: skip
+                return
+        elif not await self._permitted(channel, user, namespace, name, incident):
             return
         try:
             deployment = await k8s.deployment(namespace, name)
@@ -200,14 +213,19 @@ class RollbackService:
                 patch=list(plan.patch),
                 force=force,
                 created_at=self.clock(),
-                status="blocked" if plan.gitops and not force else "pending",
+                status=RollbackStatus.BLOCKED.value
+                if plan.gitops and not force
+                else RollbackStatus.PENDING.value,
             )
         )
         assert row.id is not None
         text, blocks = render_preview(plan, rollback_id=row.id, requested_by=user, force=force)
         posted = await self.chat.post_message(channel, text, blocks)
         await self._set(row, message_ts=posted.ts)
-        audit.info("rollback requested", rollback=row.id, user=user, plan=plan_summary(plan))
+        audit.info(
+            "rollback requested", rollback=row.id, user=user,
+            plan=mrkdwn_to_plain(plan_summary(plan)),
+        )  # fmt: skip
         await self._note(
             incident,
             "rollback_requested",
@@ -220,16 +238,25 @@ class RollbackService:
         row = await self.store.get(Rollback, rollback_id)
         if row is None:
             return
-        problem = check_click(
-            PendingRollback(row.requested_by, row.created_at, row.status), user, self.clock()
-        )
+        problem = check_click(_pending(row), user, self.clock())
         if problem is not None:
             await self._tell(row.channel_id, user, f"Nothing done: {problem}.")
             return
         assert self.kubernetes is not None
         incident = await self.store.incident(row.incident_id) if row.incident_id else None
+        # Asked again at the click: the user may have left the group, or the catalog changed.
+        if not await self._permitted(row.channel_id, user, row.namespace, row.deployment, incident):
+            return
         now = self.clock()
-        row = await self._set(row, status="confirmed", confirmed_by=user, confirmed_at=now)
+        # One statement claims the preview: of a double click (or two replicas) one goes on.
+        claimed = await self.store.claim_row(
+            Rollback, rollback_id, {"status": RollbackStatus.PENDING.value},
+            status=RollbackStatus.CONFIRMED.value, confirmed_by=user, confirmed_at=now,
+        )  # fmt: skip
+        if not claimed:
+            await self._tell_lost_claim(rollback_id, user)
+            return
+        row = await self.store.get(Rollback, rollback_id) or row
         audit.info("rollback confirmed", rollback=row.id, user=user)
         await self._note(
             incident,
@@ -246,15 +273,18 @@ class RollbackService:
             await self.kubernetes.patch_deployment(row.namespace, row.deployment, row.patch)
         except (KubernetesConflict, KubernetesRefused) as e:
             await self._finish(
-                row, incident, "stale", f"{mrkdwn(e)}: nothing was changed; run /rollback again"
+                row,
+                incident,
+                RollbackStatus.STALE,
+                f"{mrkdwn(e)}: nothing was changed; run /rollback again",
             )
             return
         except KubernetesError as e:
             await self._finish(
-                row, incident, "failed", f"Kubernetes refused the patch: {mrkdwn(e)}"
+                row, incident, RollbackStatus.FAILED, f"Kubernetes refused the patch: {mrkdwn(e)}"
             )
             return
-        row = await self._set(row, status="patched")
+        row = await self._set(row, status=RollbackStatus.PATCHED.value)
         await self._note(
             incident,
             "rollback_patched",
@@ -283,7 +313,7 @@ class RollbackService:
         """After a restart: watch again every rollout that was patched but not yet finished."""
         if self.kubernetes is None:
             return 0
-        rows = await self.store.rollbacks_with_status("patched")
+        rows = await self.store.rollbacks_with_status(RollbackStatus.PATCHED.value)
         for row in rows:
             incident = await self.store.incident(row.incident_id) if row.incident_id else None
             self._start_watch(row, incident)
@@ -293,16 +323,30 @@ class RollbackService:
         row = await self.store.get(Rollback, rollback_id)
         if row is None:
             return
-        problem = check_click(
-            PendingRollback(row.requested_by, row.created_at, row.status), user, self.clock()
-        )
-        if problem is not None and "older than" not in problem:
+        problem = check_click(_pending(row), user, self.clock(), cancelling=True)
+        if problem is not None:
             await self._tell(row.channel_id, user, f"Nothing done: {problem}.")
+            return
+        claimed = await self.store.claim_row(
+            Rollback, rollback_id, {"status": RollbackStatus.PENDING.value},
+            status=RollbackStatus.CANCELLED.value, confirmed_by=None,
+        )  # fmt: skip
+        if not claimed:  # confirmed (or cancelled) a moment ago by another click
+            await self._tell_lost_claim(rollback_id, user)
             return
         incident = await self.store.incident(row.incident_id) if row.incident_id else None
         await self._finish(
-            row, incident, "cancelled", f"Cancelled by {mention(user)}; nothing was changed"
+            row,
+            incident,
+            RollbackStatus.CANCELLED,
+            f"Cancelled by {mention(user)}; nothing was changed",
         )
+
+    async def _tell_lost_claim(self, rollback_id: int, user: str) -> None:
+        row = await self.store.get(Rollback, rollback_id)
+        if row is not None:
+            problem = check_click(_pending(row), user, self.clock(), cancelling=True)
+            await self._tell(row.channel_id, user, f"Nothing done: {problem}.")
 
     async def _watch(self, row: Rollback, incident: Incident | None) -> None:
         """Like `kubectl rollout status`: one message updated in place until done."""
@@ -325,14 +369,14 @@ class RollbackService:
                         await self.chat.update_message(row.channel_id, row.message_ts, text, blocks)
                     last = text
                 if status.state in ("complete", "failed"):
-                    outcome = "completed" if status.done else "failed"
+                    outcome = RollbackStatus.COMPLETED if status.done else RollbackStatus.FAILED
                     await self._finish(row, incident, outcome, mrkdwn(status.message), update=False)
                     return
             if asyncio.get_running_loop().time() > deadline:
                 await self._finish(
                     row,
                     incident,
-                    "timed_out",
+                    RollbackStatus.TIMED_OUT,
                     f"not finished after {self.watch_timeout:g} s",
                     update=False,
                 )
@@ -343,26 +387,27 @@ class RollbackService:
         self,
         row: Rollback,
         incident: Incident | None,
-        status: str,
+        status: RollbackStatus,
         detail: str,
         *,
         update: bool = True,
     ) -> None:
         """`detail` is Slack mrkdwn (outside strings already escaped), like timeline texts."""
-        row = await self._set(row, status=status, detail=detail, finished_at=self.clock())
+        row = await self._set(row, status=status.value, detail=detail, finished_at=self.clock())
         audit.info(
             "rollback finished",
             rollback=row.id,
-            outcome=status,
+            outcome=status.value,
             detail=detail,
             namespace=row.namespace,
             deployment=row.deployment,
             from_revision=row.from_revision,
             to_revision=row.to_revision,
         )
-        icon = {"completed": ":white_check_mark:", "cancelled": ":no_entry_sign:"}.get(
-            status, ":x:"
-        )
+        icon = {
+            RollbackStatus.COMPLETED: ":white_check_mark:",
+            RollbackStatus.CANCELLED: ":no_entry_sign:",
+        }.get(status, ":x:")
         what = mrkdwn(f"{row.namespace}/{row.deployment} to revision {row.to_revision}")
         text = f"{icon} Rollback of {what}: {status}. {detail}"
         with contextlib.suppress(SlackError):
@@ -428,4 +473,10 @@ def _plan_of(row: Rollback) -> RollbackPlan:
         to_images=tuple(row.to_images),
         diff=(),
         patch=(),
+    )
+
+
+def _pending(row: Rollback) -> PendingRollback:
+    return PendingRollback(
+        row.requested_by, row.created_at, RollbackStatus(row.status), row.confirmed_by
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import zlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.core.rollback import RollbackStatus
 from bot.models import (
     ActionItem,
     Incident,
@@ -169,6 +170,19 @@ class IncidentStore:
             key = model.__table__.c.id  # type: ignore[attr-defined]
             await unit.session.exec(sa.update(model).where(key == row_id).values(**values))
         return await self.get(model, row_id)
+
+    async def claim_row(
+        self, model: type[T], row_id: int, where: Mapping[str, Any], **values: Any
+    ) -> bool:
+        """UPDATE one row by id only while its columns still hold `where`: True if it did.
+
+        One statement, so of two concurrent claims (a double click, two replicas) one wins.
+        """
+        async with self.unit() as unit:
+            table = model.__table__  # type: ignore[attr-defined]
+            conditions = [table.c.id == row_id, *(table.c[k] == v for k, v in where.items())]
+            result = await unit.session.exec(sa.update(model).where(*conditions).values(**values))
+            return bool(result.rowcount == 1)
 
     async def get(self, model: type[T], row_id: int) -> T | None:
         async with self._sessions() as session:
@@ -429,7 +443,7 @@ class IncidentStore:
         query = (
             select(Rollback)
             .join(Incident, col(Incident.id) == col(Rollback.incident_id))
-            .where(Rollback.status == "completed")
+            .where(Rollback.status == RollbackStatus.COMPLETED.value)
             .order_by(col(Rollback.id))
         )
         if since is not None:

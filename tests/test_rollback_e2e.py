@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -125,9 +126,13 @@ async def test_preview_then_confirm_rolls_back_and_reports_progress(
         "/metadata/annotations",
     ]
     await eventually(lambda: _says(message, "successfully rolled out"), what="the progress message")
-    assert any(
-        ":white_check_mark: Rollback" in m.text and "completed" in m.text for m in room.messages
-    )
+
+    async def announced() -> bool:  # posted just after the row is marked completed
+        return any(
+            ":white_check_mark: Rollback" in m.text and "completed" in m.text for m in room.messages
+        )
+
+    await eventually(announced, what="the completion message")
 
 
 async def test_cancel_changes_nothing(
@@ -377,3 +382,48 @@ async def test_a_restart_mid_rollout_resumes_the_watch(
         fake_kube.deployment(NS, "cart")["spec"]["template"]["spec"]["containers"][0]["image"]
         == "cart:v1"
     )
+
+
+async def test_a_double_click_confirms_once_and_says_who_confirmed(
+    bot: BotRuntime, fake_slack: FakeSlack, fake_kube: FakeKubernetes, room: FakeChannel
+) -> None:
+    await slash(bot, "/rollback", NAME, channel=room.id)
+    message = await preview(fake_slack, room)
+    value = button(message, "rollback_confirm")["value"]
+    await asyncio.gather(
+        *(click(bot, "rollback_confirm", value, channel=room.id, user="U0ONCALL1") for _ in "ab")
+    )
+    await eventually(lambda: _status(bot, "completed"), what="the rollout to finish")
+    (said,) = await fake_slack.wait_for_call("chat.postEphemeral")
+    assert "already confirmed by <@U0ONCALL1>" in said.args["text"]
+    assert len([r for r in fake_kube.requests if r.method == "PATCH"]) == 1
+    assert not any("stale" in m.text or "nothing was changed" in m.text for m in room.messages)
+
+
+async def test_permission_is_checked_again_at_the_click(
+    bot: BotRuntime, fake_slack: FakeSlack, fake_kube: FakeKubernetes, room: FakeChannel
+) -> None:
+    await slash(bot, "/rollback", NAME, channel=room.id)
+    message = await preview(fake_slack, room)
+    policy = bot.rollback.catalog.rollback  # taken off the rota after the preview
+    policy.allowed_users.remove("U0ONCALL1")
+    policy.allowed_groups.clear()
+    await click(
+        bot, "rollback_confirm", button(message, "rollback_confirm")["value"],
+        channel=room.id, user="U0ONCALL1",
+    )  # fmt: skip
+    (said,) = await fake_slack.wait_for_call("chat.postEphemeral")
+    assert "is not allowed to roll back" in said.args["text"]
+    assert await _status(bot, "pending")
+    assert [r for r in fake_kube.requests if r.method == "PATCH"] == []
+
+
+async def test_history_only_in_rollback_namespaces(
+    bot: BotRuntime, fake_slack: FakeSlack, fake_kube: FakeKubernetes, room: FakeChannel
+) -> None:
+    fake_kube.add_deployment("kube-system", "coredns", image="coredns:1.11")
+    await slash(bot, "/rollback", "coredns -n kube-system --history", channel=room.id,
+                user="U0STRANGER")  # fmt: skip
+    (said,) = await fake_slack.wait_for_call("chat.postEphemeral")
+    assert "Not showing the history" in said.args["text"]
+    assert "coredns:1.11" not in said.args["text"]

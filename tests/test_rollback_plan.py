@@ -6,6 +6,7 @@ import pytest
 from bot.core.rollback import (
     PendingRollback,
     RollbackRefused,
+    RollbackStatus,
     argo_cd_manager,
     check_click,
     may_roll_back,
@@ -204,10 +205,24 @@ def test_who_may_roll_back(
         ("pending", "U2", timedelta(minutes=1), "only <@U1>"),
         ("pending", "U1", timedelta(minutes=16), "older than 15 minutes"),
         ("confirmed", "U1", timedelta(minutes=1), "already confirmed"),
+        ("cancelled", "U1", timedelta(minutes=1), "already cancelled"),
+        ("timed_out", "U1", timedelta(minutes=1), "already timed out"),
     ],
 )
 def test_button_clicks_are_bound_and_expire(
     status: str, user: str, age: timedelta, reason: str | None
 ) -> None:
-    result = check_click(PendingRollback("U1", T, status), user, T + age)
+    result = check_click(PendingRollback("U1", T, RollbackStatus(status)), user, T + age)
     assert (result is None) if reason is None else (reason in (result or ""))
+
+
+@pytest.mark.parametrize("status", ["confirmed", "patched", "completed", "stale"])
+def test_a_second_click_names_who_confirmed(status: str) -> None:
+    pending = PendingRollback("U1", T, RollbackStatus(status), confirmed_by="U1")
+    assert check_click(pending, "U1", T) == "this rollback was already confirmed by <@U1>"
+
+
+def test_cancel_may_come_late_confirm_may_not() -> None:
+    pending = PendingRollback("U1", T, RollbackStatus.PENDING)
+    assert check_click(pending, "U1", T + timedelta(hours=1), cancelling=True) is None
+    assert check_click(pending, "U1", T + timedelta(hours=1)) is not None

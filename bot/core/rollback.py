@@ -15,6 +15,7 @@ import copy
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from bot.core.escaping import mention, mrkdwn
@@ -32,6 +33,36 @@ KEEP_ANNOTATIONS = frozenset(
         "deployment.kubernetes.io/desired-replicas",
         "deployment.kubernetes.io/max-replicas",
         "deprecated.deployment.rollback.to",
+    }
+)
+
+
+class RollbackStatus(StrEnum):
+    """Where a /rollback stands; stored as its value in `rollbacks.status`."""
+
+    PENDING = "pending"  # previewed, waiting for Confirm or Cancel
+    BLOCKED = "blocked"  # a GitOps controller owns it and --force was not given
+    CONFIRMED = "confirmed"  # claimed by the one Confirm click that counts
+    PATCHED = "patched"  # the patch went in; the rollout is being watched
+    COMPLETED = "completed"
+    FAILED = "failed"
+    STALE = "stale"  # the deployment changed since the preview: nothing was changed
+    CANCELLED = "cancelled"
+    TIMED_OUT = "timed_out"
+
+    @property
+    def was_confirmed(self) -> bool:
+        return self in _CONFIRMED_STATES
+
+
+_CONFIRMED_STATES = frozenset(
+    {
+        RollbackStatus.CONFIRMED,
+        RollbackStatus.PATCHED,
+        RollbackStatus.COMPLETED,
+        RollbackStatus.FAILED,
+        RollbackStatus.STALE,
+        RollbackStatus.TIMED_OUT,
     }
 )
 
@@ -221,15 +252,24 @@ def may_roll_back(
 class PendingRollback:
     requested_by: str
     created_at: datetime
-    status: str  # "pending" | "confirmed" | "cancelled" | ...
+    status: RollbackStatus
+    confirmed_by: str | None = None
 
 
-def check_click(pending: PendingRollback, user: str, now: datetime) -> str | None:
-    """None when this click may proceed, else why not (said only to the one who clicked)."""
-    if pending.status != "pending":
-        return f"this rollback was already {pending.status}"
+def check_click(
+    pending: PendingRollback, user: str, now: datetime, *, cancelling: bool = False
+) -> str | None:
+    """None when this click may proceed, else why not (said only to the one who clicked).
+
+    A cancel may come after the 15 minutes (it only closes the preview); a confirm may not.
+    """
+    status = RollbackStatus(pending.status)
+    if status.was_confirmed and pending.confirmed_by:
+        return f"this rollback was already confirmed by {mention(pending.confirmed_by)}"
+    if status is not RollbackStatus.PENDING:
+        return f"this rollback was already {status.value.replace('_', ' ')}"
     if user != pending.requested_by:
         return f"only {mention(pending.requested_by)}, who asked for this rollback, can confirm it"
-    if now - pending.created_at > CONFIRM_WINDOW:
+    if not cancelling and now - pending.created_at > CONFIRM_WINDOW:
         return "this preview is older than 15 minutes: run /rollback again for a fresh one"
     return None
