@@ -128,6 +128,10 @@ async def answer_status(
     except SlackError as e:
         log.error("could not answer /status in Slack", channel=channel, error=e.error)
         return
+    except Exception as e:  # never leave "Checking payments..." without an answer
+        log.exception("/status failed", service=target.service)
+        await _status_failed(deps, channel, target, e)
+        return
     finally:
         deps.metrics.command_latency.labels(command="status").observe(time.monotonic() - started)
     if incident is not None and incident.id is not None:
@@ -140,6 +144,19 @@ async def answer_status(
                 source_key=f"slack:command:{command.get('trigger_id') or now.isoformat()}",
             )
         )  # fmt: skip
+
+
+async def _status_failed(
+    deps: CommandDeps, channel: str, target: Target, error: Exception
+) -> None:
+    text = (
+        f":x: /status {target.service} could not finish: {type(error).__name__}: {error}. "
+        "The bot's log has the details; try again, or check Prometheus and Kubernetes directly."
+    )
+    try:  # where the answer would have gone, so whoever waits for it sees why it is not there
+        await deps.chat.post_message(channel, text)
+    except SlackError as e:
+        log.error("could not tell the user /status failed", channel=channel, error=e.error)
 
 
 async def run_rollback(deps: CommandDeps, ack: Any, command: dict[str, Any]) -> None:

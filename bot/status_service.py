@@ -16,7 +16,6 @@ import structlog
 
 from bot.chart import Mark, render_chart
 from bot.clock import Clock
-from bot.core.rollout import error_lines, pod_trouble, revisions, rollout_status, warning_events
 from bot.core.silences import format_matchers
 from bot.core.status_report import (
     ActiveSilence,
@@ -27,23 +26,21 @@ from bot.core.status_report import (
     service_queries,
 )
 from bot.settings import Catalog
+from bot.status_kubernetes import DeploymentMissing, KubernetesFindings, KubernetesStatus
 from integrations.alertmanager import AlertmanagerAPI, AlertmanagerError
-from integrations.kubernetes import (
-    KubernetesError,
-    KubernetesNotFound,
-    KubernetesSource,
-    label_selector,
+from integrations.kubernetes import KubernetesSource
+from integrations.prometheus import (
+    PrometheusError,
+    PrometheusQueryError,
+    PrometheusSource,
+    PrometheusUnavailable,
 )
-from integrations.prometheus import PrometheusError, PrometheusQueryError, PrometheusSource
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
 LOOKBACK = timedelta(minutes=30)
-RESTART_WINDOW = timedelta(minutes=15)
 
-
-class DeploymentMissing(LookupError):
-    pass
+__all__ = ["DeploymentMissing", "StatusResult", "StatusService"]
 
 
 @dataclass(frozen=True)
@@ -77,63 +74,88 @@ class StatusService:
             self._bounded("Prometheus", self._metrics(target, now)),
             self._bounded("Alerts", self._alerts(target)),
             self._bounded("Chart", self._series(target, now, since)),
-            self._bounded("Kubernetes", self._kubernetes(target, now)),
+            self._kubernetes(target, now),
             self._bounded("Silences", self._silences(target)),
+            return_exceptions=True,
         )
         missing: dict[str, str] = {}
         for part, outcome in (("Prometheus", metrics), ("Alerts", alerts),
-                              ("Kubernetes", kube), ("Silences", silences)):  # fmt: skip
+                              ("Silences", silences)):  # fmt: skip
             if isinstance(outcome, str):
                 missing[part] = outcome
         if isinstance(silences, tuple):
             report = replace(report, silences=silences)
         if isinstance(metrics, tuple):
-            report = replace(report, metrics=metrics[0], metric_errors=metrics[1])
+            readings, errors, down = metrics
+            report = replace(report, metrics=readings, metric_errors=errors)
+            if down is not None:
+                missing["Prometheus"] = down
         if isinstance(alerts, tuple):
             report = replace(report, alerts=alerts)
         if isinstance(kube, DeploymentMissing):
-            if target.in_catalog:
-                missing["Kubernetes"] = str(kube)
-            else:
+            if not target.in_catalog:
                 raise kube
-        elif isinstance(kube, dict):
-            report = replace(report, **kube)
+            missing["Deployment"] = str(kube)
+        elif isinstance(kube, KubernetesFindings):
+            report = replace(report, **kube.fields)
+            missing |= kube.missing
+        elif isinstance(kube, BaseException):
+            log.error("Kubernetes part of /status failed", error=repr(kube))
+            missing["Kubernetes"] = f"unexpected error: {type(kube).__name__}: {kube}"
         report = replace(report, missing=missing)
         chart = None
         if isinstance(series, tuple):
-            chart = await asyncio.to_thread(
-                render_chart, f"{target.service}: last {_span(series[2])}", series[0], series[1],
-                self._marks(report, since),
-            )  # fmt: skip
+            try:
+                chart = await asyncio.to_thread(
+                    render_chart, f"{target.service}: last {_span(series[2])}", series[0],
+                    series[1], self._marks(report, since),
+                )  # fmt: skip
+            except Exception:  # the numbers above still go out without their picture
+                log.exception("chart rendering failed")
         return StatusResult(report, chart)
 
-    async def _bounded(self, part: str, work: Awaitable[T]) -> T | str | DeploymentMissing:
+    async def _bounded(self, part: str, work: Awaitable[T]) -> T | str:
         try:
             return await asyncio.wait_for(work, self.timeout)
         except TimeoutError:
             return f"no answer within {self.timeout:g} s"
-        except DeploymentMissing as e:
-            return e
-        except (PrometheusError, KubernetesError, AlertmanagerError) as e:
+        except (PrometheusError, AlertmanagerError) as e:
             return str(e)
+        except Exception as e:  # an answer nobody foresaw: say so, and show the rest
+            log.exception("status part failed unexpectedly", part=part)
+            return f"unexpected error: {type(e).__name__}: {e}"
 
     async def _metrics(
         self, target: Target, now: datetime
-    ) -> tuple[tuple[MetricReading, ...], dict[str, str]]:
-        overrides = self._overrides(target)
-        queries = service_queries(target.service, overrides)
-        readings, errors = [], {}
-        for key, query in queries.items():
-            try:
-                current, before = await asyncio.gather(
-                    self.prometheus.scalar(query, now),
-                    self.prometheus.scalar(query, now - LOOKBACK),
-                )
-            except PrometheusQueryError as e:
-                errors[key] = f"query `{e.query}` failed: {e.message}"
-                continue
-            readings.append(MetricReading(key, current, before))
-        return tuple(readings), errors
+    ) -> tuple[tuple[MetricReading, ...], dict[str, str], str | None]:
+        """Each query fails alone; when none got through because Prometheus is down, the
+        third value says so once instead of three times."""
+        queries = service_queries(target.service, self._overrides(target))
+
+        async def reading(key: str, query: str) -> MetricReading:
+            current, before = await asyncio.gather(
+                self.prometheus.scalar(query, now), self.prometheus.scalar(query, now - LOOKBACK)
+            )
+            return MetricReading(key, current, before)
+
+        outcomes = await asyncio.gather(
+            *(reading(key, query) for key, query in queries.items()), return_exceptions=True
+        )
+        readings, errors, down = [], {}, []
+        for (key, query), outcome in zip(queries.items(), outcomes, strict=True):
+            if isinstance(outcome, MetricReading):
+                readings.append(outcome)
+            elif isinstance(outcome, PrometheusQueryError):
+                errors[key] = f"query `{outcome.query}` failed: {outcome.message}"
+            elif isinstance(outcome, PrometheusUnavailable):
+                down.append(str(outcome))
+                errors[key] = f"query `{query}` failed: {outcome}"
+            else:
+                log.error("metric query failed unexpectedly", metric=key, error=repr(outcome))
+                errors[key] = f"query `{query}` failed: {type(outcome).__name__}: {outcome}"
+        if down and len(down) == len(queries):
+            return (), {}, down[0]
+        return tuple(readings), errors, None
 
     def _overrides(self, target: Target) -> dict[str, str | None]:
         service = self.catalog.services.get(target.service)
@@ -186,42 +208,13 @@ class StatusService:
             now - start,
         )
 
-    async def _kubernetes(self, target: Target, now: datetime) -> dict[str, Any]:
+    async def _kubernetes(self, target: Target, now: datetime) -> KubernetesFindings:
         if self.kubernetes is None:
-            raise KubernetesError("not configured (no kubeconfig, not in a cluster)")
-        k8s, ns = self.kubernetes, target.namespace
-        try:
-            deployment = await k8s.deployment(ns, target.deployment)
-        except KubernetesNotFound as e:
-            raise DeploymentMissing(f"deployment {ns}/{target.deployment} not found") from e
-        selector = label_selector(
-            deployment.get("spec", {}).get("selector", {}).get("matchLabels", {})
-        )
-        replicasets, pods, events = await asyncio.gather(
-            k8s.replicasets(ns, selector), k8s.pods(ns, selector), k8s.events(ns)
-        )
-        revs = revisions(deployment, replicasets)
-        names = {target.deployment} | {r.replicaset for r in revs}
-        names |= {p.get("metadata", {}).get("name", "") for p in pods}
-        newest = max(
-            pods, key=lambda p: p.get("metadata", {}).get("creationTimestamp", ""), default=None
-        )
-        log_pod: str | None = None
-        lines: tuple[str, ...] = ()
-        if newest is not None:
-            log_pod = newest["metadata"]["name"]
-            try:
-                lines = tuple(error_lines(await k8s.pod_log(ns, log_pod)))
-            except KubernetesError as e:
-                lines = (f"(log unavailable: {e})",)
-        return {
-            "rollout": rollout_status(deployment),
-            "revisions": tuple(revs[:3]),
-            "pods": tuple(pod_trouble(pods, now=now, window=RESTART_WINDOW)),
-            "events": tuple(warning_events(events, names)),
-            "log_pod": log_pod,
-            "log_lines": lines,
-        }
+            return KubernetesFindings(
+                missing={"Kubernetes": "not configured (no kubeconfig, not in a cluster)"}
+            )
+        reader = KubernetesStatus(self.kubernetes, timeout=self.timeout)
+        return await reader.collect(target.namespace, target.deployment, now)
 
     def _marks(self, report: StatusReport, since: datetime | None) -> list[Mark]:
         marks = [Mark(since, "incident start", "tab:red")] if since else []

@@ -7,7 +7,8 @@ from typing import Any
 
 from bot.core.alerts import format_timestamp
 from bot.core.block_kit import code_section, context, section
-from bot.core.escaping import code, mrkdwn
+from bot.core.escaping import mrkdwn
+from bot.core.pod_health import ContainerState, PodTrouble
 from bot.core.redaction import redact
 from bot.core.rollout import Revision
 from bot.core.status_report import MetricReading, StatusReport, format_value
@@ -78,12 +79,24 @@ def render_status(report: StatusReport) -> tuple[str, list[Block]]:
         blocks.append(section("*Active silences*\n" + "\n".join(lines)))
     blocks += _kubernetes_blocks(report)
     for part, why in report.missing.items():
-        blocks.append(section(f":warning: {mrkdwn(part)} unavailable: {mrkdwn(redact(why))}"))
+        if part not in KUBERNETES_SECTIONS:
+            blocks.append(_unavailable(part, why))
     blocks.append(context(f"as of {format_timestamp(report.generated_at)}"))
     return report.summary_line(), blocks
 
 
+KUBERNETES_SECTIONS = ("Deployment", "Revisions", "Pods", "Events", "Logs")
+MAX_PODS_SHOWN = 5
+
+
+def _unavailable(part: str, why: str) -> Block:
+    # Errors can carry a URL with its credentials, or a token: never shown.
+    return section(f":warning: *{mrkdwn(part)}* unavailable: {mrkdwn(redact(why))}")
+
+
 def _kubernetes_blocks(report: StatusReport) -> list[Block]:
+    """Each section where it belongs, or in its place the reason it is missing."""
+    missing = report.missing
     blocks: list[Block] = []
     rollout = report.rollout
     if rollout is not None:
@@ -97,24 +110,59 @@ def _kubernetes_blocks(report: StatusReport) -> list[Block]:
             f"desired {rollout.desired} · updated {rollout.updated} · ready {rollout.ready}"
             f" · available {rollout.available}"
         ))  # fmt: skip
+    if "Deployment" in missing:
+        blocks.append(_unavailable("Deployment", missing["Deployment"]))
     if report.revisions:
         lines = [_revision_line(r, i == 0) for i, r in enumerate(report.revisions)]
         blocks.append(section("*Revisions*\n" + "\n".join(lines)))
+    elif "Revisions" in missing:
+        blocks.append(_unavailable("Revisions", missing["Revisions"]))
     if report.pods:
-        lines = [
-            f":boom: {mrkdwn(p.name)}: "
-            f"{mrkdwn(p.reason or ('not ready' if not p.ready else 'restarted'))},"
-            f" {p.restarts} restart(s)"
-            for p in report.pods
-        ]
-        blocks.append(section("*Pods in trouble*\n" + "\n".join(lines), rest=_REST))
+        blocks.append(section(_pods_text(report.pods), rest=_REST))
+    elif "Pods" in missing:
+        blocks.append(_unavailable("Pods", missing["Pods"]))
     if report.events:
         lines = [
             mrkdwn(f"{e.object} {e.reason}: {e.message}") + f" (x{e.count})" for e in report.events
         ]
         blocks.append(section("*Warning events*\n" + "\n".join(lines), rest=_REST))
+    elif "Events" in missing:
+        blocks.append(_unavailable("Events", missing["Events"]))
     if report.log_lines:
-        title = f"*Errors in {mrkdwn(report.log_pod)} log*"
-        rest = f"{code('kubectl logs ' + str(report.log_pod))} shows them"
-        blocks.append(code_section(title, report.log_lines, rest=rest))
+        title = "*Errors in pod logs* (pods in trouble first)"
+        lines = [f"{line.source}: {line.text}" for line in report.log_lines]
+        rest = "`kubectl logs --previous` shows them"
+        blocks.append(code_section(title, lines, rest=rest))
+    if "Logs" in missing:
+        blocks.append(_unavailable("Logs", missing["Logs"]))
     return blocks
+
+
+def _pods_text(pods: tuple[PodTrouble, ...]) -> str:
+    lines = ["*Pods in trouble*"]
+    for p in pods[:MAX_PODS_SHOWN]:
+        reason = p.reason or ("not ready" if not p.ready else "restarted")
+        phase = f" ({mrkdwn(p.phase)})" if p.phase and p.phase != "Running" else ""
+        lines.append(f":boom: {mrkdwn(p.name)}{phase}: {mrkdwn(reason)}, {p.restarts} restart(s)")
+        if p.message:
+            lines.append(f"      {mrkdwn(p.message[:300])}")
+        lines += [f"      • {_container_line(c, p.message)}" for c in p.containers]
+    if len(pods) > MAX_PODS_SHOWN:
+        lines.append(f"... and {len(pods) - MAX_PODS_SHOWN} more")
+    return "\n".join(lines)
+
+
+def _container_line(c: ContainerState, said: str | None) -> str:
+    kind = "init " if c.init else ""
+    state = c.state + (f" {c.reason}" if c.reason else "")
+    if c.state == "running":
+        state += ", ready" if c.ready else ", not ready"
+    parts = [f"{kind}{c.name} {c.image}: {state}"]
+    if c.message and c.state != "running" and c.message != said:
+        parts.append(c.message[:200])
+    if c.restarts:
+        parts.append(f"{c.restarts} restart(s)")
+    if c.last_reason:
+        code = f" (exit {c.last_exit_code})" if c.last_exit_code is not None else ""
+        parts.append(f"last ended {c.last_reason}{code}")
+    return mrkdwn(" · ".join(parts))

@@ -1,7 +1,10 @@
 """Kubernetes adapter: the official client, its blocking calls kept off the event loop.
 
 Objects come back as the API's own JSON (camelCase dicts) so the pure core reads
-them as kubectl would; HTTP failures become typed errors.
+them as kubectl would; HTTP failures become typed errors. Reads skip the client's
+models (`_preload_content=False`): those refuse an object that lacks a field they
+require (an older or newer API server can leave one out, e.g. a container status
+without `imageID`), and one such pod would cost the whole list.
 """
 
 from __future__ import annotations
@@ -38,6 +41,10 @@ class KubernetesConflict(KubernetesError):
     """The object changed since it was read (resourceVersion)."""
 
 
+class KubernetesMalformed(KubernetesError):
+    """The answer is not the JSON object expected."""
+
+
 class KubernetesRefused(KubernetesError):
     """The API server refused the request (403, 422, ...); the message says why."""
 
@@ -67,38 +74,75 @@ class KubernetesSource:
         self.core = client.CoreV1Api(api)
         self._timeout = timeout
 
-    async def _run(self, call: Callable[[], Any]) -> Any:
+    async def _call(self, call: Callable[[], Any]) -> Any:
         try:
-            result = await asyncio.to_thread(call)
+            return await asyncio.to_thread(call)
         except ApiException as e:
             raise _classify(e) from e
         except (urllib3.exceptions.HTTPError, OSError) as e:
             raise KubernetesUnavailable(f"Kubernetes API did not answer: {e}") from e
-        return self.api.sanitize_for_serialization(result)
+
+    async def _read(self, call: Callable[[], Any], what: str) -> Obj:
+        """The raw JSON object of a read; `call` passes `_preload_content=False`."""
+        response = await self._call(call)
+        try:
+            data = json.loads(response.data)
+        except (ValueError, AttributeError) as e:
+            raise KubernetesMalformed(f"{what}: the answer is not JSON") from e
+        if not isinstance(data, dict):
+            raise KubernetesMalformed(f"{what}: the answer is not a JSON object")
+        return data
+
+    async def _items(self, call: Callable[[], Any], what: str) -> list[Obj]:
+        items = (await self._read(call, what)).get("items")
+        if not isinstance(items, list):
+            raise KubernetesMalformed(f"{what}: the list has no items")
+        return [item for item in items if isinstance(item, dict)]
 
     async def deployment(self, namespace: str, name: str) -> Obj:
-        return dict(await self._run(lambda: self.apps.read_namespaced_deployment(
-            name, namespace, _request_timeout=self._timeout)))  # fmt: skip
+        return await self._read(lambda: self.apps.read_namespaced_deployment(
+            name, namespace, _request_timeout=self._timeout, _preload_content=False,
+        ), f"deployment {namespace}/{name}")  # fmt: skip
 
     async def replicasets(self, namespace: str, selector: str) -> list[Obj]:
-        data = await self._run(lambda: self.apps.list_namespaced_replica_set(
-            namespace, label_selector=selector, _request_timeout=self._timeout))  # fmt: skip
-        return list(data.get("items", []))
+        return await self._items(lambda: self.apps.list_namespaced_replica_set(
+            namespace, label_selector=selector, _request_timeout=self._timeout,
+            _preload_content=False,
+        ), "ReplicaSet list")  # fmt: skip
 
     async def pods(self, namespace: str, selector: str) -> list[Obj]:
-        data = await self._run(lambda: self.core.list_namespaced_pod(
-            namespace, label_selector=selector, _request_timeout=self._timeout))  # fmt: skip
-        return list(data.get("items", []))
+        return await self._items(lambda: self.core.list_namespaced_pod(
+            namespace, label_selector=selector, _request_timeout=self._timeout,
+            _preload_content=False,
+        ), "pod list")  # fmt: skip
 
     async def events(self, namespace: str) -> list[Obj]:
-        data = await self._run(lambda: self.core.list_namespaced_event(
-            namespace, _request_timeout=self._timeout))  # fmt: skip
-        return list(data.get("items", []))
+        return await self._items(lambda: self.core.list_namespaced_event(
+            namespace, _request_timeout=self._timeout, _preload_content=False,
+        ), "event list")  # fmt: skip
 
-    async def pod_log(self, namespace: str, pod: str, *, tail_lines: int = 200) -> str:
-        text = await self._run(lambda: self.core.read_namespaced_pod_log(
-            pod, namespace, tail_lines=tail_lines, _request_timeout=self._timeout))  # fmt: skip
-        return str(text or "")
+    async def pod_log(
+        self,
+        namespace: str,
+        pod: str,
+        *,
+        container: str | None = None,
+        previous: bool = False,
+        tail_lines: int = 200,
+        timeout: float | None = None,
+    ) -> str:
+        """`kubectl logs [--previous] [-c container] --tail=N`; undecodable bytes replaced."""
+        extra: dict[str, Any] = {"container": container} if container else {}
+
+        def call() -> Any:
+            return self.core.read_namespaced_pod_log(
+                pod, namespace, previous=previous, tail_lines=tail_lines,
+                _request_timeout=timeout or self._timeout, _preload_content=False, **extra,
+            )  # fmt: skip
+
+        response = await self._call(call)
+        data = getattr(response, "data", b"")
+        return data.decode("utf-8", errors="replace") if isinstance(data, bytes) else str(data)
 
     async def patch_deployment(
         self, namespace: str, name: str, patch: list[Obj], *, dry_run: bool = False
@@ -109,10 +153,10 @@ class KubernetesSource:
         def call() -> Any:
             return self.apps.patch_namespaced_deployment(
                 name, namespace, patch, _request_timeout=self._timeout,
-                _content_type="application/json-patch+json", **extra,
+                _content_type="application/json-patch+json", _preload_content=False, **extra,
             )  # fmt: skip
 
-        return dict(await self._run(call))
+        return await self._read(call, f"deployment {namespace}/{name}")
 
 
 def label_selector(match_labels: dict[str, str]) -> str:

@@ -13,11 +13,19 @@ import asyncpg
 import pytest
 from pydantic import SecretStr
 
+from bot.core.status_report import DEFAULT_QUERIES
 from bot.runtime import BotRuntime, Tuning
 from bot.settings import Catalog, Settings
 from bot.standins.fake_kubernetes import FakeKubernetes
 from bot.standins.fake_slack import FakeSlack
-from tests.realparts import POSTGRES_DSN, drop_postgres_session_database, postgres_url_or_skip
+from bot.standins.metrics_exporter import TrafficExporter
+from bot.standins.prometheus_process import PrometheusProcess, find_prometheus
+from tests.realparts import (
+    POSTGRES_DSN,
+    drop_postgres_session_database,
+    postgres_url_or_skip,
+    require_binary,
+)
 
 SIGNING_SECRET = "test-signing-secret"
 WEBHOOK_TOKEN = "am-webhook-token"
@@ -161,6 +169,29 @@ async def fake_kube() -> AsyncIterator[FakeKubernetes]:
     await kube.start()
     yield kube
     await kube.stop()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'bot.db'}"
+
+
+@pytest.fixture
+async def prometheus(tmp_path: Path) -> AsyncIterator[PrometheusProcess]:
+    """The real Prometheus, scraping a traffic exporter at the brief's 45% error rate."""
+    require_binary(find_prometheus)
+    exporter = TrafficExporter(services=("payments",))
+    exporter.set_traffic("payments", rps=200, error_ratio=0.45, latency_s=1.2)
+    await exporter.start()
+    process = PrometheusProcess(workdir=tmp_path / "prom", scrape_targets=[exporter.target])
+    await process.start()
+    try:
+        query = DEFAULT_QUERIES["error_rate"].replace("{service}", "payments")
+        await process.wait_for_value(query, lambda v: abs(v - 0.45) < 0.03, timeout=40)
+        yield process
+    finally:
+        await process.stop()
+        await exporter.stop()
 
 
 @asynccontextmanager

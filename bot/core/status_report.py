@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.core.escaping import mrkdwn
-from bot.core.rollout import EventLine, PodTrouble, Revision, RolloutStatus
+from bot.core.pod_health import PodTrouble
+from bot.core.pod_logs import LogLine
+from bot.core.rollout import EventLine, Revision, RolloutStatus
 
 # The project brief's alert rules, per service (DESIGN.md, catalog `queries`).
 DEFAULT_QUERIES: Mapping[str, str] = {
@@ -99,9 +101,10 @@ class StatusReport:
     revisions: tuple[Revision, ...] = ()
     pods: tuple[PodTrouble, ...] = ()
     events: tuple[EventLine, ...] = ()
-    log_pod: str | None = None
-    log_lines: tuple[str, ...] = ()
-    missing: Mapping[str, str] = field(default_factory=dict)  # part -> why it is missing
+    log_lines: tuple[LogLine, ...] = ()
+    # part -> why it is missing: "Prometheus", "Alerts", "Kubernetes" (not configured), or one
+    # Kubernetes read: "Deployment", "Revisions", "Pods", "Events", "Logs".
+    missing: Mapping[str, str] = field(default_factory=dict)
     metric_errors: Mapping[str, str] = field(default_factory=dict)  # metric -> query + message
 
     def key_figures(self) -> dict[str, object]:

@@ -50,10 +50,11 @@ from bot.standins.fake_kubernetes_objects import (
     REPLICASETS,
     as_utc,
     default_deployment,
+    rfc3339,
     validate_deployment,
 )
 from bot.standins.fake_kubernetes_patch import strategic_merge_patch
-from bot.standins.fake_kubernetes_pods import set_container_status
+from bot.standins.fake_kubernetes_pods import make_unschedulable, set_container_status
 from bot.standins.fake_kubernetes_server import KubeServer, RecordedRequest
 
 __all__ = ["FakeKubernetes", "RecordedRequest", "RolloutMode", "client_configuration"]
@@ -236,6 +237,27 @@ class FakeKubernetes(KubeServer):
         self._controller.refresh_owners_of_pod(pod)
         return copy.deepcopy(pod)
 
+    def set_unschedulable(
+        self,
+        namespace: str,
+        pod_name: str,
+        message: str = "0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes"
+        " are available: 3 No preemption victims found for incoming pod.",
+    ) -> JSON:
+        """The scheduler cannot place the pod: Pending, no node, no container statuses,
+        PodScheduled False (Unschedulable) and a FailedScheduling warning event."""
+        pod = self._cluster.require(PODS, namespace, pod_name)
+        self._cluster.starting.discard((namespace, pod_name))
+        now = self.clock()
+        make_unschedulable(pod, message, rfc3339(now))
+        self._cluster.store(PODS, pod)
+        self._controller.refresh_owners_of_pod(pod)
+        self._cluster.record_event(
+            pod, reason="FailedScheduling", message=message, type="Warning",
+            component="default-scheduler", at=now,
+        )  # fmt: skip
+        return copy.deepcopy(pod)
+
     def add_event(
         self,
         namespace: str,
@@ -273,10 +295,12 @@ class FakeKubernetes(KubeServer):
         previous: bool = False,
         at: datetime | None = None,
     ) -> None:
-        """The pod's log (its first container unless `container`; `previous`: of the
+        """The pod's log (its first container unless `container`, which may name an init
+        container; `previous`: of the
         terminated instance, what `kubectl logs --previous` reads), lines stamped `at`."""
         pod = self._cluster.require(PODS, namespace, pod_name)
         names = [c["name"] for c in pod["spec"]["containers"]]
+        names += [c["name"] for c in pod["spec"].get("initContainers") or []]
         chosen = container or names[0]
         if chosen not in names:
             raise KeyError(f"pod {pod_name} has no container {chosen!r}")

@@ -45,6 +45,7 @@ from bot.standins.fake_kubernetes_patch import (
     merge_patch,
     strategic_merge_patch,
 )
+from bot.standins.fake_kubernetes_pods import waiting_to_start
 
 Answer = tuple[int, JSON | str]
 
@@ -194,6 +195,7 @@ class KubeApi:
     def _pod_log(self, namespace: str, name: str, query: Mapping[str, str]) -> str:
         pod = self.cluster.require(PODS, namespace, name)
         containers = [c["name"] for c in pod["spec"].get("containers") or []]
+        init_containers = [c["name"] for c in pod["spec"].get("initContainers") or []]
         container = query.get("container")
         if container is None:
             if len(containers) != 1:
@@ -202,9 +204,11 @@ class KubeApi:
                     f"a container name must be specified for pod {name}, choose one of: [{choices}]"
                 )
             container = containers[0]
-        elif container not in containers:
+        elif container not in containers + init_containers:
             raise bad_request(f"container {container} is not valid for pod {name}")
         previous = query.get("previous") in ("true", "1")
+        if not previous and (waiting := waiting_to_start(pod, container)) is not None:
+            raise bad_request(waiting)
         lines = self.cluster.logs.get((namespace, name, container, previous))
         if previous and lines is None:
             raise bad_request(

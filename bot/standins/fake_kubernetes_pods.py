@@ -106,6 +106,23 @@ def make_pod(rs: JSON, name: str, owner: JSON, *, ready: bool, when: datetime, s
     }
     if template_meta.get("annotations"):
         pod["metadata"]["annotations"] = dict(template_meta["annotations"])
+    # Init containers ran to completion before the containers started.
+    init_statuses = [
+        {
+            "name": c["name"],
+            "image": c.get("image", ""),
+            "imageID": f"{c.get('image', '').split(':')[0]}@sha256:{_digest(c.get('image', ''))}",
+            "containerID": f"containerd://{_digest(name + c['name'])}",
+            "ready": True,
+            "started": False,
+            "restartCount": 0,
+            "state": _terminated("Completed", f"containerd://{_digest(name + c['name'])}", since),
+            "lastState": {},
+        }
+        for c in spec.get("initContainers") or []
+    ]
+    if init_statuses:
+        pod["status"]["initContainerStatuses"] = init_statuses
     for container in spec.get("containers") or []:
         image = container.get("image", "")
         container_id = f"containerd://{_digest(name + container['name'])}"
@@ -140,13 +157,18 @@ def set_container_status(
 ) -> None:
     """What the kubelet would report: `reason` OOMKilled/Error/... is the last termination
     (and CrashLoopBackOff while not ready); other reasons are why the container waits."""
-    statuses = pod["status"]["containerStatuses"]
+    statuses = pod["status"].get("containerStatuses") or []
+    init_statuses = pod["status"].get("initContainerStatuses") or []
     chosen = [s for s in statuses if container in (None, s["name"])]
+    chosen += [s for s in init_statuses if container is not None and s["name"] == container]
     if not chosen:
         raise KeyError(f"pod {pod['metadata']['name']} has no container {container!r}")
     if ready and reason is not None and reason not in TERMINATED_REASONS:
         raise ValueError(f"a container waiting with {reason} is never ready")
-    containers = {c["name"]: c for c in pod["spec"].get("containers") or []}
+    containers = {
+        c["name"]: c
+        for c in (pod["spec"].get("containers") or []) + (pod["spec"].get("initContainers") or [])
+    }
     since = rfc3339(now)
     finished = rfc3339(last_terminated_at or now)
     for status in chosen:
@@ -165,7 +187,18 @@ def set_container_status(
             if last_terminated_at is not None:
                 status["lastState"] = _terminated("Error", status["containerID"], finished)
         status["started"] = "running" in status["state"]
-    never_started = all(
+    for status in init_statuses:
+        if status in chosen and "running" in status["state"] and reason is None and ready:
+            # An init container that is fine has run to completion.
+            status["state"] = _terminated("Completed", status["containerID"], since)
+    initialized = all(
+        s["state"].get("terminated", {}).get("reason") == "Completed" for s in init_statuses
+    )
+    if not initialized:
+        for status in statuses:  # the containers wait for the init containers
+            status["ready"], status["started"] = False, False
+            status["state"] = {"waiting": {"reason": "PodInitializing"}}
+    never_started = not initialized or all(
         s["state"].get("waiting", {}).get("reason") in _NEVER_STARTED and not s["restartCount"]
         for s in statuses
     )
@@ -174,8 +207,14 @@ def set_container_status(
 
 
 def refresh_pod_conditions(pod: JSON, when: str) -> None:
-    statuses = pod["status"]["containerStatuses"]
+    statuses = pod["status"].get("containerStatuses") or []
     unready = [s["name"] for s in statuses if not s["ready"]]
+    init_statuses = pod["status"].get("initContainerStatuses") or []
+    uninitialized = [
+        s["name"]
+        for s in init_statuses
+        if s["state"].get("terminated", {}).get("reason") != "Completed"
+    ]
     previous = {c["type"]: c for c in pod["status"].get("conditions") or []}
 
     def condition(type_: str, ok: bool) -> JSON:
@@ -193,9 +232,13 @@ def refresh_pod_conditions(pod: JSON, when: str) -> None:
             result["message"] = f"containers with unready status: [{' '.join(unready)}]"
         return result
 
+    initialized = condition("Initialized", not uninitialized)
+    if uninitialized:
+        initialized["reason"] = "ContainersNotInitialized"
+        initialized["message"] = f"containers with incomplete status: [{' '.join(uninitialized)}]"
     pod["status"]["conditions"] = [
         condition("PodReadyToStartContainers", True),
-        condition("Initialized", True),
+        initialized,
         condition("Ready", not unready),
         condition("ContainersReady", not unready),
         condition("PodScheduled", True),
@@ -205,3 +248,46 @@ def refresh_pod_conditions(pod: JSON, when: str) -> None:
 def pod_is_ready(pod: JSON) -> bool:
     conditions: list[Any] = pod["status"].get("conditions") or []
     return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+
+def make_unschedulable(pod: JSON, message: str, when: str) -> None:
+    """What a pod the scheduler cannot place looks like: Pending, no node, no container
+    statuses at all, and PodScheduled False with the scheduler's reason and message."""
+    spec, status = pod["spec"], pod["status"]
+    spec.pop("nodeName", None)
+    for key in ("hostIP", "hostIPs", "podIP", "podIPs", "startTime", "containerStatuses",
+                "initContainerStatuses"):  # fmt: skip
+        status.pop(key, None)
+    status["phase"] = "Pending"
+    status["conditions"] = [
+        {
+            "type": "PodScheduled",
+            "status": "False",
+            "lastProbeTime": None,
+            "lastTransitionTime": when,
+            "reason": "Unschedulable",
+            "message": message,
+        }
+    ]
+
+
+def waiting_to_start(pod: JSON, container: str) -> str | None:
+    """The apiserver's 400 for the log of a container that never ran, else None."""
+    for status in (pod["status"].get("containerStatuses") or []) + (
+        pod["status"].get("initContainerStatuses") or []
+    ):
+        if status["name"] != container:
+            continue
+        waiting = status["state"].get("waiting")
+        if waiting is not None and not status["restartCount"]:
+            detail = {
+                "ImagePullBackOff": "trying and failing to pull image",
+                "ErrImagePull": "trying and failing to pull image",
+            }.get(waiting.get("reason", ""), waiting.get("reason", "ContainerCreating"))
+            return (
+                f'container "{container}" in pod "{pod["metadata"]["name"]}" is waiting to start:'
+                f" {detail}"
+            )
+    if not pod["status"].get("containerStatuses") and pod["status"].get("phase") == "Pending":
+        return f'container "{container}" in pod "{pod["metadata"]["name"]}" is not available'
+    return None

@@ -60,6 +60,7 @@ class KubeServer(Startable):
         self.requests: list[RecordedRequest] = []
         self._api = api
         self._faults: list[_Fault] = []
+        self._drops: list[tuple[str, str, tuple[str, ...]]] = []  # method, path part, fields
         self._down = False
         self._runner: web.AppRunner | None = None
         self._server: asyncio.Server | None = None
@@ -157,6 +158,13 @@ class KubeServer(Startable):
             _Fault(method and method.upper(), path_contains, count, error, retry_after)
         )
 
+    def drop_fields(self, path_contains: str, *fields: str, method: str = "GET") -> None:
+        """From now on, successful answers to `method` requests whose path contains
+        `path_contains` lack `fields`, as an older or newer API server's can (schema drift).
+        A field is a dotted path; `[]` steps into every item of a list, e.g.
+        `items[].status.containerStatuses[].imageID` (the client's models require it)."""
+        self._drops.append((method.upper(), path_contains, fields))
+
     def set_down(self, down: bool) -> None:
         """Down: the port stops accepting (connection refused) and kept-alive connections
         are closed. Up again: the same port listens again at once."""
@@ -219,6 +227,10 @@ class KubeServer(Startable):
             status, answer = self._api.answer(
                 request.method, request.path, request.query, body, request.content_type
             )
+            for method, path_contains, fields in self._drops:
+                if method == request.method and path_contains in request.path:
+                    for field in fields:
+                        _drop(answer, field.replace("[]", ".[]").split("."))
             return body, status, answer, {}
         except KubeError as e:
             return body, e.code, e.status(), {}
@@ -253,3 +265,18 @@ def _listen(host: str, port: int) -> socket.socket:
     sock.listen(128)
     sock.setblocking(False)
     return sock
+
+
+def _drop(node: Any, steps: list[str]) -> None:
+    """Remove the field at `steps` ("[]" means every item of a list) wherever it exists."""
+    if not steps:
+        return
+    step, rest = steps[0], steps[1:]
+    if step == "[]":
+        for item in node if isinstance(node, list) else []:
+            _drop(item, rest)
+    elif isinstance(node, dict) and step in node:
+        if rest:
+            _drop(node[step], rest)
+        else:
+            del node[step]
