@@ -146,9 +146,7 @@ async def answer_status(
         )  # fmt: skip
 
 
-async def _status_failed(
-    deps: CommandDeps, channel: str, target: Target, error: Exception
-) -> None:
+async def _status_failed(deps: CommandDeps, channel: str, target: Target, error: Exception) -> None:
     text = (
         f":x: /status {target.service} could not finish: {type(error).__name__}: {error}. "
         "The bot's log has the details; try again, or check Prometheus and Kubernetes directly."

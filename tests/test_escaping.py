@@ -44,9 +44,11 @@ from bot.core.messages import (
     declared_message,
     digest_text,
 )
+from bot.core.pod_health import ContainerState, PodTrouble
+from bot.core.pod_logs import LogLine
 from bot.core.postmortem import PostmortemContext, render_postmortem
 from bot.core.rollback import RollbackPlan, may_roll_back
-from bot.core.rollout import EventLine, PodTrouble, Revision, RolloutStatus
+from bot.core.rollout import EventLine, Revision, RolloutStatus
 from bot.core.status_report import FiringAlert, StatusReport
 from commands.rollback import render_dry_run, render_history, render_preview, render_progress
 from commands.status import render_status
@@ -132,10 +134,13 @@ def status_report(hostile: str) -> StatusReport:
         service=hostile, namespace=hostile, deployment=hostile, generated_at=NOW,
         alerts=(FiringAlert(hostile, hostile, NOW),), rollout=rollout,
         revisions=(Revision(2, hostile, (hostile,), NOW, 3, {}),),
-        pods=(PodTrouble(hostile, False, 3, hostile, NOW),),
+        pods=(PodTrouble(hostile, False, 3, hostile, NOW, message=hostile, phase=hostile,
+                         containers=(ContainerState(hostile, hostile, False, "waiting", hostile,
+                                                    hostile, False, 3, hostile, 1, NOW),)),),
         events=(EventLine(NOW, hostile, hostile, hostile, 2),),
-        log_pod=hostile, log_lines=(hostile, hostile),
-        missing={"prometheus": hostile}, metric_errors={"error_rate": hostile},
+        log_lines=(LogLine(hostile, hostile), LogLine(hostile, hostile)),
+        missing={"prometheus": hostile, "Logs": hostile},
+        metric_errors={"error_rate": hostile},
     )  # fmt: skip
 
 

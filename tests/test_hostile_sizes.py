@@ -16,9 +16,11 @@ import pytest
 
 from bot.core.incident_rules import IncidentStatus
 from bot.core.messages import ALERT_REST
+from bot.core.pod_health import ContainerState, PodTrouble
+from bot.core.pod_logs import LogLine
 from bot.core.reminders import ReminderInput, ReminderPolicy, due_reminders
 from bot.core.rollback import RollbackPlan
-from bot.core.rollout import EventLine, PodTrouble, Revision, RolloutStatus
+from bot.core.rollout import EventLine, Revision, RolloutStatus
 from bot.core.status_report import FiringAlert, MetricReading, StatusReport
 from bot.models import Incident
 from bot.reminder_worker import snooze_blocks
@@ -122,11 +124,15 @@ def hostile_report() -> StatusReport:
         alerts=tuple(FiringAlert("A" + LONG, "critical", NOW) for _ in range(40)),
         rollout=RolloutStatus(10, 3, 2, 2, False, "progressing", "M" * 2000),
         revisions=revisions,
-        pods=tuple(PodTrouble("p" + LONG, False, 99, "CrashLoopBackOff" + LONG, NOW)
+        pods=tuple(PodTrouble("p" + LONG, False, 99, "CrashLoopBackOff" + LONG, NOW,
+                              message="M" * 2000, containers=tuple(
+                                  ContainerState("c" + LONG, "i" + LONG, False, "waiting", "R",
+                                                 "W" * 2000, False, 9, "Error", 1, NOW)
+                                  for _ in range(10)))
                    for _ in range(40)),
         events=tuple(EventLine(NOW, "pod/" + LONG, "BackOff", "E" * 1000, 7) for _ in range(40)),
-        log_pod="p" + LONG, log_lines=tuple("L" * 500 for _ in range(100)),
-        missing={"kubernetes": "K" * 4000, "prometheus": "P" * 4000},
+        log_lines=tuple(LogLine("p" + LONG, "L" * 500) for _ in range(100)),
+        missing={"kubernetes": "K" * 4000, "prometheus": "P" * 4000, "Logs": "G" * 4000},
         metric_errors={"error_rate": "Q" * 4000},
     )  # fmt: skip
 
