@@ -61,7 +61,7 @@ def test_demo_tells_the_story_in_order_and_writes_the_postmortem(tmp_path: Path)
         capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path, env=env,
     )  # fmt: skip
     assert timeline.returncode == 0, timeline.stderr
-    assert timeline.stdout.startswith("# INC-1 timeline: ")
+    assert timeline.stdout.startswith("# INC-1 timeline: High error rate detected on payments")
     # Names the bot learned from Slack while it ran are kept for documents read later.
     assert "| @sam | /incident status resolved" in timeline.stdout
     assert "U0SAM" not in timeline.stdout
