@@ -7,7 +7,7 @@ from typing import Any
 
 from bot.core.alerts import format_timestamp
 from bot.core.block_kit import code_section, context, section
-from bot.core.escaping import mrkdwn
+from bot.core.escaping import code, mrkdwn
 from bot.core.pod_health import ContainerState, PodTrouble
 from bot.core.redaction import redact
 from bot.core.rollout import Revision
