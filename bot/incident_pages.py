@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 import jinja2
 import structlog
@@ -27,6 +27,7 @@ from pydantic import SecretStr
 
 from bot.api import stream_export
 from bot.clock import Clock
+from bot.core.curation import CurationError, curate, parse_request
 from bot.core.exports import incident_fields
 from bot.core.incident_page import (
     KIND_FILTERS,
@@ -41,7 +42,7 @@ from bot.core.incident_page import (
 )
 from bot.core.postmortem import PostmortemTemplateError
 from bot.core.web_access import REFUSAL_TEXT, Network, Refusal, Viewer, decide, signed_in_person
-from bot.core.web_tokens import check_link
+from bot.core.web_tokens import check_csrf, check_link, sign_csrf
 from bot.live_timeline import LiveTimeline
 from bot.models import Incident
 from bot.report_rows import event_record, incident_record, who
@@ -51,6 +52,7 @@ log = structlog.get_logger(__name__)
 
 STATIC_FILES = {"page.css": "text/css", "page.js": "text/javascript"}
 MAX_QUERY = 200  # characters of a text search
+MAX_FORM = 16 * 1024  # bytes of a curation form
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; "
@@ -90,6 +92,7 @@ def add_page_routes(app: web.Application, deps: PageDeps) -> None:
     app.router.add_get("/incidents/{ref}", pages.incident, allow_head=False)
     app.router.add_get("/incidents/{ref}/export/{fmt}", pages.export, allow_head=False)
     app.router.add_get("/incidents/{ref}/live", pages.live, allow_head=False)
+    app.router.add_post("/incidents/{ref}/curate", pages.curate)
 
 
 class _Refused(Exception):
@@ -208,8 +211,16 @@ class _Pages:
             incident.id, kinds=kinds, text=text or None,
             offset=(page - 1) * PAGE_EVENTS, limit=PAGE_EVENTS,
         )  # fmt: skip
+        view = await self.reports.curator.view(incident.id)
+        # Corrected times move an event within its page (the exports move it anywhere).
+        shown = sorted(
+            ((r.id, curate(event_record(r), view.curations.get(r.id or 0))) for r in rows),
+            key=lambda pair: pair[1].occurred_at,
+        )
         record = incident_record(incident)
         now = self.deps.clock()
+        secret = self.deps.secret.get_secret_value() if self.deps.secret else ""
+        csrf = sign_csrf(secret, viewer.person, incident.id, now) if viewer.person else ""
         token = request.query.get("t")
         base = {"t": token} if token else {}
         last_page = max(1, -(-total // PAGE_EVENTS))
@@ -226,7 +237,9 @@ class _Pages:
                 {role: who(user) or "" for role, user in (incident.roles or {}).items()},
             ),
             channel_url=slack_channel_url(None, incident.channel_id),
-            groups=phase_groups(record, ((r.id, event_record(r)) for r in rows)),
+            groups=phase_groups(record, shown),
+            csrf=csrf,
+            curate_url=f"/incidents/{incident.id}/curate",
             filters=KIND_FILTERS,
             chosen=filters,
             text=text,
@@ -269,6 +282,37 @@ class _Pages:
             filters=parse_filters(request.query.getall("kind", [])),
             text=request.query.get("q", "").strip()[:MAX_QUERY] or None,
         )  # fmt: skip
+
+    async def curate(self, request: web.Request) -> web.Response:
+        """A reviewer's action from the page's forms; back to the event on the page."""
+        try:
+            incident, viewer = await self._incident(request)
+        except _Refused as e:
+            return e.response
+        assert incident.id is not None
+        if viewer.person is None:
+            return self.problem(403, "You cannot curate", REFUSAL_TEXT[Refusal.NEEDS_PERSON])
+        if request.content_length is not None and request.content_length > MAX_FORM:
+            return self.problem(413, "Too large", f"A form is at most {MAX_FORM} bytes.")
+        body = await request.content.read(MAX_FORM + 1)
+        if len(body) > MAX_FORM:
+            return self.problem(413, "Too large", f"A form is at most {MAX_FORM} bytes.")
+        form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+        secret = self.deps.secret.get_secret_value() if self.deps.secret else ""
+        now = self.deps.clock()
+        if not check_csrf(secret, form.get("csrf", ""), viewer.person, incident.id, now):
+            return self.problem(
+                403, "The form has expired",
+                "This form expired or did not come from this incident's page. Reload the page "
+                "and try again.",
+            )  # fmt: skip
+        try:
+            event_id = _event_id(form.get("event"))
+            wanted = parse_request(form.get("action", ""), form.get("text"), form.get("at"))
+            await self.reports.curator.curate(incident, event_id, wanted, viewer.person)
+        except (ValueError, CurationError) as e:
+            return self.problem(400, "That cannot be done", str(e))
+        raise web.HTTPSeeOther(f"/incidents/{incident.id}#event-{event_id}")
 
     async def export(self, request: web.Request) -> web.StreamResponse:
         """The export buttons: the same streamed exports as the HTTP API."""

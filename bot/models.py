@@ -274,3 +274,20 @@ class SlackUser(SQLModel, table=True):
     user_id: str = Field(primary_key=True)
     name: str
     fetched_at: datetime = _time(nullable=False)
+
+
+class EventCuration(SQLModel, table=True):
+    """Reviewers' curation of one timeline event (bot.core.curation); the event row itself
+    is never changed. The history of each change is a `curation` timeline event."""
+
+    __tablename__ = "event_curations"
+
+    event_id: int = Field(foreign_key="timeline_events.id", primary_key=True)
+    incident_id: int = Field(foreign_key="incidents.id", index=True)
+    key_moment: bool = False
+    hidden: bool = False
+    comment: str | None = Field(default=None, sa_column=sa.Column(sa.Text(), nullable=True))
+    corrected_text: str | None = Field(default=None, sa_column=sa.Column(sa.Text(), nullable=True))
+    corrected_at: datetime | None = _time()
+    updated_by: str | None = None
+    updated_at: datetime = _time(nullable=False)

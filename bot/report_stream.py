@@ -32,6 +32,7 @@ from bot.core.exports import (
     timeline_json,
     timeline_markdown,
 )
+from bot.curations import CurationView
 from bot.models import Incident, TimelineEvent
 from bot.report_rows import event_record, incident_record
 from bot.store import IncidentStore
@@ -76,11 +77,11 @@ class _PagedEvents:
     def __iter__(self) -> _PagedEvents:
         return self
 
-    def __next__(self) -> EventRecord:
+    def __next__(self) -> tuple[int | None, EventRecord]:
         while True:
             row = next(self._buffer, None)
             if row is not None:
-                return event_record(row, self._names)
+                return row.id, event_record(row, self._names)
             if self._done or self.stopped:
                 raise StopIteration
             future: Future[list[TimelineEvent]] = asyncio.run_coroutine_threadsafe(
@@ -106,8 +107,10 @@ async def export_chunks(
     *,
     page_size: int = PAGE_SIZE,
     names: Mapping[str, str] | None = None,
+    curations: CurationView | None = None,
 ) -> AsyncGenerator[bytes, None]:
-    """The export in UTF-8 batches of about `BATCH_BYTES`, read `page_size` events at a time.
+    """The export in UTF-8 batches of about `BATCH_BYTES`, read `page_size` events at a time,
+    with reviewers' `curations` applied (flags, comments, corrections in time order).
 
     Use it under `contextlib.aclosing` so a reader that stops early (a client
     gone) ends the export at once.
@@ -119,7 +122,8 @@ async def export_chunks(
     record = incident_record(incident)
     if incident.commander and names:
         record = replace(record, commander_name=names.get(incident.commander))
-    chunks = export.render(record, events)
+    records = curations.apply(events) if curations is not None else (e for _, e in events)
+    chunks = export.render(record, records)
     busy = threading.Lock()  # held by the thread while it works on `chunks`
 
     def next_batch() -> bytes:

@@ -55,11 +55,13 @@ import structlog
 
 from bot.chart import Mark, render_chart
 from bot.clock import Clock
+from bot.core.curation import CURATION_KIND, curate
 from bot.core.exports import EventRecord, IncidentRecord
 from bot.core.people import with_names
 from bot.core.postmortem import PostmortemContext, PostmortemTemplateError, render_postmortem
 from bot.core.stats import IncidentStats, incident_stats
 from bot.core.status_report import service_queries
+from bot.curations import Curator
 from bot.models import ActionItem as ActionItemRow
 from bot.models import Incident, IncidentAlert, Rollback, Silence, TimelineEvent
 from bot.people import PeopleDirectory
@@ -164,6 +166,7 @@ class Reports:
         self.page_size = page_size
         self.timeline_edge = timeline_edge
         self.people = people or PeopleDirectory(store, None, clock)
+        self.curator = Curator(store, clock)
 
     # -- incidents ------------------------------------------------------------------
 
@@ -188,8 +191,13 @@ class Reports:
         Use it under `contextlib.aclosing` so a reader that stops early (a client
         gone) ends the export at once.
         """
-        names = await self.people.of_incident(incident)
-        chunks = export_chunks(self.store, incident, fmt, page_size=self.page_size, names=names)
+        assert incident.id is not None
+        names, view = await asyncio.gather(
+            self.people.of_incident(incident), self.curator.view(incident.id)
+        )
+        chunks = export_chunks(
+            self.store, incident, fmt, page_size=self.page_size, names=names, curations=view
+        )
         async with contextlib.aclosing(chunks) as batches:
             async for batch in batches:
                 yield batch
@@ -235,7 +243,7 @@ class Reports:
             self.prometheus_view(incident, now),
             self.people.of_incident(incident),
         )
-        events = await self._timeline_for_draft(incident, names)
+        events, key_moments = await self._timeline_for_draft(incident, names)
         kinds = rows.kinds
         suspects = kinds["suspected_deploy"]
         ran = [r for r in rows.rollbacks if r.confirmed_at is not None]
@@ -243,6 +251,7 @@ class Reports:
         context = PostmortemContext(
             incident=record,
             events=events,
+            key_moments=key_moments,
             now=now,
             severity_history=severity_history(incident, kinds["severity_changed"]),
             roles=roles,
@@ -280,21 +289,39 @@ class Reports:
 
     async def _timeline_for_draft(
         self, incident: Incident, names: Mapping[str, str]
-    ) -> list[EventRecord]:
-        """Every event, or the first and last `timeline_edge` and a line for the rest."""
+    ) -> tuple[list[EventRecord], list[EventRecord]]:
+        """(timeline, key moments). The timeline: every event, or the first and last
+        `timeline_edge` and a line for the rest; reviewers' corrections applied, hidden
+        events and the curation records themselves left out."""
         assert incident.id is not None
+        view = await self.curator.view(incident.id)
+        keys = [i for i, c in view.curations.items() if c.key_moment and not c.hidden]
+        key_moments = sorted(
+            (
+                curate(event_record(e, names), view.curations.get(e.id))
+                for e in await self.store.events_by_id(keys)
+                if e.id is not None
+            ),
+            key=lambda e: e.occurred_at,
+        )
         edge = self.timeline_edge
         total = await self.store.timeline_count(incident.id)
         if total <= 2 * edge + 1:
             every = await self.store.timeline_edge(incident.id, 2 * edge + 1)
-            return [event_record(e, names) for e in every]
-        head = [event_record(e, names) for e in await self.store.timeline_edge(incident.id, edge)]
-        tail = await self.store.timeline_edge(incident.id, edge, newest=True)
+            events = view.apply((e.id, event_record(e, names)) for e in every)
+            return [e for e in events if _in_draft(e)], key_moments
+
+        def curated(rows: Sequence[TimelineEvent]) -> list[EventRecord]:
+            events = (curate(event_record(e, names), view.curations.get(e.id or 0)) for e in rows)
+            return [e for e in events if _in_draft(e)]
+
+        head = curated(await self.store.timeline_edge(incident.id, edge))
+        tail = curated(await self.store.timeline_edge(incident.id, edge, newest=True))
         left_out = total - 2 * edge
         ref = incident.ref
         gap = EventRecord(
-            occurred_at=head[-1].occurred_at,
-            recorded_at=head[-1].recorded_at,
+            occurred_at=head[-1].occurred_at if head else incident.started_at,
+            recorded_at=head[-1].recorded_at if head else incident.started_at,
             kind="omitted",
             actor=None,
             text=(
@@ -303,7 +330,7 @@ class Reports:
                 f"GET /api/v1/incidents/{ref}/timeline?format=md"
             ),
         )
-        return [*head, gap, *(event_record(e, names) for e in tail)]
+        return [*head, gap, *tail], key_moments
 
     def _template_text(self) -> str | None:
         if self.template_path is None:
@@ -376,6 +403,12 @@ class Reports:
                 rolled_back.add(f"INC-{rollback.incident_id}")
         records = [incident_record(r) for r in rows]
         return incident_stats(records, rolled_back=rolled_back, since=start, now=now)
+
+
+def _in_draft(event: EventRecord) -> bool:
+    """Hidden by a reviewer, or a record of curation itself: not in the draft's timeline."""
+    hidden = event.curation is not None and event.curation.hidden
+    return not hidden and event.kind != CURATION_KIND
 
 
 def _view(

@@ -17,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.core.rollback import RollbackStatus
 from bot.models import (
     ActionItem,
+    EventCuration,
     Incident,
     IncidentAlert,
     Rollback,
@@ -339,6 +340,25 @@ class IncidentStore:
         )
         async with self._sessions() as session:
             return int((await session.exec(query)).one() or 0)
+
+    async def curations(self, incident_id: int) -> dict[int, EventCuration]:
+        """Reviewers' curations of the incident's events, by event id (a handful, not 50,000)."""
+        query = select(EventCuration).where(EventCuration.incident_id == incident_id)
+        async with self._sessions() as session:
+            return {c.event_id: c for c in (await session.exec(query)).all()}
+
+    async def events_by_id(self, ids: Sequence[int]) -> list[TimelineEvent]:
+        if not ids:
+            return []
+        query = select(TimelineEvent).where(col(TimelineEvent.id).in_(list(ids)))
+        async with self._sessions() as session:
+            return list((await session.exec(query)).all())
+
+    async def save_curation(self, curation: EventCuration, audit: TimelineEvent) -> None:
+        """The curation (inserted or replaced) and its audit event, in one transaction."""
+        async with self.unit() as unit:
+            await unit.session.merge(curation)
+            await unit.add_event(audit)
 
     async def timeline_count(self, incident_id: int) -> int:
         query = select(sa.func.count()).where(TimelineEvent.incident_id == incident_id)

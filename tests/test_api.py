@@ -177,6 +177,7 @@ async def test_timeline_in_json_csv_and_markdown_for_an_alert_built_incident(
     assert set(events[0]) == {
         "occurred_at", "recorded_at", "kind", "actor", "actor_name", "text", "details", "link",
         "phase",
+        "key_moment", "hidden", "comment", "original",
     }  # fmt: skip
     # The default format is JSON.
     assert (await get(api_bot, "/api/v1/incidents/inc-1/timeline"))[2] == body

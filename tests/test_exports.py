@@ -138,6 +138,7 @@ def test_json_matches_golden_and_parses() -> None:
     assert list(first) == [
         "occurred_at", "recorded_at", "kind", "actor", "actor_name", "text", "details", "link",
         "phase",
+        "key_moment", "hidden", "comment", "original",
     ]  # fmt: skip
     assert first["occurred_at"] == "2024-06-15T14:32:05.250Z"
     assert first["recorded_at"] == "2024-06-15T14:32:06.000Z"

@@ -40,7 +40,8 @@ from bot.core.escaping import csv_cell, markdown, markdown_link, mrkdwn_to_plain
 # garbles ü, emoji and CJK; every other CSV reader skips it.
 CSV_BOM = "\ufeff"
 CSV_COLUMNS = (
-    "occurred_at", "recorded_at", "phase", "kind", "actor", "text", "details", "link", "incident",
+    "occurred_at", "recorded_at", "phase", "kind", "actor", "text", "details", "link",
+    "key_moment", "hidden", "comment", "original_occurred_at", "original_text", "incident",
 )  # fmt: skip
 
 
@@ -84,6 +85,25 @@ class IncidentRecord:
 
 
 @dataclass(frozen=True)
+class Curation:
+    """What reviewers did to an event on the incident page (`bot.core.curation`).
+
+    `original_*` are filled when a correction is applied to an event for export."""
+
+    key_moment: bool = False
+    hidden: bool = False
+    comment: str | None = None
+    corrected_text: str | None = None
+    corrected_at: datetime | None = None
+    original_text: str | None = None
+    original_at: datetime | None = None
+
+    @property
+    def corrected(self) -> bool:
+        return self.corrected_text is not None or self.corrected_at is not None
+
+
+@dataclass(frozen=True)
 class EventRecord:
     """One timeline entry."""
 
@@ -94,6 +114,7 @@ class EventRecord:
     text: str
     details: Mapping[str, Any] = field(default_factory=dict)
     link: str | None = None
+    curation: Curation | None = None  # set once reviewers curated it
     actor_name: str | None = None  # the actor's Slack name, for documents read outside Slack
 
     @property
@@ -168,6 +189,15 @@ def incident_fields(incident: IncidentRecord) -> dict[str, Any]:
 
 
 def event_fields(event: EventRecord, incident: IncidentRecord) -> dict[str, Any]:
+    """The event; reviewers' curation as `key_moment`, `hidden`, `comment` and, for a
+    corrected event, `original` (`occurred_at`, `text` as first recorded)."""
+    curation = event.curation or _UNCURATED
+    original = None
+    if curation.corrected and curation.original_at is not None:
+        original = {
+            "occurred_at": format_timestamp(curation.original_at),
+            "text": curation.original_text,
+        }
     return {
         "occurred_at": format_timestamp(event.occurred_at),
         "recorded_at": format_timestamp(event.recorded_at),
@@ -178,6 +208,10 @@ def event_fields(event: EventRecord, incident: IncidentRecord) -> dict[str, Any]
         "details": event.details,
         "link": event.link,
         "phase": phase_of(event, incident).value,
+        "key_moment": curation.key_moment,
+        "hidden": curation.hidden,
+        "comment": curation.comment,
+        "original": original,
     }
 
 
@@ -203,6 +237,11 @@ def timeline_csv(incident: IncidentRecord, events: Iterable[EventRecord]) -> Ite
         row["details"] = _dumps(row["details"]) if row["details"] else ""
         row["incident"] = incident.ref
         row["actor"] = event.who
+        original = row.pop("original") or {}
+        row["original_occurred_at"] = original.get("occurred_at")
+        row["original_text"] = original.get("text")
+        for flag in ("key_moment", "hidden"):
+            row[flag] = "yes" if row[flag] else ""
         writer.writerow([csv_cell(row[name]) for name in CSV_COLUMNS])
         yield line.take()
 
@@ -240,6 +279,18 @@ def markdown_phase_tables(
 
 def markdown_row(event: EventRecord) -> str:
     what = markdown_cell(event.text)
+    curation = event.curation
+    if curation is not None:
+        flags = ("**[key moment]** " if curation.key_moment else "") + (
+            "[hidden from the post-mortem] " if curation.hidden else ""
+        )
+        what = flags + what
+        if curation.corrected and curation.original_at is not None:
+            was = format_utc_seconds(curation.original_at)
+            first = markdown_cell(curation.original_text)
+            what += f" _(corrected; first recorded at {was} as: {first})_"
+        if curation.comment:
+            what += f" _(reviewer: {markdown_cell(curation.comment)})_"
     if event.link and safe_url(event.link):
         what += f" ({markdown_link(event.link, 'link')})"
     who = markdown_cell(event.who) if event.actor else ""
@@ -291,6 +342,9 @@ _MILESTONES = (
     ("Resolved", "resolved_at"),
     ("Closed", "closed_at"),
 )
+
+
+_UNCURATED = Curation()
 
 
 class _LineBuffer:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.core.alerts import format_timestamp
+from bot.core.curation import CORRECTABLE_KINDS, CURATION_KIND
 from bot.core.exports import (
     PHASE_DEFINITIONS,
     EventRecord,
@@ -92,6 +93,13 @@ class EventView:
     text: str
     link: str | None
     images: Sequence[str]  # urls of the images kept for a pinned message
+    key_moment: bool = False
+    hidden: bool = False
+    comment: str | None = None
+    original_text: str | None = None  # set when a reviewer corrected the event
+    original_at: str | None = None
+    correctable: bool = False  # what people entered (a note, a pinned message)
+    curatable: bool = True  # not a record of curation itself
 
 
 @dataclass(frozen=True)
@@ -111,6 +119,8 @@ class Fact:
 def event_view(event: EventRecord, event_id: int | None = None) -> EventView:
     images = event.details.get("images") if isinstance(event.details, dict) else None
     urls = [str(i) for i in images if isinstance(i, str)] if isinstance(images, list) else []
+    curation = event.curation
+    corrected = curation is not None and curation.corrected and curation.original_at is not None
     return EventView(
         id=event_id,
         occurred_at=format_timestamp(event.occurred_at),
@@ -122,6 +132,15 @@ def event_view(event: EventRecord, event_id: int | None = None) -> EventView:
         text=plain_slack_text(event.text),
         link=event.link if event.link and event.link.startswith(("https://", "http://")) else None,
         images=urls,
+        key_moment=curation is not None and curation.key_moment,
+        hidden=curation is not None and curation.hidden,
+        comment=plain_slack_text(curation.comment) if curation and curation.comment else None,
+        original_text=curation.original_text if corrected and curation else None,
+        original_at=format_timestamp(curation.original_at)
+        if corrected and curation and curation.original_at
+        else None,
+        correctable=event.kind in CORRECTABLE_KINDS,
+        curatable=event.kind != CURATION_KIND,
     )
 
 

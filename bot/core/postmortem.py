@@ -5,10 +5,10 @@ gathers a `PostmortemContext` (rows, Prometheus figures, the chart's file name)
 and writes the result; `render_postmortem` only renders.
 
 A replacement template (the catalog's `postmortem_template`) sees these names:
-`incident`, `events`, `phases` (list of (phase, events)), `timeline_md` (the
-timeline tables, as the export renders them), `phase_legend`, `durations`
-(see `durations`), `duration_rows` (label, definition, value), `milestones`
-(label, time or None),
+`incident`, `events`, `key_moments` (events reviewers marked), `phases` (list of
+(phase, events)), `timeline_md` (the timeline tables, as the export renders
+them), `phase_legend`, `durations` (see `durations`), `duration_rows` (label,
+definition, value), `milestones` (label, time or None),
 `severity_history`, `roles`, `rollbacks`, `suspected_deploy`, `status_figures`,
 `peak_error_rate`, `peak_error_rate_at`, `alerts`, `commands`, `action_items`
 (including TODO notes), `participants`, `chart_filename`, `silences`
@@ -112,6 +112,7 @@ class PostmortemContext:
     incident: IncidentRecord
     events: Sequence[EventRecord]
     now: datetime
+    key_moments: Sequence[EventRecord] = ()  # marked by reviewers on the incident page
     severity_history: Sequence[SeverityChange] = ()
     roles: Sequence[RoleAssignment] = ()
     rollbacks: Sequence[Mapping[str, Any]] = ()

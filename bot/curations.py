@@ -1,0 +1,109 @@
+"""Reviewers' curation of timelines: stored, audited, and read back for the exports.
+
+The decisions are `bot.core.curation`; this module reads and writes the
+`event_curations` rows and writes each action's `curation` timeline event (actor:
+the signed-in person, details: the event, the action, the state before and after)
+in the same transaction, so there is never a change without its audit line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from bot.clock import Clock
+from bot.core.curation import (
+    CURATION_KIND,
+    CurationError,
+    Request,
+    apply_action,
+    curated_timeline,
+)
+from bot.core.exports import Curation, EventRecord
+from bot.models import EventCuration, Incident, TimelineEvent
+from bot.report_rows import event_record
+from bot.store import IncidentStore
+
+log = structlog.get_logger("incident_bot.audit")
+
+
+def curation_of(row: EventCuration) -> Curation:
+    return Curation(
+        key_moment=row.key_moment,
+        hidden=row.hidden,
+        comment=row.comment,
+        corrected_text=row.corrected_text,
+        corrected_at=row.corrected_at,
+    )
+
+
+@dataclass(frozen=True)
+class CurationView:
+    """An incident's curations, ready to apply to a stream of its events."""
+
+    curations: Mapping[int, Curation]
+    moved: Mapping[int, EventRecord]  # events whose time was corrected, as first recorded
+
+    def apply(self, events: Iterable[tuple[int | None, EventRecord]]) -> Iterator[EventRecord]:
+        return curated_timeline(events, self.curations, self.moved)
+
+
+class Curator:
+    def __init__(self, store: IncidentStore, clock: Clock) -> None:
+        self.store, self.clock = store, clock
+
+    async def view(self, incident_id: int) -> CurationView:
+        rows = await self.store.curations(incident_id)
+        curations = {event_id: curation_of(row) for event_id, row in rows.items()}
+        moved_ids = [i for i, c in curations.items() if c.corrected_at is not None]
+        moved = {
+            e.id: event_record(e)
+            for e in await self.store.events_by_id(moved_ids)
+            if e.id is not None
+        }
+        return CurationView(curations, moved)
+
+    async def curate(self, incident: Incident, event_id: int, request: Request, person: str) -> str:
+        """Do `request` on the event; the audit line, or CurationError saying why not."""
+        assert incident.id is not None
+        event = await self.store.get(TimelineEvent, event_id)
+        if event is None or event.incident_id != incident.id:
+            raise CurationError(f"{incident.ref} has no event {event_id}")
+        rows = await self.store.curations(incident.id)
+        before = curation_of(rows[event_id]) if event_id in rows else Curation()
+        after, line = apply_action(before, event_record(event), request, person)
+        now = self.clock()
+        row = EventCuration(
+            event_id=event_id, incident_id=incident.id, updated_by=person, updated_at=now,
+            **{k: v for k, v in asdict(after).items() if k not in ("original_text", "original_at")},
+        )  # fmt: skip
+        audit = TimelineEvent(
+            incident_id=incident.id,
+            occurred_at=now,
+            recorded_at=now,
+            kind=CURATION_KIND,
+            actor=person,
+            text=line,
+            details={
+                "event_id": event_id,
+                "action": request.action.value,
+                "before": _plain(before),
+                "after": _plain(after),
+            },
+            source_key=f"curation:{event_id}:{request.action.value}:{now.isoformat()}:{person}",
+        )
+        await self.store.save_curation(row, audit)
+        log.info("timeline curated", incident=incident.ref, event_id=event_id, by=person, what=line)
+        return line
+
+
+def _plain(curation: Curation) -> dict[str, Any]:
+    return {
+        key: value.isoformat() if isinstance(value, datetime) else value
+        for key, value in asdict(curation).items()
+        if key not in ("original_text", "original_at")
+    }
