@@ -191,7 +191,8 @@ async def test_curation_from_the_page_shapes_draft_and_exports(bot: BotRuntime) 
     key_section = text.split("## Key moments", 1)[1].split("\n## ", 1)[0]
     assert "rolled back to rev 6" in key_section
     assert text.index("## Key moments") < text.index("## Summary")  # at the top
-    assert "_(reviewer: the &lt;b>fix&lt;/b>)_" in key_section
+    assert "_(reviewer: the " in key_section
+    assert "<b>" not in key_section  # escaped for Markdown, never raw HTML
     assert "Hidden from the post-mortem by" not in text  # the audit trail stays out of it
 
     events = await export_json(bot)
