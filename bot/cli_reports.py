@@ -350,6 +350,9 @@ def stats_table(stats: IncidentStats) -> Table:
         table.add_row(label, *_summary_cells(summary))
     share = format_percent(stats.rollback_share)
     table.add_row("mitigated by rollback", share, "", str(stats.mitigated_by_rollback))
+    for group in stats.noisy_groups:
+        last = f"last {group.last_ref} {format_utc_seconds(group.last_started_at)}"
+        table.add_row(f"noisy: {group.group}", last, "", str(group.incidents))
     return table
 
 
@@ -361,6 +364,9 @@ def stats_lines(stats: IncidentStats) -> str:
         lines.append(f"{label}\tmedian {median}\tp90 {p90}\tof {count}")
     share = format_percent(stats.rollback_share)
     lines.append(f"mitigated by rollback\t{stats.mitigated_by_rollback}\t{share}")
+    for group in stats.noisy_groups:
+        last = f"last {group.last_ref} {format_utc_seconds(group.last_started_at)}"
+        lines.append(f"noisy alert group\t{group.group}\t{group.incidents} incidents\t{last}")
     return "\n".join(lines)
 
 

@@ -31,6 +31,7 @@ from bot.core.incident_command import (
     SetStatus,
     Silence,
     Silences,
+    Similar,
     Timeline,
     Unsilence,
     help_text,
@@ -42,6 +43,7 @@ from bot.models import Incident
 from bot.ports import ChatPort
 from bot.reminder_worker import SNOOZE, ReminderWorker
 from bot.silence_listeners import SilenceDeps, run_silence_command
+from bot.similar_service import SimilarIncidents
 from bot.store import IncidentStore
 from bot.tasks import TaskSet
 from integrations.slack import SlackError
@@ -67,6 +69,7 @@ class IncidentDeps:
     postmortem_file: FileMaker | None = None
     page_link: Callable[[int, str], str | None] | None = None  # a signed incident-page link
     silence: SilenceDeps | None = None
+    similar: SimilarIncidents | None = None
 
 
 def register_incident(app: AsyncApp, deps: IncidentDeps) -> None:
@@ -151,6 +154,15 @@ async def run_incident(deps: IncidentDeps, ack: Any, command: dict[str, Any]) ->
             text="This is not an incident channel. Run it in the incident's channel, "
             "or `/incident declare <title>` to open one."
         )
+        return
+    if isinstance(parsed, Similar):
+        answer = (
+            await deps.similar.similar_text(incident)
+            if deps.similar is not None
+            else "Similar incidents are not available on this bot."
+        )
+        await _record(deps, incident, command, "listed similar incidents")
+        await ack(text=answer)
         return
     if isinstance(parsed, Silence | Silences | Unsilence):
         if deps.silence is None:

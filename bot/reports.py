@@ -46,10 +46,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -59,7 +60,7 @@ from bot.core.curation import CURATION_KIND, curate
 from bot.core.exports import EventRecord, IncidentRecord
 from bot.core.people import with_names
 from bot.core.postmortem import PostmortemContext, PostmortemTemplateError, render_postmortem
-from bot.core.stats import IncidentStats, incident_stats
+from bot.core.stats import IncidentStats, group_name, incident_stats
 from bot.core.status_report import service_queries
 from bot.curations import Curator
 from bot.models import ActionItem as ActionItemRow
@@ -167,6 +168,8 @@ class Reports:
         self.timeline_edge = timeline_edge
         self.people = people or PeopleDirectory(store, None, clock)
         self.curator = Curator(store, clock)
+        # Earlier incidents like this one (`bot.similar_service`), for "Previous occurrences".
+        self.previous: Callable[[Incident], Awaitable[list[dict[str, Any]]]] | None = None
 
     # -- incidents ------------------------------------------------------------------
 
@@ -265,9 +268,19 @@ class Reports:
             action_items=action_items(rows.action_items[:SECTION_LIMIT], rows.todo_notes),
             participants=participants(rows.actors, roles, ran),
             silences=[silence_record(s) for s in rows.silences[:SECTION_LIMIT]],
+            previous=await self._previous(incident),
         )
         # Read outside Slack: every mention in the draft carries the person's name.
         return with_names(context, names), view
+
+    async def _previous(self, incident: Incident) -> list[dict[str, Any]]:
+        if self.previous is None:
+            return []
+        try:
+            return await self.previous(incident)
+        except Exception:  # earlier incidents are a hint; the draft is written without them
+            log.exception("previous occurrences unavailable", incident=incident.ref)
+            return []
 
     async def _rows(self, incident_id: int) -> _DraftRows:
         store = self.store
@@ -402,7 +415,8 @@ class Reports:
             if end is not None and at <= end:
                 rolled_back.add(f"INC-{rollback.incident_id}")
         records = [incident_record(r) for r in rows]
-        return incident_stats(records, rolled_back=rolled_back, since=start, now=now)
+        groups = {r.ref: g for r in rows if (g := group_name(r.group_labels or {})) is not None}
+        return incident_stats(records, rolled_back=rolled_back, since=start, now=now, groups=groups)
 
 
 def _in_draft(event: EventRecord) -> bool:

@@ -28,6 +28,7 @@ from bot.rollback_service import RollbackService
 from bot.settings import Catalog, Settings, load_catalog
 from bot.silence_listeners import SilenceDeps, register_silence_buttons
 from bot.silence_service import SilenceService
+from bot.similar_service import SimilarIncidents
 from bot.slack_app import make_bolt_app
 from bot.slack_commands import CommandDeps, register_commands
 from bot.slack_worker import SlackWorker
@@ -123,6 +124,8 @@ class BotRuntime:
             clock,
             timeout=tuning.backend_timeout,
         )
+        self.similar = SimilarIncidents(self.store, clock, page_url=self.links.incident_url)
+        self.worker.seen_before = self.similar.seen_before_blocks
         self.silences = SilenceService(self.store, self.chat, alertmanager, self.catalog, clock)
         self.worker.silence_button = alertmanager is not None
         self.incidents.on_resolved.append(
@@ -138,6 +141,7 @@ class BotRuntime:
             store=self.store, chat=self.chat, service=self.incidents, clock=clock,
             reminders=self.reminders, tasks=self.tasks,
             silence=SilenceDeps(self.store, self.chat, self.silences, clock, self.tasks),
+            similar=self.similar,
         )  # fmt: skip
         self.reports = Reports(
             self.store, self.catalog, clock,
@@ -145,6 +149,7 @@ class BotRuntime:
             template_path=self.catalog.postmortem_template,
             people=PeopleDirectory(self.store, self.chat, clock),
         )  # fmt: skip
+        self.reports.previous = self.similar.previous_occurrences
         self.incident_deps.timeline_file = self.reports.timeline_file
         self.live = LiveTimeline(self.store, poll=tuning.live_poll)
         self.incident_deps.page_link = self.links.slack_line

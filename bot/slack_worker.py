@@ -79,6 +79,7 @@ class SlackWorker:
         self.suspect: SuspectHook | None = None
         # (incident id, ref) -> a Slack line with a signed link to the incident page, or None.
         self.page_link: Callable[[int, str], str | None] | None = None
+        self.seen_before: SuspectHook | None = None  # "Seen 3 times in 30 days. Last: ..."
         self.silence_button = False  # "Silence 1h" on alert messages (ALERTMANAGER_URL set)
 
     async def run_due(self) -> int:
@@ -163,6 +164,7 @@ class SlackWorker:
             else:
                 text, blocks = declared_message(view, incident.reporter, runbook=runbook)
             blocks += await self._suspect_blocks(incident)
+            blocks += await self._hint(self.seen_before, incident, "seen-before")
             line = self.page_link(incident.id, incident.ref) if self.page_link else None
             if line is not None:
                 blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": line}]})
@@ -260,6 +262,17 @@ class SlackWorker:
             return await self.suspect(incident)
         except Exception:  # a hint must never keep the channel from opening
             log.exception("suspected-deploy lookup failed", incident=incident.id)
+            return []
+
+    async def _hint(
+        self, hook: SuspectHook | None, incident: Incident, what: str
+    ) -> list[dict[str, Any]]:
+        if hook is None:
+            return []
+        try:
+            return await hook(incident)
+        except Exception:  # a hint must never keep the channel from opening
+            log.exception("hint lookup failed", incident=incident.id, hint=what)
             return []
 
     async def _sync_digest(self, incident: Incident) -> None:

@@ -100,6 +100,7 @@ def test_stats_json_has_stable_names_and_seconds() -> None:
         "time_to_resolve": {"count": 3, "median_seconds": 2400.0, "p90_seconds": 2880.0},
         "mitigated_by_rollback": 1,
         "rollback_share": 0.2,
+        "noisy_groups": [],
     }
 
 

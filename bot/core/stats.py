@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,6 +28,7 @@ from bot.core.postmortem import durations
 
 SEVERITIES = ("sev1", "sev2", "sev3", "sev4")
 MEASURES = ("time_to_acknowledge", "time_to_mitigate", "time_to_resolve")
+NOISY_TOP = 10
 _SINCE = re.compile(r"^\s*(\d+)\s*([hdw])\s*$", re.IGNORECASE | re.ASCII)
 _UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
 
@@ -47,6 +48,49 @@ class DurationSummary:
 
 
 @dataclass(frozen=True)
+class NoisyGroup:
+    """An alert group that opened incidents again and again: an alert worth fixing."""
+
+    group: str  # its groupLabels as matchers, `alertname="X", service="y"`
+    incidents: int
+    last_ref: str
+    last_started_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "group": self.group,
+            "incidents": self.incidents,
+            "last": self.last_ref,
+            "last_started_at": format_timestamp(self.last_started_at),
+        }
+
+
+def group_name(group_labels: Mapping[str, str]) -> str | None:
+    """`alertname="X", service="y"`; None for an incident without an alert group."""
+    if not group_labels:
+        return None
+    return ", ".join(f'{k}="{v}"' for k, v in sorted(group_labels.items()))
+
+
+def noisy_groups(
+    incidents: Iterable[IncidentRecord], groups: Mapping[str, str], *, top: int = NOISY_TOP
+) -> tuple[NoisyGroup, ...]:
+    """The alert groups that opened the most incidents (ties: the most recent first).
+    `groups` maps an incident's ref to its group name; declared incidents have none."""
+    counts: Counter[str] = Counter()
+    last: dict[str, IncidentRecord] = {}
+    for incident in incidents:
+        group = groups.get(incident.ref)
+        if group is None:
+            continue
+        counts[group] += 1
+        if group not in last or incident.started_at > last[group].started_at:
+            last[group] = incident
+    ranked = sorted(counts, key=lambda g: (-counts[g], -last[g].started_at.timestamp(), g))
+    return tuple(NoisyGroup(g, counts[g], last[g].ref, last[g].started_at) for g in ranked[:top])
+
+
+@dataclass(frozen=True)
 class IncidentStats:
     since: datetime | None
     until: datetime
@@ -58,6 +102,7 @@ class IncidentStats:
     mitigated_by_rollback: int
     # mitigated_by_rollback / incidents; None without incidents
     rollback_share: float | None
+    noisy_groups: tuple[NoisyGroup, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """Stable names; times ISO 8601 UTC, durations in seconds (null without data)."""
@@ -71,6 +116,7 @@ class IncidentStats:
             "time_to_resolve": self.time_to_resolve.to_json(),
             "mitigated_by_rollback": self.mitigated_by_rollback,
             "rollback_share": self.rollback_share,
+            "noisy_groups": [g.to_json() for g in self.noisy_groups],
         }
 
 
@@ -80,9 +126,10 @@ def incident_stats(
     rolled_back: AbstractSet[str],
     since: datetime | None,
     now: datetime,
+    groups: Mapping[str, str] | None = None,
 ) -> IncidentStats:
     """Stats of the incidents that started in [since, now]; `rolled_back` holds the
-    refs of incidents mitigated by a rollback."""
+    refs of incidents mitigated by a rollback, `groups` each incident's alert group."""
     chosen = [i for i in incidents if (since is None or i.started_at >= since)]
     chosen = [i for i in chosen if i.started_at <= now]
     spans = [durations(i) for i in chosen]
@@ -100,6 +147,7 @@ def incident_stats(
         time_to_resolve=summaries["time_to_resolve"],
         mitigated_by_rollback=rollbacks,
         rollback_share=rollbacks / len(chosen) if chosen else None,
+        noisy_groups=noisy_groups(chosen, groups or {}),
     )
 
 
