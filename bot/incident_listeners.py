@@ -44,6 +44,7 @@ from bot.ports import ChatPort
 from bot.reminder_worker import SNOOZE, ReminderWorker
 from bot.silence_listeners import SilenceDeps, run_silence_command
 from bot.similar_service import SimilarIncidents
+from bot.slack_ack import ACK_BUDGET, ack_within
 from bot.store import IncidentStore
 from bot.tasks import TaskSet
 from integrations.slack import SlackError
@@ -67,6 +68,7 @@ class IncidentDeps:
     reminders: ReminderWorker | None = None
     timeline_file: FileMaker | None = None  # (incident, fmt) -> (filename, content)
     postmortem_file: FileMaker | None = None
+    ack_budget: float = ACK_BUDGET  # Slack wants the ack within 3 s (bot/slack_ack.py)
     page_link: Callable[[int, str], str | None] | None = None  # a signed incident-page link
     silence: SilenceDeps | None = None
     similar: SimilarIncidents | None = None
@@ -74,8 +76,11 @@ class IncidentDeps:
 
 def register_incident(app: AsyncApp, deps: IncidentDeps) -> None:
     @app.command("/incident")
-    async def incident(ack: Any, command: dict[str, Any]) -> None:
-        await run_incident(deps, ack, command)
+    async def incident(ack: Any, respond: Any, command: dict[str, Any]) -> None:
+        await ack_within(
+            ack, respond, lambda a: run_incident(deps, a, command),
+            tasks=deps.tasks, what="/incident", budget=deps.ack_budget,
+        )  # fmt: skip
 
     @app.action(re.compile(f"^{SNOOZE}_"))
     async def snoozed(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:

@@ -16,6 +16,7 @@ from bot.models import Incident, TimelineEvent
 from bot.ports import ChatPort
 from bot.rollback_service import RollbackService
 from bot.settings import Catalog
+from bot.slack_ack import ACK_BUDGET, ack_within
 from bot.status_service import DeploymentMissing, StatusService
 from bot.store import IncidentStore
 from bot.tasks import TaskSet
@@ -44,6 +45,7 @@ class CommandDeps:
     status: StatusService
     rollback: RollbackService
     tasks: TaskSet
+    ack_budget: float = ACK_BUDGET  # Slack wants the ack within 3 s (bot/slack_ack.py)
 
 
 def catalog_targets(catalog: Catalog) -> dict[str, tuple[str, str | None]]:
@@ -52,12 +54,18 @@ def catalog_targets(catalog: Catalog) -> dict[str, tuple[str, str | None]]:
 
 def register_commands(app: AsyncApp, deps: CommandDeps) -> None:
     @app.command("/status")
-    async def status(ack: Any, command: dict[str, Any]) -> None:
-        await run_status(deps, ack, command)
+    async def status(ack: Any, respond: Any, command: dict[str, Any]) -> None:
+        await ack_within(
+            ack, respond, lambda a: run_status(deps, a, command),
+            tasks=deps.tasks, what="/status", budget=deps.ack_budget,
+        )  # fmt: skip
 
     @app.command("/rollback")
-    async def rollback(ack: Any, command: dict[str, Any]) -> None:
-        await run_rollback(deps, ack, command)
+    async def rollback(ack: Any, respond: Any, command: dict[str, Any]) -> None:
+        await ack_within(
+            ack, respond, lambda a: run_rollback(deps, a, command),
+            tasks=deps.tasks, what="/rollback", budget=deps.ack_budget,
+        )  # fmt: skip
 
     @app.action(CONFIRM)
     async def confirm(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:

@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import time
+from collections import OrderedDict
 from typing import Any
 
 import sqlalchemy as sa
@@ -36,6 +37,8 @@ from bot.store import IncidentStore
 from bot.tasks import TaskSet
 
 log = structlog.get_logger(__name__)
+CLAIM_BUDGET = 0.5  # seconds of Slack's 3 the database may take to claim an envelope
+RECENT_ENVELOPES = 2_000
 
 
 class EnvelopeClaims:
@@ -145,6 +148,9 @@ class SocketMode(AsyncBaseSocketModeHandler):
         )  # fmt: skip
         self.client.socket_mode_request_listeners.append(self.handle)
         self._tasks = TaskSet()
+        # Envelopes this replica handled lately, and the ack each got: re-sends answered at once.
+        self._recent: OrderedDict[str, asyncio.Future[dict[str, Any] | None]] = OrderedDict()
+        self._claimed: dict[str, tuple[Verdict, dict[str, Any] | None]] = {}
 
     def _connected(self) -> None:
         self.connections += 1
@@ -154,27 +160,58 @@ class SocketMode(AsyncBaseSocketModeHandler):
 
     async def handle(self, client: AsyncBaseSocketModeClient, req: SocketModeRequest) -> None:
         started = time.monotonic()
-        verdict, stored = await self.claims.claim(req.envelope_id)
+        envelope_id = req.envelope_id
+        seen = self._recent.get(envelope_id)
+        if seen is not None:
+            # Re-sent to this replica (a lost ack, a rotated socket): the same ack once decided.
+            with contextlib.suppress(TimeoutError):
+                payload = await asyncio.wait_for(asyncio.shield(seen), ACK_WINDOW.seconds)
+                await self._ack(client, envelope_id, payload)
+            return
+        decision: asyncio.Future[dict[str, Any] | None] = asyncio.get_running_loop().create_future()
+        self._remember(envelope_id, decision)
+        # Bounded: a slow database must not cost Slack's 3 s. The envelope is then handled
+        # before its claim is written (another replica could repeat it; this one will not),
+        # and the claim goes on in the background rather than being cancelled: cancelling
+        # a database call waits for the database too.
+        claim = self._tasks.spawn(self._claim(envelope_id), name="claim envelope")
+        await asyncio.wait({claim}, timeout=CLAIM_BUDGET)
+        if claim.done() and envelope_id in self._claimed:
+            verdict, stored = self._claimed.pop(envelope_id)
+        else:
+            log.warning("envelope handled before its claim: database slow", envelope_id=envelope_id)
+            claim.add_done_callback(lambda _: self._claimed.pop(envelope_id, None))
+            verdict, stored = Verdict.HANDLE, None
         if verdict is Verdict.LEAVE:
-            # Being handled (here over an older socket, or by another replica): its ack may
-            # have been lost with that socket, so send the same one once it is decided.
-            done, stored = await self.claims.decided(
-                req.envelope_id, within=ACK_WINDOW.total_seconds()
-            )
+            # Being handled by another replica: its ack may have been lost with its socket,
+            # so send the same one once it is decided.
+            done, stored = await self.claims.decided(envelope_id, within=ACK_WINDOW.total_seconds())
             if not done:
-                log.info("envelope left to its handler", envelope_id=req.envelope_id)
+                self._recent.pop(envelope_id, None)
+                log.info("envelope left to its handler", envelope_id=envelope_id)
                 return
         if verdict is not Verdict.HANDLE:
-            await self._ack(client, req.envelope_id, stored)
+            decision.set_result(stored)
+            await self._ack(client, envelope_id, stored)
             return
         response = await run_async_bolt_app(self.app, req)
         if response.status != 200:
+            self._recent.pop(envelope_id, None)
             log.warning("envelope refused by Bolt", status=response.status, type=req.type)
             return  # not acked: Slack sends it again, and the claim expires meanwhile
         payload = _ack_payload(response.body, response.headers)
-        await self.claims.acked(req.envelope_id, payload)
-        await self._ack(client, req.envelope_id, payload)
+        decision.set_result(payload)
+        await self._ack(client, envelope_id, payload)
         log.debug("envelope acked", ms=int((time.monotonic() - started) * 1000))
+        self._tasks.spawn(self.claims.acked(envelope_id, payload), name="record envelope ack")
+
+    async def _claim(self, envelope_id: str) -> None:
+        self._claimed[envelope_id] = await self.claims.claim(envelope_id)
+
+    def _remember(self, envelope_id: str, decision: asyncio.Future[dict[str, Any] | None]) -> None:
+        self._recent[envelope_id] = decision
+        while len(self._recent) > RECENT_ENVELOPES:
+            self._recent.popitem(last=False)
 
     @staticmethod
     async def _ack(

@@ -13,7 +13,8 @@ def as_slack(bot: BotRuntime) -> SlackRequests | SocketRequests:
     """Slack towards this bot: signed HTTP requests, or envelopes when it runs in Socket Mode."""
     if bot.socket is not None:
         return SocketRequests(FAKES[bot.settings.slack_api_url])
-    return SlackRequests(bot.url, SIGNING_SECRET)
+    fake = FAKES.get(bot.settings.slack_api_url)
+    return SlackRequests(bot.url, SIGNING_SECRET, response_urls=fake)
 
 
 def as_http_slack(bot: BotRuntime) -> SlackRequests:

@@ -16,8 +16,8 @@ from urllib.parse import urlencode
 
 import aiohttp
 
+from bot.standins.fake_slack import FakeSlack
 from bot.standins.fake_slack_blocks import ack_refusal, describe
-from bot.standins.fake_slack_socket import FakeSocketMode
 
 
 def signed_headers(
@@ -58,9 +58,13 @@ def command_payload(
 
 
 def command_body(
-    command: str, text: str, *, user_id: str = "U0ONCALL1", channel_id: str = "C0GENERAL"
-) -> str:
-    return urlencode(command_payload(command, text, user_id=user_id, channel_id=channel_id))
+    command: str, text: str, *, user_id: str = "U0ONCALL1", channel_id: str = "C0GENERAL",
+    response_url: str = NO_RESPONSE_URL,
+) -> str:  # fmt: skip
+    payload = command_payload(
+        command, text, user_id=user_id, channel_id=channel_id, response_url=response_url
+    )
+    return urlencode(payload)
 
 
 class AckRefused(AssertionError):
@@ -98,9 +102,12 @@ FORM = "application/x-www-form-urlencoded"
 class SlackRequests:
     """Plays Slack towards a running bot: slash commands, button clicks, events."""
 
-    def __init__(self, bot_url: str, signing_secret: str) -> None:
+    def __init__(
+        self, bot_url: str, signing_secret: str, *, response_urls: FakeSlack | None = None
+    ) -> None:
         self.url = bot_url.rstrip("/") + "/slack/events"
         self.secret = signing_secret
+        self.response_urls = response_urls  # where a late answer to a command lands
 
     async def post(self, body: str, content_type: str) -> tuple[int, dict[str, Any]]:
         headers = signed_headers(self.secret, body, content_type=content_type)
@@ -113,7 +120,10 @@ class SlackRequests:
 
     async def slash(self, command: str, text: str, *, channel: str, user: str) -> str:
         """Runs a slash command; returns the ephemeral text of the ack ("" when none)."""
-        body = command_body(command, text, user_id=user, channel_id=channel)
+        url = self.response_urls.response_url(channel, user) if self.response_urls else None
+        body = command_body(
+            command, text, user_id=user, channel_id=channel, response_url=url or NO_RESPONSE_URL
+        )
         status, answer = await self.post(body, FORM)
         if status != 200:
             raise RuntimeError(f"{command} {text!r}: HTTP {status} {answer}")
@@ -143,12 +153,13 @@ class SocketRequests:
     Same methods as `SlackRequests`, so one test runs in both modes.
     """
 
-    def __init__(self, fake: FakeSocketMode, *, timeout: float = 10.0) -> None:
+    def __init__(self, fake: FakeSlack, *, timeout: float = 10.0) -> None:
         self.fake = fake
         self.timeout = timeout
 
     async def slash(self, command: str, text: str, *, channel: str, user: str) -> str:
-        payload = command_payload(command, text, user_id=user, channel_id=channel)
+        url = self.fake.response_url(channel, user)
+        payload = command_payload(command, text, user_id=user, channel_id=channel, response_url=url)
         envelope = await self.fake.deliver("slash_commands", payload, accepts_response_payload=True)
         ack = await self.fake.wait_for_ack(envelope, timeout=self.timeout)
         check_ack(f"{command} {text[:80]!r}", ack.payload)
