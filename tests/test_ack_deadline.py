@@ -25,6 +25,7 @@ from bot.standins.fake_prometheus import FakePrometheus
 from bot.standins.fake_slack import FakeSlack
 from bot.standins.slow_proxy import SlowProxy
 from commands.rollback import CANCEL, CONFIRM, SUGGESTED
+from commands.silence import SILENCE_BUTTON, UNSILENCE_BUTTON
 from tests.conftest import running_bot
 from tests.polling import eventually
 from tests.realparts import POSTGRES_DSN, postgres_url_or_skip
@@ -45,6 +46,9 @@ COMMANDS = [
     ("/incident", "status identified"),
     ("/incident", "timeline md"),
     ("/incident", "postmortem"),
+    ("/incident", "silence 30m deploy in progress"),
+    ("/incident", "silences"),
+    ("/incident", "unsilence"),
     ("/incident", "bogus"),
     ("/status", "payments"),
     ("/status", ""),
@@ -57,6 +61,8 @@ BUTTONS = [
     (SUGGESTED, "production/payment-service/1"),
     (f"{SNOOZE}_15", "1:status_update:15"),
     ("postmortem_draft", "INC-1"),
+    (SILENCE_BUTTON, "1:60"),
+    (UNSILENCE_BUTTON, "1"),
 ]
 
 
