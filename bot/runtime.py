@@ -39,7 +39,11 @@ from bot.suspected_deploy import SuspectedDeploy
 from bot.tasks import TaskSet
 from bot.web import WebDeps, make_web_app
 from integrations.alertmanager import AlertmanagerAPI
-from integrations.kubernetes import KubernetesSource, api_client_from_environment
+from integrations.kubernetes import (
+    KubernetesSource,
+    api_client_from_environment,
+    current_namespace,
+)
 from integrations.prometheus import PrometheusSource
 from integrations.slack import SlackGateway, make_client
 
@@ -136,6 +140,7 @@ class BotRuntime:
         self.commands = CommandDeps(
             store=self.store, chat=self.chat, catalog=self.catalog, clock=clock,
             metrics=self.metrics, status=self.status, rollback=self.rollback, tasks=self.tasks,
+            default_namespace=current_namespace(settings.kubeconfig),
         )  # fmt: skip
         self.incident_deps = IncidentDeps(
             store=self.store, chat=self.chat, service=self.incidents, clock=clock,

@@ -46,6 +46,7 @@ class CommandDeps:
     rollback: RollbackService
     tasks: TaskSet
     ack_budget: float = ACK_BUDGET  # Slack wants the ack within 3 s (bot/slack_ack.py)
+    default_namespace: str = "default"  # where a service missing from the catalog is looked for
 
 
 def catalog_targets(catalog: Catalog) -> dict[str, tuple[str, str | None]]:
@@ -105,6 +106,7 @@ async def run_status(deps: CommandDeps, ack: Any, command: dict[str, Any]) -> No
             catalog_targets(deps.catalog), args.service, namespace=args.namespace,
             incident_service=incident.service if incident else None,
             extra_namespaces=deps.catalog.rollback.namespaces,
+            default_namespace=deps.default_namespace,
         )  # fmt: skip
     except (UsageError, UnknownService) as e:
         await ack(text=str(e))

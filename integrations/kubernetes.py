@@ -67,6 +67,25 @@ def api_client_from_environment(kubeconfig: Path | None = None) -> client.ApiCli
     return client.ApiClient(configuration)
 
 
+SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+def current_namespace(
+    kubeconfig: Path | None = None, *, in_cluster_file: Path = SERVICE_ACCOUNT_NAMESPACE
+) -> str:
+    """The namespace kubectl would use: the pod's own in a cluster, else the kubeconfig's
+    current context's, else `default`."""
+    try:
+        if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+            return in_cluster_file.read_text(encoding="utf-8").strip() or "default"
+        path = str(kubeconfig) if kubeconfig else None
+        _, active = config.list_kube_config_contexts(config_file=path)
+    except (config.ConfigException, OSError, TypeError, ValueError):
+        return "default"
+    namespace = (active or {}).get("context", {}).get("namespace")
+    return namespace if isinstance(namespace, str) and namespace else "default"
+
+
 class KubernetesSource:
     def __init__(self, api: client.ApiClient, *, timeout: float = 5.0) -> None:
         self.api = api

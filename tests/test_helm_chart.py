@@ -50,11 +50,10 @@ RELEASE = "incident-bot"
 NAMESPACE = "monitoring"
 
 # What /status and /rollback need in each rollback namespace, and nothing more.
-MINIMAL_RBAC = {
+READ_RBAC = {
     ("apps", "deployments", "get"),
     ("apps", "deployments", "list"),
     ("apps", "deployments", "watch"),
-    ("apps", "deployments", "patch"),
     ("apps", "replicasets", "get"),
     ("apps", "replicasets", "list"),
     ("", "pods", "get"),
@@ -62,6 +61,18 @@ MINIMAL_RBAC = {
     ("", "pods/log", "get"),
     ("", "events", "list"),
 }
+# ... and in each rollback namespace, what /rollback adds.
+ROLLBACK_RBAC = READ_RBAC | {("apps", "deployments", "patch")}
+
+
+def read_namespaces(values: dict[str, Any]) -> list[str]:
+    """Where the chart must grant reading: the release's namespace, each catalog service's,
+    rbac.readNamespaces and the rollback namespaces."""
+    services = values["catalog"].get("services") or {}
+    found = {NAMESPACE, *values["rbac"].get("readNamespaces", [])}
+    found |= {(s or {}).get("namespace") or "default" for s in services.values()}
+    return sorted(found | set(values["catalog"]["rollback"]["namespaces"]))
+
 
 # Variables whose values are secrets: in the pod spec only ever as secretKeyRef. Slack's own
 # credential depends on slack.mode: the signing secret in HTTP mode, the app token in Socket Mode.
@@ -221,16 +232,20 @@ def test_production_renders_every_optional_part(production: Docs) -> None:
     kinds = sorted(doc["kind"] for doc in production)
     assert kinds == sorted(
         ["ConfigMap", "Deployment", "ExternalSecret", "Ingress", "Ingress", "PrometheusRule",
-         "Role", "Role", "RoleBinding", "RoleBinding", "Service", "ServiceAccount",
-         "ServiceMonitor"]
+         "Role", "Role", "Role", "RoleBinding", "RoleBinding", "RoleBinding", "Service",
+         "ServiceAccount", "ServiceMonitor"]
     )  # fmt: skip
     assert {(d["apiVersion"], d["kind"]) for d in production} >= CRD_KINDS
     assert one(production, "Deployment")["spec"]["replicas"] == 2
 
 
-def test_defaults_render_the_core_only(helm: str) -> None:
-    kinds = sorted(doc["kind"] for doc in template(helm))
-    assert kinds == ["ConfigMap", "Deployment", "Service", "ServiceAccount"]
+def test_defaults_render_the_core_and_read_access_in_the_release_namespace(helm: str) -> None:
+    docs = template(helm)
+    kinds = sorted(doc["kind"] for doc in docs)
+    assert kinds == ["ConfigMap", "Deployment", "Role", "RoleBinding", "Service", "ServiceAccount"]
+    # /status works out of the box in the bot's own namespace; nothing may be rolled back.
+    assert [r["metadata"]["namespace"] for r in of_kind(docs, "Role")] == [NAMESPACE]
+    assert granted_by(one(docs, "Role")) == READ_RBAC
 
 
 @pytest.mark.parametrize(
@@ -262,30 +277,35 @@ def test_chart_refuses_what_cannot_work(helm: str, args: list[str], message: str
 # --- RBAC ----------------------------------------------------------------------------------
 
 
-def test_rbac_is_exactly_the_minimal_set_in_each_rollback_namespace(
-    rendered: Rendered,
-) -> None:
+def granted_by(role: dict[str, Any]) -> set[tuple[str, str, str]]:
+    granted: set[tuple[str, str, str]] = set()
+    for rule in role["rules"]:
+        assert set(rule) == {"apiGroups", "resources", "verbs"}, rule  # no resourceNames etc.
+        granted |= {
+            (group, resource, verb)
+            for group in rule["apiGroups"]
+            for resource in rule["resources"]
+            for verb in rule["verbs"]
+        }
+    return granted
+
+
+def test_rbac_is_exactly_the_minimal_set_in_each_namespace(rendered: Rendered) -> None:
     docs, values = rendered
-    namespaces = values["catalog"]["rollback"]["namespaces"]
+    namespaces = read_namespaces(values)
+    rollback = set(values["catalog"]["rollback"]["namespaces"])
     assert not [d for d in docs if d["kind"] in ("ClusterRole", "ClusterRoleBinding")]
 
     roles = of_kind(docs, "Role")
-    assert sorted(r["metadata"]["namespace"] for r in roles) == sorted(namespaces)
+    assert sorted(r["metadata"]["namespace"] for r in roles) == namespaces
     for role in roles:
-        granted: set[tuple[str, str, str]] = set()
-        for rule in role["rules"]:
-            assert set(rule) == {"apiGroups", "resources", "verbs"}, rule  # no resourceNames etc.
-            granted |= {
-                (group, resource, verb)
-                for group in rule["apiGroups"]
-                for resource in rule["resources"]
-                for verb in rule["verbs"]
-            }
-        assert granted == MINIMAL_RBAC, role["metadata"]["namespace"]
+        namespace = role["metadata"]["namespace"]
+        expected = ROLLBACK_RBAC if namespace in rollback else READ_RBAC
+        assert granted_by(role) == expected, namespace
 
     service_account = one(docs, "ServiceAccount")["metadata"]
     bindings = of_kind(docs, "RoleBinding")
-    assert sorted(b["metadata"]["namespace"] for b in bindings) == sorted(namespaces)
+    assert sorted(b["metadata"]["namespace"] for b in bindings) == namespaces
     role_names = {(r["metadata"]["namespace"], r["metadata"]["name"]) for r in roles}
     for binding in bindings:
         namespace = binding["metadata"]["namespace"]
@@ -303,11 +323,27 @@ def test_rbac_is_exactly_the_minimal_set_in_each_rollback_namespace(
     assert pod["serviceAccountName"] == service_account["name"]
 
 
-def test_production_grants_two_namespaces(production: Docs) -> None:
-    assert sorted(r["metadata"]["namespace"] for r in of_kind(production, "Role")) == [
-        "production",
-        "staging",
-    ]
+def test_production_reads_three_namespaces_and_rolls_back_in_two(production: Docs) -> None:
+    roles = {r["metadata"]["namespace"]: granted_by(r) for r in of_kind(production, "Role")}
+    assert roles == {
+        NAMESPACE: READ_RBAC,
+        "production": ROLLBACK_RBAC,
+        "staging": ROLLBACK_RBAC,
+    }
+
+
+def test_read_namespaces_add_read_only_roles(helm: str) -> None:
+    docs = template(helm, "--set", "rbac.readNamespaces={search,monitoring}",
+                    "--set", "catalog.services.shop.deployment=shop")  # fmt: skip
+    roles = {r["metadata"]["namespace"]: granted_by(r) for r in of_kind(docs, "Role")}
+    assert roles == {NAMESPACE: READ_RBAC, "search": READ_RBAC, "default": READ_RBAC}
+
+
+def test_without_rbac_nothing_is_granted_and_the_notes_say_what_to_grant(helm: str) -> None:
+    assert not of_kind(template(helm, "--set", "rbac.create=false"), "Role")
+    notes = install_notes(helm, "--set", "rbac.create=false")
+    assert "rbac.create=false, so the chart grants the ServiceAccount nothing" in notes
+    assert "get on pods/log" in notes
 
 
 # --- the pod -------------------------------------------------------------------------------
@@ -533,13 +569,37 @@ def test_incident_pages_get_their_own_ingress_behind_auth(production: Docs) -> N
 # --- NOTES.txt -----------------------------------------------------------------------------
 
 
-def test_notes_carry_a_working_alertmanager_receiver(helm: str) -> None:
+def install_notes(helm: str, *args: str) -> str:
+    """NOTES.txt as `helm install` prints it (a client-side dry run)."""
     result = run_helm(
         helm, "install", RELEASE, str(CHART), "--namespace", NAMESPACE, "--dry-run=client",
-        "-f", str(PROD_VALUES),
+        *args,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    notes = result.stdout.split("\nNOTES:\n", 1)[1]
+    return result.stdout.split("\nNOTES:\n", 1)[1]
+
+
+def test_notes_of_the_default_install_say_where_it_reads_and_how_to_add(helm: str) -> None:
+    notes = install_notes(helm)
+    assert (
+        f"/status reads (deployments, replicasets, pods, pods/log, events) in: {NAMESPACE}\n"
+    ) in notes
+    assert "/rollback may patch nothing yet: catalog.rollback.namespaces is empty." in notes
+    assert "--set 'rbac.readNamespaces={payments,search}'" in notes
+    assert "--set 'catalog.rollback.namespaces={production}'" in notes
+
+
+def test_notes_of_production_list_the_namespaces(helm: str) -> None:
+    notes = install_notes(helm, "-f", str(PROD_VALUES))
+    assert (
+        "/status reads (deployments, replicasets, pods, pods/log, events) in:"
+        f" {NAMESPACE}, production, staging\n"
+    ) in notes
+    assert "/rollback patches deployments in: production, staging" in notes
+
+
+def test_notes_carry_a_working_alertmanager_receiver(helm: str) -> None:
+    notes = install_notes(helm, "-f", str(PROD_VALUES))
     url = f"http://{RELEASE}.{NAMESPACE}.svc:8080/webhooks/alertmanager"
     assert url in notes
 

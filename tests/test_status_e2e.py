@@ -193,3 +193,19 @@ async def test_no_catalog_and_no_deployment_says_how_to_add_it(
         (said,) = await fake_slack.wait_for_call("chat.postEphemeral")
         assert "no deployment `checkout` in namespace `default`" in said.args["text"]
         assert "services:\n  checkout:" in said.args["text"]
+
+
+async def test_a_service_missing_from_the_catalog_is_read_in_the_bots_own_namespace(
+    sqlite_url: str, fake_slack: FakeSlack, fake_kube: FakeKubernetes, tmp_path: Path
+) -> None:
+    """As kubectl would: the kubeconfig's namespace (in a cluster: the pod's own, where the
+    chart grants read access by default)."""
+    fake_kube.add_deployment("shop", "checkout", image="registry/checkout:v9")
+    kubeconfig = fake_kube.write_kubeconfig(tmp_path / "kubeconfig", namespace="shop")
+    async with running_bot(sqlite_url, fake_slack, kubeconfig=kubeconfig, catalog={}) as bot:
+        general = fake_slack.add_channel("general")
+        assert await slash(bot, "/status", "checkout", channel=general.id) == "Checking checkout..."
+        await fake_slack.wait_for_call("chat.postMessage", timeout=15)
+        text = blocks_text(fake_slack, general.id)
+    assert "shop/checkout" in text
+    assert "rev 1 (current) \\u00b7 registry/checkout:v9" in text

@@ -64,6 +64,30 @@ def test_without_catalog_the_name_is_a_deployment() -> None:
     assert (target.namespace, target.deployment, target.in_catalog) == ("default", "api", False)
 
 
+@pytest.mark.parametrize(
+    ("catalog", "requested", "namespace", "expected"),
+    [
+        # Not in the catalog: a deployment in the bot's own namespace, where kubectl would look.
+        ({}, "api", None, ("monitoring", "api", False)),
+        # -n may name the bot's own namespace even when the catalog does not.
+        ({}, "api", "monitoring", ("monitoring", "api", False)),
+        # A catalog entry keeps its own namespace.
+        (CATALOG, "payments", None, ("production", "payment-service", True)),
+    ],
+)
+def test_the_bots_own_namespace_is_the_default(
+    catalog: dict[str, tuple[str, str | None]],
+    requested: str,
+    namespace: str | None,
+    expected: tuple[str, str, bool],
+) -> None:
+    target = resolve_target(
+        catalog, requested, namespace=namespace, incident_service=None,
+        default_namespace="monitoring",
+    )  # fmt: skip
+    assert (target.namespace, target.deployment, target.in_catalog) == expected
+
+
 def test_queries_substitute_the_service_and_honour_overrides() -> None:
     queries = service_queries("payments", {"request_rate": 'sum(rate(reqs{app="{service}"}[1m]))'})
     assert 'service="payments",status=~"5.."' in queries["error_rate"]

@@ -152,14 +152,19 @@ def resolve_target(
     namespace: str | None,
     incident_service: str | None,
     extra_namespaces: Collection[str] = (),
+    default_namespace: str | None = None,
 ) -> Target:
     """`catalog` maps service -> (namespace, deployment); the incident's service is the default.
 
     `-n` may name only a namespace the catalog knows (its services' and `extra_namespaces`,
     the rollback namespaces): any Slack user can run /status, and not every namespace's pod
-    logs and events are theirs to read.
+    logs and events are theirs to read. A name the catalog does not know is taken as a
+    deployment in `default_namespace`, the bot's own (where kubectl would look), which `-n`
+    may therefore name too; without one, in `default`.
     """
     known_namespaces = {ns for ns, _ in catalog.values()} | set(extra_namespaces)
+    if default_namespace is not None:
+        known_namespaces.add(default_namespace)
     if namespace is not None and namespace not in known_namespaces:
         listed = ", ".join(f"`{n}`" for n in sorted(known_namespaces)) or "none"
         raise UnknownService(
@@ -178,7 +183,7 @@ def resolve_target(
         known = ", ".join(sorted(catalog))
         raise UnknownService(f"Unknown service `{name}`. Known services: {known}.")
     # No catalog entry: take the name as a deployment, as kubectl would.
-    return Target(name, namespace or "default", name, False)
+    return Target(name, namespace or default_namespace or "default", name, False)
 
 
 def how_to_add(target: Target) -> str:

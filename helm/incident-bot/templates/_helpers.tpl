@@ -131,3 +131,17 @@ credential is passed to the pod, so a stray key in the Secret never switches mod
 {{- end -}}
 {{- $mode -}}
 {{- end }}
+
+{{/*
+The namespaces the bot may read (/status), as a JSON list, sorted: the release's own, every
+catalog service's (a service without one is in "default", as the bot reads it), those in
+rbac.readNamespaces, and the rollback namespaces.
+*/}}
+{{- define "incident-bot.readNamespaces" -}}
+{{- $namespaces := list .Release.Namespace -}}
+{{- range $name, $service := .Values.catalog.services -}}
+{{- $namespaces = append $namespaces ((default dict $service).namespace | default "default") -}}
+{{- end -}}
+{{- $namespaces = concat $namespaces (.Values.rbac.readNamespaces | default list) (.Values.catalog.rollback.namespaces | default list) -}}
+{{- $namespaces | uniq | sortAlpha | toJson -}}
+{{- end }}
