@@ -10,6 +10,8 @@ import structlog
 from slack_bolt.async_app import AsyncApp
 
 from bot.clock import Clock
+from bot.core.escaping import mrkdwn
+from bot.core.redaction import redact
 from bot.core.status_report import Target, UnknownService, how_to_add, resolve_target
 from bot.metrics import BotMetrics
 from bot.models import Incident, TimelineEvent
@@ -157,8 +159,9 @@ async def answer_status(
 
 
 async def _status_failed(deps: CommandDeps, channel: str, target: Target, error: Exception) -> None:
+    what = redact(f"{type(error).__name__}: {error}")  # an error can carry a URL's password
     text = (
-        f":x: /status {target.service} could not finish: {type(error).__name__}: {error}. "
+        f":x: /status {mrkdwn(target.service)} could not finish: {mrkdwn(what)}. "
         "The bot's log has the details; try again, or check Prometheus and Kubernetes directly."
     )
     try:  # where the answer would have gone, so whoever waits for it sees why it is not there
