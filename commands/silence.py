@@ -10,13 +10,15 @@ from datetime import datetime
 from typing import Any
 
 from bot.core.alerts import format_timestamp
-from bot.core.block_kit import section
+from bot.core.block_kit import clip, lines_within, section
 from bot.core.escaping import code, mrkdwn
 from bot.core.silences import SilenceView, format_matchers, format_span, state
 
 SILENCE_BUTTON = "silence_group"  # "Silence 1h" on the pinned alert message
 UNSILENCE_BUTTON = "silence_expire"  # on each silence message
 BUTTON_MINUTES = 60
+LINE_TEXT = 1_000  # one silence, its reason cut
+LIST_TEXT = 6_000
 Block = dict[str, Any]
 
 
@@ -75,5 +77,6 @@ def silences_list(silences: Sequence[SilenceView], now: datetime) -> str:
     if not silences:
         return "No silences were made for this incident. `/incident silence [30m|1h|4h] [reason]`"
     lines = ["*Silences of this incident*"]
-    lines += [f"• {silence_line(s, now)}" for s in silences]
-    return "\n".join(lines)
+    lines += [f"• {clip(silence_line(s, now), LINE_TEXT)}" for s in silences]
+    # Slack refuses a reply over 40,000 characters; a couple of screens is what gets read.
+    return lines_within(lines, LIST_TEXT, lambda n: f"… and {n} more in Alertmanager")

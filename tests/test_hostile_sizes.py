@@ -21,12 +21,23 @@ from bot.core.pod_logs import LogLine
 from bot.core.reminders import ReminderInput, ReminderPolicy, due_reminders
 from bot.core.rollback import RollbackPlan
 from bot.core.rollout import EventLine, Revision, RolloutStatus
+from bot.core.silences import SilenceView
+from bot.core.similar import (
+    Fix,
+    Likeness,
+    PastIncident,
+    Shape,
+    Similar,
+    seen_before_line,
+    similar_list,
+)
 from bot.core.status_report import FiringAlert, MetricReading, StatusReport
 from bot.models import Incident
 from bot.reminder_worker import snooze_blocks
 from bot.runtime import BotRuntime
 from bot.standins.fake_slack import FakeSlack
 from commands.rollback import render_history, render_preview, render_progress
+from commands.silence import silence_message, silences_list
 from commands.status import render_status
 from tests.conftest import running_bot
 from tests.polling import eventually
@@ -156,6 +167,17 @@ def rendered_messages() -> list[tuple[str, str, list[dict[str, Any]] | None]]:
     reminders = due_reminders(reminder_input, now=NOW, policy=policy)
     assert reminders
     revs = list(hostile_report().revisions)
+    matchers = tuple({"name": f"label_{i}_{LONG}", "value": "v" * 200, "isRegex": False,
+                      "isEqual": True} for i in range(40))  # fmt: skip
+    silence = SilenceView(
+        1, "s" * 36, matchers, "U0ONCALL1", NOW, NOW + timedelta(hours=4), "R" * 10_240, True
+    )
+    past = PastIncident(
+        7, "INC-7", "T" + LONG * 5, Shape(service="s" + LONG), "resolved",
+        NOW - timedelta(days=3), NOW - timedelta(days=3, minutes=-14),
+        NOW - timedelta(days=2), "C1", Fix("summary", "F" * 10_240),
+    )  # fmt: skip
+    similar = [Similar(past, Likeness.SAME_ALERT)]
     gitops = hostile_plan("G" * 3000)
     return [
         ("status", *render_status(hostile_report())),
@@ -170,6 +192,10 @@ def rendered_messages() -> list[tuple[str, str, list[dict[str, Any]] | None]]:
         ("rollback progress", *render_progress(plan, status, by="U" + LONG)),
         ("rollback history", render_history("n" * 63, "d" + LONG, revs * 10, 10), None),
         *[(f"reminder {r.kind.value}", r.text, snooze_blocks(r, 10**9)) for r in reminders],
+        ("silence", *silence_message(silence, NOW)),
+        ("silences list", silences_list([silence] * 500, NOW), None),
+        ("similar incidents", similar_list(similar * 50, NOW, link=lambda p: p.ref), None),
+        ("seen before", seen_before_line(similar * 50, NOW, link=lambda p: p.ref), None),
     ]
 
 

@@ -17,10 +17,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import IntEnum
 
+from bot.core.block_kit import clip, lines_within
 from bot.core.escaping import mrkdwn
 
 WINDOW = timedelta(days=90)
 LIST_LIMIT = 10
+LINE_TEXT = 1_000  # one past incident: a long fix or summary is cut
+LIST_TEXT = 6_000
 FIX_NOTE = re.compile(r"^\s*fix(?:ed)?\s*[:\-]\s*", re.IGNORECASE)
 
 
@@ -186,7 +189,7 @@ def seen_before_line(
     times = "once" if len(seen) == 1 else f"{len(seen)} times"
     return (
         f":repeat: Seen {times} in {days} day{'s' if days != 1 else ''}. "
-        f"Last: {link(last)}, {ago(last.started_at, now)}, {mrkdwn(outcome(last))}"
+        f"Last: {link(last)}, {ago(last.started_at, now)}, {mrkdwn(clip(outcome(last), LINE_TEXT))}"
         + ("" if len(seen) == 1 else ". `/incident similar` lists them")
     )
 
@@ -206,5 +209,6 @@ def similar_list(
     if not similar:
         return f"No similar incident in the last {WINDOW.days} days."
     lines = [f"*Similar incidents* (last {WINDOW.days} days, best match first)"]
-    lines += [similar_line(s, now, link=link) for s in similar[:limit]]
-    return "\n".join(lines)
+    lines += [clip(similar_line(s, now, link=link), LINE_TEXT) for s in similar[:limit]]
+    # Slack refuses a reply over 40,000 characters: long fixes are cut, each line kept whole.
+    return lines_within(lines, LIST_TEXT, lambda n: f"… and {n} more")
