@@ -60,7 +60,7 @@ class Tuning:
     reminder_poll: float = 30.0  # how often open incidents are checked for due nudges
     delivery_attempts: int = 8  # a delivery that fails this often is parked as failed
     live_poll: float = 0.5  # how often an open incident page looks for new events (SQLite)
-    socket_ping: float = 10.0  # Socket Mode: ping interval; a dead socket is noticed by then
+    socket_ping: float = 5.0  # Socket Mode: pings; a silently dead socket is noticed by then
 
 
 class BotRuntime:
