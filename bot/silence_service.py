@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import structlog
 
@@ -37,7 +37,12 @@ from bot.ports import ChatPort
 from bot.settings import Catalog
 from bot.store import IncidentStore
 from commands.silence import silence_message
-from integrations.alertmanager import AlertmanagerAPI, AlertmanagerError, AlertmanagerRejected
+from integrations.alertmanager import (
+    AlertmanagerAPI,
+    AlertmanagerError,
+    AlertmanagerRejected,
+    parse_time,
+)
 from integrations.slack import SlackError
 
 log = structlog.get_logger(__name__)
@@ -144,8 +149,10 @@ class SilenceService:
                                    "Nothing was silenced.")  # fmt: skip
             return
         except AlertmanagerError as e:
-            await self._tell(plan, f"Alertmanager did not answer ({e}). Nothing was silenced; "
-                                   "try again in a moment.")  # fmt: skip
+            # A request that timed out may still have made the silence: undo it if so.
+            undone = await self._undo_unanswered(plan, comment, starts)
+            await self._tell(plan, f"Alertmanager did not answer ({e}). {undone}Nothing was "
+                                   "silenced; try again in a moment.")  # fmt: skip
             return
         row = Silence(
             incident_id=incident.id, silence_id=silence_id, matchers=api_matchers,
@@ -167,6 +174,34 @@ class SilenceService:
             matchers=format_matchers(plan.matchers), until=format_timestamp(ends),
         )  # fmt: skip
         await self._announce(row)
+
+    async def _undo_unanswered(self, plan: SilencePlan, comment: str, since: datetime) -> str:
+        """Expire a silence Alertmanager made for this very request though its answer never
+        came (same matchers, createdBy and comment, updated since the request, not one of
+        ours on record); says what was done, for the user."""
+        assert self.alertmanager is not None
+        labels = {m.name: m.value for m in plan.matchers}
+        try:
+            found = await self.alertmanager.silences(labels)
+            known = {
+                r.silence_id for r in await self.store.incident_silences(plan.incident.id or 0)
+            }
+            strays = [
+                str(x["id"]) for x in found
+                if x.get("createdBy") == plan.user_name and x.get("comment") == comment
+                and (x.get("status") or {}).get("state") in ("active", "pending")
+                and str(x.get("id")) not in known
+                and (parse_time(x.get("updatedAt")) or since) >= since - timedelta(seconds=5)
+            ]  # fmt: skip
+            for stray in strays:
+                await self.alertmanager.expire_silence(stray)
+        except AlertmanagerError:
+            return "It may have made the silence anyway: check `/incident silences` and /status. "
+        return (
+            f"The silence it made anyway ({', '.join(strays)}) was expired again. "
+            if strays
+            else ""
+        )
 
     async def _record_created(self, row: Silence, plan: SilencePlan) -> None:
         incident = plan.incident
@@ -250,8 +285,19 @@ class SilenceService:
             return
         now = self.clock()
         silences = await self.of_incident(incident)
-        for silence in to_expire_on_resolve(silences, now):
-            await self._expire(incident, silence, actor, "expired: the incident was resolved")
+        failed = [
+            s.silence_id
+            for s in to_expire_on_resolve(silences, now)
+            if not await self._expire(incident, s, actor, "expired: the incident was resolved")
+        ]
+        if failed and incident.channel_id:
+            # The room must know the page is still muted: nobody reads the timeline first.
+            text = (
+                f":warning: Could not expire silence {', '.join(failed)} in Alertmanager on "
+                "resolve; it still mutes this alert group. Run `/incident unsilence`."
+            )
+            with contextlib.suppress(SlackError):
+                await self.chat.post_message(incident.channel_id, text)
         for silence in silences:
             if silence.keep and state(silence, now) == "active":
                 await self._note(

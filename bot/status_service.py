@@ -27,7 +27,7 @@ from bot.core.status_report import (
 )
 from bot.settings import Catalog
 from bot.status_kubernetes import DeploymentMissing, KubernetesFindings, KubernetesStatus
-from integrations.alertmanager import AlertmanagerAPI, AlertmanagerError
+from integrations.alertmanager import AlertmanagerAPI, AlertmanagerError, parse_time
 from integrations.kubernetes import KubernetesSource
 from integrations.prometheus import (
     PrometheusError,
@@ -186,7 +186,7 @@ class StatusService:
         return tuple(
             ActiveSilence(
                 format_matchers(s.get("matchers") or []), str(s.get("createdBy") or "?"),
-                _parse_time(s.get("endsAt")), str(s.get("comment") or ""),
+                parse_time(s.get("endsAt")), str(s.get("comment") or ""),
             )
             for s in found
             if (s.get("status") or {}).get("state") == "active"
@@ -222,13 +222,6 @@ class StatusService:
             if rev.created_at is not None:
                 marks.append(Mark(rev.created_at, f"rev {rev.number}"))
         return marks
-
-
-def _parse_time(value: Any) -> datetime | None:
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def _span(delta: timedelta) -> str:

@@ -36,6 +36,14 @@ def _rfc3339(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def parse_time(value: Any) -> datetime | None:
+    """A time as Alertmanager's API writes it (RFC 3339 with `Z`); None when it is not one."""
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
 def _filters(matchers: Mapping[str, str]) -> list[tuple[str, str]]:
     # Label values are quoted and escaped as Alertmanager's matcher grammar wants.
     def quoted(value: str) -> str:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from bot.models import Incident, Silence
 from bot.runtime import BotRuntime
@@ -41,9 +44,52 @@ class DebugAlertmanager(AlertmanagerProcess):
         )
 
 
+class Proxy:
+    """Alertmanager's API passed through; with `hang_creates`, a silence is created but its
+    answer never comes, as when Alertmanager is slow: the bot's request times out."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+        self.hang_creates = False
+        self.release = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_route("*", "/{path:.*}", self._forward)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        port = free_port()
+        await web.TCPSite(self._runner, "127.0.0.1", port).start()
+        self.url = f"http://127.0.0.1:{port}"
+
+    async def stop(self) -> None:
+        self.release.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _forward(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        async with (
+            aiohttp.ClientSession() as session,
+            session.request(
+                request.method, f"{self.target}{request.rel_url}", data=body,
+                headers={"Content-Type": request.headers.get("Content-Type", "")},
+            ) as answer,
+        ):  # fmt: skip
+            data = await answer.read()
+            status = answer.status
+        if self.hang_creates and request.method == "POST" and request.path == "/api/v2/silences":
+            await self.release.wait()
+        return web.Response(body=data, status=status, content_type="application/json")
+
+
 class Rig:
-    def __init__(self, bot: BotRuntime, am: DebugAlertmanager, slack: FakeSlack) -> None:
-        self.bot, self.am, self.slack = bot, am, slack
+    def __init__(
+        self, bot: BotRuntime, am: DebugAlertmanager, slack: FakeSlack, proxy: Proxy
+    ) -> None:
+        self.bot, self.am, self.slack, self.proxy = bot, am, slack, proxy
 
     async def get(self, path: str) -> Any:
         async with aiohttp.ClientSession() as s, s.get(f"{self.am.url}{path}") as r:
@@ -73,14 +119,18 @@ async def rig(database_url: str, fake_slack: FakeSlack, tmp_path: Path) -> Async
         workdir=tmp_path,
     )
     await am.start()
+    proxy = Proxy(am.url)
+    await proxy.start()
     settings = bot_settings(database_url, fake_slack.url)
-    settings.alertmanager_url = am.url
-    bot = BotRuntime(settings, catalog=Catalog.model_validate(CATALOG), tuning=FAST)
+    settings.alertmanager_url = proxy.url
+    tuning = replace(FAST, backend_timeout=2.0)
+    bot = BotRuntime(settings, catalog=Catalog.model_validate(CATALOG), tuning=tuning)
     try:
         await bot.start(host="127.0.0.1", port=port)
-        yield Rig(bot, am, fake_slack)
+        yield Rig(bot, am, fake_slack, proxy)
         await bot.tasks.idle()
     finally:
+        await proxy.stop()
         await bot.stop()
         await am.stop()
 
@@ -237,6 +287,57 @@ async def test_the_silence_button_on_the_alert_message(rig: Rig) -> None:
     assert row.ends_at - row.starts_at == timedelta(hours=1)
     found = await rig.get(f"/api/v2/silence/{row.silence_id}")
     assert found["createdBy"] == "u0oncall1"
+
+    # /incident unsilence: a stranger is refused, a member expires it.
+    refused = await slash(rig.bot, "/incident", "unsilence", channel=channel, user="U0STRANGER")
+    assert refused == "Expiring this incident's silences in Alertmanager..."
+    await eventually(lambda: _kinds(rig, "silence_refused"), what="the refusal on the timeline")
+    await slash(rig.bot, "/incident", "unsilence", channel=channel, user="U0ONCALL2")
+
+    async def told() -> bool:
+        return any(m.text == "Expired 1 silence(s)." for m in rig.slack.channels[channel].ephemeral)
+
+    await eventually(told, what="the person who unsilenced to be told")
+    found = await rig.get(f"/api/v2/silence/{row.silence_id}")
+    assert found["status"]["state"] == "expired"
+    assert (await rig.silences())[0].expired_by == "U0ONCALL2"
+
+
+async def test_alertmanager_down_on_resolve_is_said_in_the_room(rig: Rig) -> None:
+    _, channel = await open_incident(rig)
+    await slash(rig.bot, "/incident", "silence 1h", channel=channel)
+    (row,) = await eventually(rig.silences, what="the silence")
+    await rig.am.stop()
+    await slash(rig.bot, "/incident", "status resolved fixed", channel=channel)
+
+    async def warned() -> bool:
+        return any(
+            m.text.startswith(f":warning: Could not expire silence {row.silence_id}")
+            for m in rig.slack.channels[channel].messages
+        )
+
+    await eventually(warned, what="the room to be told the silence still holds")
+    (failed,) = await _kinds(rig, "silence_expire_failed")
+    assert failed.text.endswith("run /incident unsilence")
+    assert (await rig.silences())[0].expired_at is None
+
+
+async def test_a_silence_whose_answer_never_came_is_expired_again(rig: Rig) -> None:
+    _, channel = await open_incident(rig)
+    rig.proxy.hang_creates = True
+    await slash(rig.bot, "/incident", "silence 1h", channel=channel)
+
+    async def told() -> str | None:
+        texts = [m.text for m in rig.slack.channels[channel].ephemeral]
+        return next((t for t in texts if t.startswith("Alertmanager did not answer")), None)
+
+    answer = await eventually(told, what="the timed-out request to be answered")
+    made = [s for s in await rig.get("/api/v2/silences") if s["createdBy"] == "u0oncall1"]
+    assert len(made) == 1, "Alertmanager did make the silence"
+    assert made[0]["status"]["state"] == "expired"
+    assert f"The silence it made anyway ({made[0]['id']}) was expired again." in answer
+    assert answer.endswith("Nothing was silenced; try again in a moment.")
+    assert await rig.silences() == []
 
 
 async def test_refusals_and_failures_change_nothing(rig: Rig) -> None:
