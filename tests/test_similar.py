@@ -208,3 +208,13 @@ def test_incidents_stats_prints_the_noisy_groups() -> None:
         "\tlast INC-1 2026-11-29T12:00:00Z",
         "noisy alert group\tother\t1 incidents\tlast INC-3 2026-11-27T12:00:00Z",
     ]
+
+
+def test_links_go_to_the_channel_and_to_the_page_where_pages_are_on() -> None:
+    from bot.similar_service import SimilarIncidents
+
+    incident = past(12, CURRENT, DAY)
+    pages = SimilarIncidents(None, lambda: NOW, page_url=lambda i: f"https://bot.example/i/{i}")  # type: ignore[arg-type]
+    assert pages.link(incident) == "*INC-12* (<#C12>) <https://bot.example/i/12|page>"
+    no_pages = SimilarIncidents(None, lambda: NOW, page_url=lambda i: None)  # type: ignore[arg-type]
+    assert no_pages.link(incident) == "*INC-12* (<#C12>)"
