@@ -33,7 +33,11 @@ T = TypeVar("T", bound=SQLModel)
 def parse_ref(ref: str) -> int | None:
     """`INC-7`, `inc-7` or `7` -> 7; anything else -> None."""
     text = ref.strip().upper().removeprefix("INC-")
-    return int(text) if text.isdigit() else None
+    # `isdigit` alone is not `int`: "²" is a digit to it, and 5,000 digits are too many for
+    # `int`; "٣" would parse, but no ref is written that way. ASCII, and no more than an id.
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
+        return None
+    return int(text)
 
 
 class Unit:

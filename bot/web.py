@@ -8,6 +8,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 from aiohttp import web
@@ -94,6 +95,38 @@ def slack_signed(verifier: SignatureVerifier, body: bytes, headers: Mapping[str,
         return False
 
 
+def slack_shape_problem(body: Any) -> str | None:
+    """What a signed Slack request lacks that every listener relies on (None: nothing).
+
+    Slack always sends these; a body without them is not from Slack as it is documented,
+    and is refused whole rather than failing inside a listener.
+    """
+    if not isinstance(body, dict):
+        return "a Slack payload is a JSON object or form fields"
+    if "command" in body:
+        return _missing(body, ("command", "user_id", "channel_id"), "slash command")
+    kind = body.get("type")
+    if kind == "event_callback":
+        event = body.get("event")
+        if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+            return "event_callback without an event object and its type"
+    if kind in ("block_actions", "view_submission", "shortcut", "message_action"):
+        user = body.get("user")
+        if not isinstance(user, dict) or not isinstance(user.get("id"), str):
+            return f"{kind} without user.id"
+        actions = body.get("actions", [])
+        if not isinstance(actions, list) or not all(
+            isinstance(a, dict) and isinstance(a.get("action_id"), str) for a in actions
+        ):
+            return f"{kind} with actions that are not objects with an action_id"
+    return None
+
+
+def _missing(body: dict[str, Any], keys: tuple[str, ...], what: str) -> str | None:
+    absent = [k for k in keys if not isinstance(body.get(k), str) or not body.get(k)]
+    return f"{what} without {', '.join(absent)}" if absent else None
+
+
 class Routes:
     def __init__(self, deps: WebDeps) -> None:
         self.deps = deps
@@ -142,8 +175,12 @@ class Routes:
             bolt_request = AsyncBoltRequest(
                 body=text, query=request.query_string, headers=dict(request.headers)
             )
-        except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        except (UnicodeDecodeError, ValueError, RecursionError, AttributeError, TypeError) as e:
+            # Bolt reads the body as it parses it: a JSON list or number breaks its lookups.
             return error(400, "bad_payload", f"body is not a Slack payload: {type(e).__name__}")
+        problem = slack_shape_problem(bolt_request.body)
+        if problem is not None:
+            return error(400, "bad_payload", problem)
         return await to_aiohttp_response(await self.deps.bolt.async_dispatch(bolt_request))
 
     async def healthz(self, _request: web.Request) -> web.Response:

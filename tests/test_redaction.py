@@ -86,3 +86,16 @@ def test_slack_network_errors_read_as_one_phrase() -> None:
     assert unreachable(TimeoutError()) == "unreachable: no answer in time"
     error = aiohttp.ClientError("https://bot:hunter2@slack.example/api failed\nmore")
     assert unreachable(error) == "unreachable: https://slack.example/api failed"
+
+
+@pytest.mark.parametrize(
+    ("ref", "expected"),
+    [("INC-7", 7), ("inc-7", 7), (" 7 ", 7), ("INC-²", None), ("²", None), ("٣", None),
+     ("9" * 5000, None), ("INC-" + "9" * 19, None), ("INC--1", None), ("", None)],
+)  # fmt: skip
+def test_refs_that_are_not_numbers_are_refused_not_crashed_on(
+    ref: str, expected: int | None
+) -> None:
+    from bot.store import parse_ref
+
+    assert parse_ref(ref) == expected
