@@ -37,7 +37,7 @@ from bot.store import IncidentStore
 from bot.tasks import TaskSet
 
 log = structlog.get_logger(__name__)
-CLAIM_BUDGET = 0.5  # seconds of Slack's 3 the database may take to claim an envelope
+CLAIM_BUDGET = 0.25  # seconds of Slack's 3 the database may take to claim an envelope (~10 ms)
 RECENT_ENVELOPES = 2_000
 
 
