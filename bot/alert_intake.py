@@ -9,7 +9,7 @@ waits while its oldest delivery waits for a retry; other groups never do.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,6 +74,7 @@ class AlertIntake:
         self.clock = clock
         self.metrics = metrics
         self.retry = retry or RetryPolicy()
+        self.should_stop: Callable[[], bool] = lambda: False  # set by BackgroundWork
 
     async def process_pending(self) -> int:
         """Process what is due, oldest first; returns how many were processed."""
@@ -81,6 +82,8 @@ class AlertIntake:
         held: set[str] = set()  # groups whose oldest delivery waits or failed just now
         done = 0
         for pending in await self.queue.pending():
+            if self.should_stop():
+                break
             if pending.group_key in held:
                 continue
             if pending.next_attempt_at is not None and pending.next_attempt_at > now:

@@ -2,6 +2,10 @@
 
 A wake-up event makes them react at once; a short poll picks up what another
 replica or a previous run of this process left behind.
+
+Stopping (SIGTERM) takes no new work and lets the step in flight finish, for at
+most `grace` seconds (the Helm chart's terminationGracePeriodSeconds covers it);
+what is cancelled after that gives its claim back at once.
 """
 
 from __future__ import annotations
@@ -34,7 +38,13 @@ class BackgroundWork:
         self.periodic = list(periodic)
         self._deliveries = asyncio.Event()
         self._jobs = asyncio.Event()
+        self._events = [self._deliveries, self._jobs]
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+        intake.should_stop = worker.should_stop = self.stopping
+
+    def stopping(self) -> bool:
+        return self._stopping
 
     def wake(self) -> None:
         self._deliveries.set()
@@ -43,20 +53,30 @@ class BackgroundWork:
         self._jobs.set()
 
     def start(self) -> None:
+        self._stopping = False
         self._tasks = [
             asyncio.create_task(self._loop(self._deliveries, self._process_deliveries)),
             asyncio.create_task(self._loop(self._jobs, self.worker.run_due)),
         ]
         for step, interval in self.periodic:
-            self._tasks.append(asyncio.create_task(self._loop(asyncio.Event(), step, interval)))
+            event = asyncio.Event()
+            self._events.append(event)
+            self._tasks.append(asyncio.create_task(self._loop(event, step, interval)))
         self.wake()
 
-    async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    async def stop(self, *, grace: float = 10.0) -> None:
+        """Finish the step in flight (at most `grace` seconds), then stop."""
+        self._stopping = True
+        for event in self._events:
+            event.set()  # a loop waiting for work returns now
+        if self._tasks:
+            _, late = await asyncio.wait(self._tasks, timeout=grace)
+            for task in late:
+                log.warning("background step still running at stop; cancelled")
+                task.cancel()
+            for task in self._tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         self._tasks = []
 
     async def _process_deliveries(self) -> int:
@@ -66,7 +86,7 @@ class BackgroundWork:
         return done
 
     async def _loop(self, event: asyncio.Event, step: Step, interval: float | None = None) -> None:
-        while True:
+        while not self._stopping:
             event.clear()
             try:
                 await step()
@@ -75,5 +95,7 @@ class BackgroundWork:
                 log.exception(
                     "background step failed; will retry", step=getattr(step, "__name__", "")
                 )
+            if self._stopping:
+                return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), interval or self.poll_interval)

@@ -149,6 +149,8 @@ class SlackJob(SQLModel, table=True):
     lease_until: datetime | None = _time()
     attempts: int = 0
     last_error: str | None = None
+    failing_since: datetime | None = _time()  # first failure of the current Slack outage
+    claimed_by: str | None = None  # the replica holding the lease (its host name)
     done_at: datetime | None = _time(index=True)
     failed_at: datetime | None = _time()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -90,6 +91,7 @@ class BotRuntime:
         self.worker = SlackWorker(
             self.store, self.chat, self.catalog, clock,
             backoff_base=tuning.backoff_base, backoff_cap=tuning.backoff_cap,
+            owner=socket.gethostname(),  # a restarted container keeps its pod's host name
         )  # fmt: skip
         incident = self.catalog.incident
         self.reminders = ReminderWorker(self.store, clock, ReminderPolicy(
@@ -200,6 +202,8 @@ class BotRuntime:
     async def start(self, *, host: str | None = None, port: int | None = None) -> None:
         """Migrate, resume stored work, then listen."""
         await migrate(self.engine)
+        # Claims our previous run left when it was killed: nobody else can hold them.
+        await self.store.release_claims(self.worker.owner)
         self.background.start()
         self.tasks.spawn(self.capture.resume(), name="resume Slack events")
         self.tasks.spawn(self.rollback.resume(), name="resume rollout watches")

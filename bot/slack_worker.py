@@ -8,11 +8,14 @@ not repeat what already happened (one channel, one pinned message).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
+import sqlalchemy as sa
 import structlog
+from sqlmodel import col
 
 from bot.alert_intake import OPEN_CHANNEL, POST_MESSAGE, SYNC_INCIDENT
 from bot.clock import Clock
@@ -31,9 +34,11 @@ from bot.core.messages import (
     postmortem_blocks,
 )
 from bot.core.retry import backoff
+from bot.core.slack_outage import OutageNote, delivered_note, unreachable_note
 from bot.models import Incident, SlackJob, TimelineEvent
 from bot.ports import ChatPort
 from bot.settings import Catalog
+from bot.slack_once import SlackOnce
 from bot.store import IncidentStore
 from commands.silence import silence_button
 from integrations.slack import SlackError, SlackPermanentError, SlackTransientError
@@ -68,6 +73,7 @@ class SlackWorker:
         *,
         backoff_base: float = 1.0,
         backoff_cap: float = 60.0,
+        owner: str = "",
     ) -> None:
         self.store = store
         self.chat = chat
@@ -75,7 +81,9 @@ class SlackWorker:
         self.clock = clock
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
-        self._bot_user: str | None = None
+        self.owner = owner  # this replica, named on its claims
+        self.once = SlackOnce(store, chat)
+        self.should_stop: Callable[[], bool] = lambda: False  # set by BackgroundWork
         self.suspect: SuspectHook | None = None
         # (incident id, ref) -> a Slack line with a signed link to the incident page, or None.
         self.page_link: Callable[[int, str], str | None] | None = None
@@ -87,6 +95,8 @@ class SlackWorker:
         held: set[int] = set()
         finished = 0
         for job in await self.store.open_jobs():
+            if self.should_stop():
+                break
             if job.incident_id in held:
                 continue
             if job.due_at > self.clock() or not await self._claim(job):
@@ -100,26 +110,51 @@ class SlackWorker:
 
     async def _claim(self, job: SlackJob) -> bool:
         assert job.id is not None
-        return await self.store.claim_job(job.id, now=self.clock(), lease=LEASE)
+        return await self.store.claim_job(job.id, now=self.clock(), lease=LEASE, owner=self.owner)
 
     async def _run(self, job: SlackJob) -> bool:
         assert job.id is not None
+        # Claimed before (attempts counts claims): that run may have reached Slack unrecorded.
+        retried = job.attempts > 0
         try:
-            await self._dispatch(job)
+            await self._dispatch(job, retried=retried)
+        except asyncio.CancelledError:
+            # Stopped mid-step: free the job now rather than when its lease runs out.
+            await asyncio.shield(self.store.release_job(job.id))
+            raise
         except SlackTransientError as e:
+            now = self.clock()
             delay = backoff(job.attempts + 1, base=self.backoff_base, cap=self.backoff_cap)
             if e.retry_after is not None:
                 delay = max(delay, timedelta(seconds=e.retry_after))
-            await self.store.retry_job(job.id, error=str(e), due_at=self.clock() + delay)
+            since = job.failing_since or now
+            await self.store.retry_job(
+                job.id, error=str(e), due_at=now + delay, failing_since=since
+            )
             log.warning("slack job delayed", incident=f"INC-{job.incident_id}", job=job.id,
                         kind=job.kind, error=e.error,
                         retry_in_s=delay.total_seconds())  # fmt: skip
+            waiting = await self.store.open_job_count(job.incident_id)
+            await self._outage_note(unreachable_note(job.incident_id, since, now, waiting))
             return False
         except SlackPermanentError as e:
             await self._give_up(job, e)
             return True
-        await self.store.finish_job(job.id, now=self.clock())
+        now = self.clock()
+        await self.store.finish_job(job.id, now=now)
+        if job.failing_since is not None:
+            await self._outage_note(delivered_note(job.incident_id, job.failing_since, now))
         return True
+
+    async def _outage_note(self, note: OutageNote | None) -> None:
+        if note is not None:
+            await self.store.add_event(
+                TimelineEvent(
+                    incident_id=note.incident_id, kind=note.kind,
+                    text=note.text, occurred_at=note.occurred_at, recorded_at=note.occurred_at,
+                    source_key=note.source_key, actor="incident-bot",
+                )
+            )  # fmt: skip
 
     async def _give_up(self, job: SlackJob, error: SlackError) -> None:
         assert job.id is not None
@@ -132,25 +167,27 @@ class SlackWorker:
             key=f"slack-job:{job.id}:failed",
         )  # fmt: skip
 
-    async def _dispatch(self, job: SlackJob) -> None:
+    async def _dispatch(self, job: SlackJob, *, retried: bool) -> None:
         incident = await self.store.incident(job.incident_id)
         if incident is None:
             raise SlackPermanentError(job.kind, "incident_not_found")
         if job.kind == OPEN_CHANNEL:
             raw = job.payload.get("notification")
             notification = Notification.model_validate(raw) if raw else None
-            await self._open_channel(incident, notification)
+            await self._open_channel(incident, notification, retried=retried)
         elif job.kind == POST_MESSAGE:
-            await self._post(incident, job.payload)
+            await self._post(incident, job, retried=retried)
         elif job.kind == SYNC_INCIDENT:
-            await self._sync(incident)
+            await self._sync(incident, retried=retried)
         else:
             raise SlackPermanentError(job.kind, "unknown_job_kind")
 
-    async def _open_channel(self, incident: Incident, notification: Notification | None) -> None:
+    async def _open_channel(
+        self, incident: Incident, notification: Notification | None, *, retried: bool
+    ) -> None:
         assert incident.id is not None
         if incident.channel_id is None:
-            await self._create_channel(incident, notification)
+            await self._create_channel(incident, notification, retried=retried)
         assert incident.channel_id is not None
         view = card(incident)
         await self.chat.set_topic(incident.channel_id, channel_topic(view))
@@ -170,13 +207,18 @@ class SlackWorker:
                 blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": line}]})
             if self.silence_button and notification is not None and incident.group_labels:
                 blocks.append({"type": "actions", "elements": [silence_button(incident.id)]})
-            posted = await self.chat.post_message(incident.channel_id, text, blocks)
+            posted = await self.once.post(
+                incident.channel_id, text, blocks,
+                step=f"incident:{incident.id}:alert", retried=retried,
+            )  # fmt: skip
             incident.alert_message_ts = posted.ts
             await self.store.update_incident(incident.id, alert_message_ts=posted.ts)
         await self.chat.pin(incident.channel_id, incident.alert_message_ts)
-        await self._sync_digest(incident)
+        await self._sync_digest(incident, retried=retried)
 
-    async def _create_channel(self, incident: Incident, notification: Notification | None) -> None:
+    async def _create_channel(
+        self, incident: Incident, notification: Notification | None, *, retried: bool
+    ) -> None:
         assert incident.id is not None
         prefix = self.catalog.incident.channel_prefix
         name_of = notification.label("alertname") if notification else incident.title
@@ -187,17 +229,25 @@ class SlackWorker:
             try:
                 channel_id, channel_name = await self.chat.create_channel(name)
             except SlackPermanentError as e:
-                if e.error == "name_taken":
+                if e.error != "name_taken":
+                    raise
+                adopted = await self.once.adoptable(incident, name) if retried else None
+                if adopted is None:
                     continue
-                raise
+                channel_id, channel_name = adopted
             incident.channel_id, incident.channel_name = channel_id, channel_name
-            await self.store.update_incident(
-                incident.id, channel_id=channel_id, channel_name=channel_name
-            )
-            await self._note(
-                incident.id, "channel_opened", f"Incident channel #{channel_name} opened",
-                key=f"incident:{incident.id}:channel", details={"channel_id": channel_id},
-            )  # fmt: skip
+            now = self.clock()
+            async with self.store.unit() as unit:  # the channel and its row, or neither
+                await unit.session.exec(
+                    sa.update(Incident).where(col(Incident.id) == incident.id)
+                    .values(channel_id=channel_id, channel_name=channel_name)
+                )  # fmt: skip
+                await unit.add_event(TimelineEvent(
+                    incident_id=incident.id, kind="channel_opened",
+                    text=f"Incident channel #{channel_name} opened", occurred_at=now,
+                    recorded_at=now, source_key=f"incident:{incident.id}:channel",
+                    details={"channel_id": channel_id}, actor="incident-bot",
+                ))  # fmt: skip
             return
         raise SlackPermanentError("conversations.create", "name_taken")
 
@@ -215,9 +265,8 @@ class SlackWorker:
                                      key=f"incident:{incident.id}:group:{responder}")  # fmt: skip
             else:
                 users.append(responder)
-        if self._bot_user is None:
-            self._bot_user = await self.chat.bot_user_id()
-        invitees = sorted({u for u in users if u != self._bot_user})
+        bot_user = await self.once.bot_user()
+        invitees = sorted({u for u in users if u != bot_user})
         try:
             await self.chat.invite(incident.channel_id, invitees)
         except SlackPermanentError as e:
@@ -231,7 +280,8 @@ class SlackWorker:
                              key=f"incident:{incident.id}:invited",
                              details={"users": invitees})  # fmt: skip
 
-    async def _post(self, incident: Incident, payload: dict[str, Any]) -> None:
+    async def _post(self, incident: Incident, job: SlackJob, *, retried: bool) -> None:
+        payload = job.payload
         if incident.channel_id is None:
             # Jobs run in order, so the channel job before this one failed for good.
             raise SlackPermanentError("chat.postMessage", "incident_has_no_channel")
@@ -242,12 +292,14 @@ class SlackWorker:
         blocks = payload.get("blocks")
         if payload.get("postmortem_button"):
             blocks = postmortem_blocks(text, incident.ref)
-        await self.chat.post_message(incident.channel_id, text, blocks)
+        await self.once.post(
+            incident.channel_id, text, blocks, step=f"job:{job.id}", retried=retried
+        )
 
-    async def _sync(self, incident: Incident) -> None:
+    async def _sync(self, incident: Incident, *, retried: bool) -> None:
         if incident.channel_id is not None:
             await self.chat.set_topic(incident.channel_id, channel_topic(card(incident)))
-        await self._sync_digest(incident)
+        await self._sync_digest(incident, retried=retried)
         if incident.status == IncidentStatus.CLOSED.value and incident.channel_id is not None:
             try:
                 await self.chat.archive(incident.channel_id)
@@ -275,7 +327,7 @@ class SlackWorker:
             log.exception("hint lookup failed", incident=incident.id, hint=what)
             return []
 
-    async def _sync_digest(self, incident: Incident) -> None:
+    async def _sync_digest(self, incident: Incident, *, retried: bool) -> None:
         assert incident.id is not None
         digest = self.catalog.incident.digest_channel
         if not digest:
@@ -283,9 +335,10 @@ class SlackWorker:
         view = card(incident)
         if incident.digest_ts is None or incident.digest_channel_id is None:
             try:
-                posted = await self.chat.post_message(
-                    digest, digest_text(view), digest_blocks(view)
-                )
+                posted = await self.once.post(
+                    digest, digest_text(view), digest_blocks(view),
+                    step=f"incident:{incident.id}:digest", retried=retried,
+                )  # fmt: skip
             except SlackPermanentError as e:
                 # A missing digest channel must not keep the incident channel from opening.
                 await self._note(incident.id, "slack_error",

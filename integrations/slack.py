@@ -32,6 +32,7 @@ _TRANSIENT_CODES = frozenset(
     {"ratelimited", "internal_error", "fatal_error", "request_timeout", "service_unavailable"}
 )
 MAX_INLINE_RETRY_AFTER = 5
+HISTORY_LOOKBACK = 100  # messages searched for our own earlier post after a crash
 
 CallObserver = Callable[[str, str], None]  # (method, outcome) -> None
 
@@ -193,13 +194,49 @@ class SlackGateway:
                 raise
 
     async def post_message(
-        self, channel: str, text: str, blocks: list[dict[str, Any]] | None = None
+        self,
+        channel: str,
+        text: str,
+        blocks: list[dict[str, Any]] | None = None,
+        *,
+        metadata: dict[str, Any] | None = None,
     ) -> PostedMessage:
         args: dict[str, Any] = {"channel": channel, "text": text}
         if blocks is not None:
             args["blocks"] = blocks
+        if metadata is not None:
+            args["metadata"] = metadata
         data = await self.call("chat.postMessage", **args)
         return PostedMessage(data["channel"], data["ts"])
+
+    async def find_posted(self, channel: str, event_type: str, step: str) -> str | None:
+        """The ts of a recent message of ours whose metadata names this step, if any."""
+        data = await self.call(
+            "conversations.history", channel=channel, limit=HISTORY_LOOKBACK,
+            include_all_metadata=True,
+        )  # fmt: skip
+        for message in data.get("messages") or []:
+            metadata = message.get("metadata") or {}
+            payload = metadata.get("event_payload") or {}
+            if metadata.get("event_type") == event_type and payload.get("step") == step:
+                return str(message["ts"])
+        return None
+
+    async def find_channel(self, name: str) -> dict[str, Any] | None:
+        """A live public channel by name (conversations.list, page by page)."""
+        cursor: str | None = None
+        while True:
+            args: dict[str, Any] = {"types": "public_channel", "exclude_archived": True,
+                                    "limit": 1000}  # fmt: skip
+            if cursor:
+                args["cursor"] = cursor
+            data = await self.call("conversations.list", **args)
+            for channel in data.get("channels") or []:
+                if channel.get("name") == name:
+                    return dict(channel)
+            cursor = (data.get("response_metadata") or {}).get("next_cursor") or None
+            if cursor is None:
+                return None
 
     async def update_message(
         self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]] | None = None

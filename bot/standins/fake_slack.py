@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import json
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +53,13 @@ class RecordedCall:
     args: dict[str, Any]  # decoded: blocks/attachments/view/files are lists or dicts
     status: int  # HTTP status answered
     response: dict[str, Any]
+
+
+@dataclass
+class _Hook:
+    method: str
+    remaining: int  # successful calls of `method` still to answer before running it
+    run: Callable[[], Awaitable[None] | None]
 
 
 @dataclass
@@ -128,6 +136,7 @@ class FakeSlack(FakeWorkspace, FakeSocketMode, Startable):
         self.scopes: list[str] = list(scopes)
         self.calls: list[RecordedCall] = []
         self._faults: list[_Fault] = []
+        self._hooks: list[_Hook] = []
         self._outage_status: int | None = None
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
@@ -193,6 +202,24 @@ class FakeSlack(FakeWorkspace, FakeSocketMode, Startable):
         if count < 1:
             raise ValueError("count must be at least 1")
         self._faults.append(_Fault(method, count, status, error, retry_after))
+
+    def after_call(
+        self, method: str, run: Callable[[], Awaitable[None] | None], *, nth: int = 1
+    ) -> None:
+        """Run `run` once, when the `nth` successful call of `method` has been carried out
+        but before it is answered: the moment a crash makes a caller lose the answer."""
+        self._hooks.append(_Hook(method, nth, run))
+
+    async def _run_hooks(self, method: str, body: dict[str, Any]) -> None:
+        if body.get("ok") is not True:
+            return
+        for hook in [h for h in self._hooks if h.method == method]:
+            hook.remaining -= 1
+            if hook.remaining == 0:
+                self._hooks.remove(hook)
+                result = hook.run()
+                if inspect.isawaitable(result):
+                    await result
 
     def set_outage(self, active: bool, *, status: int = 503) -> None:
         self._outage_status = status if active else None
@@ -261,6 +288,7 @@ class FakeSlack(FakeWorkspace, FakeSocketMode, Startable):
         self.calls.append(RecordedCall(method, args, status, body))
         async with self._changed:
             self._changed.notify_all()
+        await self._run_hooks(method, body)
         return web.json_response(body, status=status, headers=headers)
 
     async def _handle_response_url(self, request: web.Request) -> web.Response:

@@ -51,9 +51,12 @@ class FakeMessage:
     reactions: dict[str, list[str]] = field(default_factory=dict)  # emoji -> user ids
     visible_to: str | None = None  # set for ephemeral messages
     bot_id: str | None = None  # set when the bot posted it
+    metadata: dict[str, Any] | None = None  # chat.postMessage's `metadata`
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, *, with_metadata: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {"type": "message", "ts": self.ts, "user": self.user}
+        if with_metadata and self.metadata is not None:
+            out["metadata"] = self.metadata
         optional = {
             "text": self.text,
             "bot_id": self.bot_id,
@@ -187,6 +190,7 @@ class FakeWorkspace:
             "conversations.members": self._conversations_members,
             "conversations.open": self._conversations_open,
             "conversations.history": self._conversations_history,
+            "conversations.list": self._conversations_list,
             "usergroups.users.list": self._usergroups_users_list,
             "users.info": self._users_info,
             "chat.postMessage": self._chat_post_message,
@@ -452,6 +456,9 @@ class FakeWorkspace:
     def _chat_post_message(self, args: Args) -> dict[str, Any]:
         channel = self._joined_channel(args, by_name=True)
         text, blocks, attachments = self._message_content(args)
+        from bot.standins.fake_slack_lookups import message_metadata  # it imports this module
+
+        metadata = message_metadata(args)
         msg = self.post(
             channel,
             text,
@@ -459,7 +466,8 @@ class FakeWorkspace:
             attachments=attachments,
             thread_ts=opt_str(args, "thread_ts"),
         )
-        return {"channel": channel.id, "ts": msg.ts, "message": msg.to_json()}
+        msg.metadata = metadata
+        return {"channel": channel.id, "ts": msg.ts, "message": msg.to_json(with_metadata=True)}
 
     def _chat_update(self, args: Args) -> dict[str, Any]:
         channel = self._channel(args)  # Slack wants an id here, so names are not resolved
@@ -552,7 +560,14 @@ class FakeWorkspace:
 
         found = [m for m in channel.messages if m.visible_to is None and within(float(m.ts))]
         found.sort(key=lambda m: float(m.ts), reverse=True)
-        return {"messages": [m.to_json() for m in found[:limit]], "has_more": len(found) > limit}
+        meta = flag(args, "include_all_metadata")
+        shown = [m.to_json(with_metadata=meta) for m in found[:limit]]
+        return {"messages": shown, "has_more": len(found) > limit}
+
+    def _conversations_list(self, args: Args) -> dict[str, Any]:
+        from bot.standins.fake_slack_lookups import conversations_list  # it imports this module
+
+        return conversations_list(list(self.channels.values()), args, self.channel_json)
 
     def _pins_list(self, args: Args) -> dict[str, Any]:
         channel = self._channel(args)

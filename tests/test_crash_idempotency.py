@@ -1,0 +1,139 @@
+"""Slack side effects once, across `kill -9` and SIGTERM between a Slack call and the database
+write that records it: a hook in the fake Slack stops the real `incident-bot serve` process
+as Slack carries out the call, before the bot hears the answer. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bot.db import make_engine
+from bot.models import Incident
+from bot.standins.fake_slack import FakeSlack
+from bot.store import IncidentStore
+from tests.bot_process import BotProcess
+from tests.conftest import WEBHOOK_TOKEN
+from tests.polling import eventually
+from tests.test_alert_flow import T0, alert, notification
+
+NAME = f"inc-{T0:%Y%m%d}-payments-higherrorrate"
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[IncidentStore]:
+    engine = make_engine(database_url)
+    yield IncidentStore(engine)
+    await engine.dispose()
+
+
+@pytest.fixture
+async def bot_process(
+    database_url: str, fake_slack: FakeSlack, tmp_path: Path
+) -> AsyncIterator[BotProcess]:
+    process = BotProcess(database_url, fake_slack.url, tmp_path)
+    yield process
+    await process.stop()
+
+
+async def send(bot: BotProcess) -> int:
+    headers = {"Authorization": f"Bearer {WEBHOOK_TOKEN}"}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            bot.url + "/webhooks/alertmanager", json=notification(alert("a1")), headers=headers
+        ) as response,
+    ):
+        return response.status
+
+
+async def opened(store: IncidentStore) -> Incident | None:
+    """The incident once its channel, pinned alert and digest line are all recorded."""
+    found = await store.incident(1)
+    if found is None or not (found.channel_id and found.alert_message_ts and found.digest_ts):
+        return None
+    return found if not await store.open_jobs() else None
+
+
+async def assert_once(store: IncidentStore, fake_slack: FakeSlack, bot: BotProcess) -> None:
+    incident = await eventually(lambda: opened(store), timeout=60, what="the incident opened")
+    ours = [c for c in fake_slack.channels.values() if c.name.startswith(NAME)]
+    assert [c.name for c in ours] == [NAME], bot.log()[-3000:]
+    (channel,) = ours
+    assert incident.channel_id == channel.id
+    (message,) = channel.messages
+    assert channel.pins == {message.ts}
+    assert incident.alert_message_ts == message.ts
+    digest = fake_slack.channel_by_name("incidents")
+    assert digest is not None
+    (line,) = digest.messages
+    assert incident.digest_ts == line.ts
+    kinds = [e.kind for e in await store.timeline(1)]
+    assert kinds.count("channel_opened") == 1
+
+
+CRASH_POINTS = {
+    "after-conversations.create": ("conversations.create", 1),
+    "after-posting-the-alert": ("chat.postMessage", 1),
+    "after-posting-the-digest-line": ("chat.postMessage", 2),
+}
+
+
+@pytest.mark.parametrize(("method", "nth"), CRASH_POINTS.values(), ids=CRASH_POINTS.keys())
+async def test_kill_9_between_a_slack_call_and_its_record_repeats_nothing(
+    bot_process: BotProcess, fake_slack: FakeSlack, store: IncidentStore, method: str, nth: int
+) -> None:
+    await bot_process.start()
+    fake_slack.after_call(method, bot_process.kill, nth=nth)
+    assert await send(bot_process) == 200
+    assert await bot_process.exited() == -signal.SIGKILL
+    assert len(fake_slack.calls_to(method)) == nth  # Slack did it; the bot never heard
+
+    await bot_process.start()
+    await assert_once(store, fake_slack, bot_process)
+
+
+async def test_sigterm_finishes_the_step_in_flight_and_leaves_nothing_waiting(
+    bot_process: BotProcess, fake_slack: FakeSlack, store: IncidentStore
+) -> None:
+    await bot_process.start()
+    fake_slack.after_call("conversations.create", lambda: bot_process.signal(signal.SIGTERM))
+    assert await send(bot_process) == 200
+    assert await bot_process.exited() == 0
+    incident = await store.incident(1)
+    assert incident is not None
+    assert incident.channel_id is not None  # the answer in flight was recorded before exiting
+
+    await bot_process.start()
+    await assert_once(store, fake_slack, bot_process)
+
+
+async def test_a_step_slower_than_the_grace_period_gives_its_claim_back(
+    bot_process: BotProcess, fake_slack: FakeSlack, store: IncidentStore
+) -> None:
+    await bot_process.start()
+
+    async def stop_then_answer_late() -> None:
+        bot_process.signal(signal.SIGTERM)
+        await bot_process.exited()  # Slack answers only after the bot gave up waiting
+
+    fake_slack.after_call("conversations.create", stop_then_answer_late)
+    assert await send(bot_process) == 200
+    await eventually(lambda: _exited(bot_process), timeout=30, what="the bot to exit")
+    (job,) = await store.open_jobs()
+    assert job.lease_until is None  # released, not left for its two-minute lease
+
+    started = time.monotonic()
+    await bot_process.start()
+    await assert_once(store, fake_slack, bot_process)
+    assert time.monotonic() - started < 60
+
+
+async def _exited(bot: BotProcess) -> bool:
+    await asyncio.sleep(0)
+    return bot.process is not None and bot.process.returncode is not None
