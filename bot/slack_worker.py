@@ -141,9 +141,9 @@ class SlackWorker:
             await self._give_up(job, e)
             return True
         now = self.clock()
-        await self.store.finish_job(job.id, now=now)
-        if job.failing_since is not None:
+        if job.failing_since is not None:  # before the job is done: the row is never lost
             await self._outage_note(delivered_note(job.incident_id, job.failing_since, now))
+        await self.store.finish_job(job.id, now=now)
         return True
 
     async def _outage_note(self, note: OutageNote | None) -> None:

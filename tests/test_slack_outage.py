@@ -4,6 +4,7 @@ fake Slack (SQLite and PostgreSQL) with a clock the test moves."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -83,8 +84,10 @@ async def test_an_outage_over_a_minute_is_one_row_and_its_end_another(
         assert events["slack_unreachable"].text == (
             f"Slack unreachable since {stamp}, 1 messages waiting"
         )
-        assert events["slack_delivered"].text.startswith(
-            "Slack reachable again: messages delivered after 6m"
+        # 4 to 6 minutes: an in-place retry of the last attempt may already go through.
+        assert re.match(
+            r"Slack reachable again: messages delivered after [4-6]m",
+            events["slack_delivered"].text,
         )
 
 
