@@ -13,6 +13,7 @@ from bot.cli_check import check
 from bot.cli_deliveries import deliveries
 from bot.cli_reports import incidents, postmortem, timeline
 from bot.logs import configure_logging
+from bot.models import Incident
 from bot.runtime import BotRuntime
 from bot.settings import ConfigError, config_problems, load_catalog, load_settings
 
@@ -69,15 +70,26 @@ async def _serve(runtime: BotRuntime, host: str | None, port: int | None) -> Non
     show_default=True,
     help="where the post-mortem draft is written",
 )
-def demo(output: Path) -> None:
+@click.option(
+    "--web",
+    is_flag=True,
+    help="afterwards, keep the bot running and print the link to the incident's page",
+)
+def demo(output: Path, web: bool) -> None:
     """The whole outage story on embedded stand-ins: no Slack, cluster or Prometheus needed."""
-    from bot.demo import Demo, DemoFailed
+    from bot.demo import Demo, DemoFailed, serve_until_interrupted
 
     configure_logging("warning", "console")
+
+    async def keep(bot: BotRuntime, incident: Incident) -> None:
+        await serve_until_interrupted(bot, incident, click.echo)
+
     try:
-        asyncio.run(Demo(output, click.echo).run())
+        asyncio.run(Demo(output, click.echo, web=web, after=keep if web else None).run())
     except DemoFailed as e:
         raise click.ClickException(str(e)) from e
+    except KeyboardInterrupt:
+        click.echo("Stopped.", err=True)
 
 
 main.add_command(check)

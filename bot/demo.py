@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import socket
 import tempfile
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -51,6 +52,17 @@ CATALOG = {
     },
     "rollback": {"allowed_groups": ["S0PAYONCALL"], "namespaces": [NS]},
 }
+
+
+async def serve_until_interrupted(bot: BotRuntime, incident: Incident, say: Say) -> None:
+    """`demo --web`: print the incident page's link and keep everything running."""
+    assert incident.id is not None
+    url = bot.links.incident_url(incident.id)
+    say(
+        f"\nThe incident page of {incident.ref} (a read-only link, valid 7 days):\n  {url}\n"
+        "The bot and its stand-ins keep running; press Ctrl-C to stop."
+    )
+    await asyncio.Event().wait()
 
 
 class DemoFailed(RuntimeError):
@@ -103,9 +115,22 @@ def alert_payload(status: str, starts: datetime, ends: datetime | None) -> dict[
     }
 
 
+# Called after the story, while the bot and its stand-ins still run (`demo --web`, tests).
+AfterStory = Callable[[BotRuntime, Incident], Awaitable[None]]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 class Demo:
-    def __init__(self, output: Path, say: Say) -> None:
+    def __init__(
+        self, output: Path, say: Say, *, web: bool = False, after: AfterStory | None = None
+    ) -> None:
         self.output, self.say = output, say
+        self.web, self.after = web, after
         self.slack = FakeSlack()
         self.kube = FakeKubernetes()
         self.prometheus = FakePrometheus()
@@ -128,7 +153,12 @@ class Demo:
         with tempfile.TemporaryDirectory() as workdir:
             bot = await self._start_bot(Path(workdir))
             try:
-                return await self._story(bot)
+                path = await self._story(bot)
+                if self.after is not None:
+                    incident = await bot.store.incident(1)
+                    assert incident is not None
+                    await self.after(bot, incident)
+                return path
             finally:
                 await bot.stop()
                 await self.prometheus.stop()
@@ -151,12 +181,18 @@ class Demo:
             database_url=f"sqlite:///{self.database}",
             kubeconfig=self.kube.write_kubeconfig(workdir / "kubeconfig"),
         )
+        port = 0
+        if self.web:
+            # The incident page: links signed with a fresh secret, on the port the bot gets.
+            port = free_port()
+            settings.public_url = f"http://127.0.0.1:{port}"
+            settings.web_secret = SecretStr(secrets.token_hex(32))
         bot = BotRuntime(
             settings,
             catalog=Catalog.model_validate(CATALOG),
             tuning=Tuning(poll_interval=0.1, rollout_poll=0.2, backend_timeout=5),
         )
-        await bot.start(host="127.0.0.1", port=0)
+        await bot.start(host="127.0.0.1", port=port)
         return bot
 
     async def _story(self, bot: BotRuntime) -> Path:

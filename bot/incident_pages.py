@@ -45,7 +45,7 @@ from bot.core.web_access import REFUSAL_TEXT, Network, Refusal, Viewer, decide, 
 from bot.core.web_tokens import check_csrf, check_link, sign_csrf
 from bot.live_timeline import LiveTimeline
 from bot.models import Incident
-from bot.report_rows import event_record, incident_record, who
+from bot.report_rows import event_record, incident_record
 from bot.reports import EXPORT_FORMATS, Reports, incident_id_of
 
 log = structlog.get_logger(__name__)
@@ -212,9 +212,10 @@ class _Pages:
             offset=(page - 1) * PAGE_EVENTS, limit=PAGE_EVENTS,
         )  # fmt: skip
         view = await self.reports.curator.view(incident.id)
+        names = await self.reports.people.of_incident(incident)
         # Corrected times move an event within its page (the exports move it anywhere).
         shown = sorted(
-            ((r.id, curate(event_record(r), view.curations.get(r.id or 0))) for r in rows),
+            ((r.id, curate(event_record(r, names), view.curations.get(r.id or 0))) for r in rows),
             key=lambda pair: pair[1].occurred_at,
         )
         record = incident_record(incident)
@@ -233,8 +234,8 @@ class _Pages:
             lifecycle=lifecycle_facts(record),
             durations=duration_facts(record, now),
             roles=role_facts(
-                who(incident.commander),
-                {role: who(user) or "" for role, user in (incident.roles or {}).items()},
+                _person(incident.commander, names),
+                {role: _person(user, names) or "" for role, user in (incident.roles or {}).items()},
             ),
             channel_url=slack_channel_url(None, incident.channel_id),
             groups=phase_groups(record, shown),
@@ -336,6 +337,13 @@ class _Pages:
         if fmt not in EXPORT_FORMATS:
             return self.problem(400, "Bad request", "Exports are md, csv, json or postmortem.")
         return await stream_export(request, self.reports, incident, fmt)
+
+
+def _person(user: str | None, names: Mapping[str, str]) -> str | None:
+    """`@dana` when Slack told us the name, else the id as `@U0DANA`."""
+    if not user:
+        return None
+    return f"@{names.get(user, user)}"
 
 
 def _page_number(text: str) -> int:

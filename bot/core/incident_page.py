@@ -26,6 +26,7 @@ from bot.core.exports import (
 from bot.core.postmortem import DURATION_DEFINITIONS, durations, format_duration
 
 PAGE_EVENTS = 500  # events per page of the timeline
+KEPT_IMAGES = "kept_images"  # event detail: urls (on the bot) of a pinned message's images
 
 # The filters a reader picks from, and the event kinds each one shows.
 KIND_FILTERS: dict[str, str] = {
@@ -117,7 +118,8 @@ class Fact:
 
 
 def event_view(event: EventRecord, event_id: int | None = None) -> EventView:
-    images = event.details.get("images") if isinstance(event.details, dict) else None
+    # Images the bot fetched and keeps for a pinned message (served by the bot itself).
+    images = event.details.get(KEPT_IMAGES) if isinstance(event.details, dict) else None
     urls = [str(i) for i in images if isinstance(i, str)] if isinstance(images, list) else []
     curation = event.curation
     corrected = curation is not None and curation.corrected and curation.original_at is not None
@@ -128,7 +130,7 @@ def event_view(event: EventRecord, event_id: int | None = None) -> EventView:
         occurred_label=format_utc_seconds(event.occurred_at),
         kind=event.kind,
         filter=kind_filter(event.kind),
-        actor=plain_slack_text(event.actor) if event.actor else None,
+        actor=plain_slack_text(event.who) if event.who else None,
         text=plain_slack_text(event.text),
         link=event.link if event.link and event.link.startswith(("https://", "http://")) else None,
         images=urls,
