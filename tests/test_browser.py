@@ -36,12 +36,23 @@ SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
 @pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
+def chromium() -> str:
     path = shutil.which("chromium") or (CHROMIUM if Path(CHROMIUM).exists() else None)
     if path is None:
         unavailable("Debian's chromium is not installed: apt-get install chromium")
+    return path
+
+
+@pytest.fixture
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture
+async def browser(chromium: str) -> AsyncIterator[Browser]:
     async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=path, args=CHROMIUM_FLAGS)
+        launched = await playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
         try:
             yield launched
         finally:
@@ -67,7 +78,7 @@ async def person_page(browser: Browser, **options: object) -> Page:
 
 @SQLITE_ONLY
 async def test_signed_link_shows_the_timeline_and_new_alerts_live(
-    bot: BotRuntime, browser: Browser
+    bot: BotRuntime, browser: Browser, artifacts: Path
 ) -> None:
     incident = await open_incident(bot)
     context = await browser.new_context(timezone_id="Asia/Tokyo", locale="en-GB")
@@ -91,8 +102,7 @@ async def test_signed_link_shows_the_timeline_and_new_alerts_live(
     took = time.monotonic() - started
     assert await page.evaluate("window.notReloaded === true")  # no reload
     assert took < 2.0, f"the alert took {took:.2f}s to reach the page"
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(ARTIFACTS / "incident-page-live.png"), full_page=True)
+    await page.screenshot(path=str(artifacts / "incident-page-live.png"), full_page=True)
 
 
 @SQLITE_ONLY
@@ -161,9 +171,12 @@ async def test_readable_on_a_phone(bot: BotRuntime, browser: Browser) -> None:
     assert overflow <= 0, f"{overflow}px of horizontal scrolling on a phone"
 
 
-async def test_screenshot_of_the_demo_incident(browser: Browser, tmp_path: Path) -> None:
+async def test_screenshot_of_the_demo_incident(
+    browser: Browser, tmp_path: Path, artifacts: Path
+) -> None:
     """The demo's story, then its incident page in the browser: the README's screenshot."""
-    shot = ARTIFACTS / "demo-incident-page.png"
+    shot = artifacts / "demo-incident-page.png"
+    shots: list[bytes] = []
     seen: list[str] = []
 
     async def photograph(bot: BotRuntime, incident: Incident) -> None:
@@ -175,12 +188,11 @@ async def test_screenshot_of_the_demo_incident(browser: Browser, tmp_path: Path)
         assert response is not None
         assert response.status == 200
         seen.append(await page.locator("main").inner_text())
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        await page.screenshot(path=str(shot), full_page=True)
+        shots.append(await page.screenshot(path=str(shot), full_page=True))
 
     await Demo(tmp_path / "out", lambda _line: None, web=True, after=photograph).run()
     assert seen, "the page was opened"
     text = seen[0]
     for expected in ("INC-1", "Detection", "Mitigation", "rollback_completed", "@sam"):
         assert expected in text
-    assert shot.read_bytes().startswith(b"\x89PNG")
+    assert shots[0].startswith(b"\x89PNG")
