@@ -218,3 +218,21 @@ def test_links_go_to_the_channel_and_to_the_page_where_pages_are_on() -> None:
     assert pages.link(incident) == "*INC-12* (<#C12>) <https://bot.example/i/12|page>"
     no_pages = SimilarIncidents(None, lambda: NOW, page_url=lambda i: None)  # type: ignore[arg-type]
     assert no_pages.link(incident) == "*INC-12* (<#C12>)"
+
+
+@pytest.mark.parametrize(
+    ("key", "labels"),
+    [
+        ('{}:{alertname="HighErrorRate", service="payments"}', GROUP),
+        ('{}/{team="a"}:{alertname="X", v="say \\"hi\\" {x} \\\\ n\\n"}',
+         {"alertname": "X", "v": 'say "hi" {x} \\ n\n'}),
+        ("{}:{}", {}),
+        ("sha256:0f0f", {}),
+        ('json:"{}:{a=\\"b\\"}"', {}),
+        (None, {}),
+    ],
+)  # fmt: skip
+def test_group_labels_from_a_group_key(key: str | None, labels: dict[str, str]) -> None:
+    from bot.core.similar import group_labels_from_key
+
+    assert group_labels_from_key(key) == labels

@@ -21,6 +21,10 @@ from bot.core.block_kit import clip, lines_within
 from bot.core.escaping import mrkdwn
 
 WINDOW = timedelta(days=90)
+# Alertmanager's group key: `<route path>:{name="value", ...}`, values escaped as in Go;
+# the route path is `{}` or `{}/{...}`, so the label set starts after the first `}:{`.
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+_GO_ESCAPES = {"n": "\n", '"': '"', "\\": "\\"}
 LIST_LIMIT = 10
 LINE_TEXT = 1_000  # one past incident: a long fix or summary is cut
 LIST_TEXT = 6_000
@@ -134,6 +138,19 @@ def choose_fix(
     if summary:
         return Fix("summary", f"resolved: {summary.strip()}")
     return None
+
+
+def group_labels_from_key(group_key: str | None) -> dict[str, str]:
+    """The `groupLabels` a group key was made of (for incidents stored before the labels
+    were); {} for a key of another form (escaped or hashed when stored)."""
+    key = group_key or ""
+    start = key.find("}:{")
+    if start < 0 or not key.endswith("}"):
+        return {}
+    return {
+        name: re.sub(r"\\(.)", lambda m: _GO_ESCAPES.get(m[1], m[1]), value)
+        for name, value in _LABEL.findall(key[start + 2 :])
+    }
 
 
 def is_fix_note(text: str) -> bool:

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import bot.models
+from bot.core.similar import group_labels_from_key
 
 revision: str = "0009"
 down_revision: str | None = "0008"
@@ -26,6 +27,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("alertname", sa.String(), nullable=True))
         batch_op.create_index("ix_incidents_alertname", ["alertname"], unique=False)
     op.create_index("ix_incidents_service_started", "incidents", ["service", "started_at"])
+    _backfill_group_shape()
     op.create_table(
         "silences",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -48,6 +50,24 @@ def upgrade() -> None:
         sa.UniqueConstraint("silence_id"),
     )
     op.create_index("ix_silences_incident_id", "silences", ["incident_id"], unique=False)
+
+
+def _backfill_group_shape() -> None:
+    """Incidents opened before this revision: their groupLabels from the group key, so a
+    still-open one can be silenced and past ones count as "seen before"."""
+    bind = op.get_bind()
+    rows = bind.execute(
+        sa.text("SELECT id, group_key FROM incidents WHERE group_key IS NOT NULL")
+    ).fetchall()
+    update = sa.text(
+        "UPDATE incidents SET group_labels = :labels, alertname = :alertname WHERE id = :id"
+    ).bindparams(sa.bindparam("labels", type_=sa.JSON()))
+    for incident_id, group_key in rows:
+        labels = group_labels_from_key(group_key)
+        if labels:
+            bind.execute(
+                update, {"labels": labels, "alertname": labels.get("alertname"), "id": incident_id}
+            )
 
 
 def downgrade() -> None:
