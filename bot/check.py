@@ -31,6 +31,7 @@ from bot.check_results import (
     OK,
     PROBLEM,
     SKIPPED,
+    WARNING,
     CheckResult,
     Outcome,
     has_problem,
@@ -40,6 +41,7 @@ from bot.check_results import (
     problem,
     reason,
     skipped,
+    warning,
 )
 from bot.check_slack_mode import check_slack_mode
 from bot.core.status_report import service_queries
@@ -61,6 +63,7 @@ __all__ = [
     "REQUIRED_EVENT_SCOPES",
     "SKIPPED",
     "SLACK_SCOPES_HEADER",
+    "WARNING",
     "CheckResult",
     "Outcome",
     "Permission",
@@ -96,12 +99,13 @@ def check_settings(settings: Settings, *, insecure_webhook: bool = False) -> Che
             name, "; ".join(problems), fix if len(problems) > 1 else fix.replace("them", "it")
         )
     mode = "Socket Mode" if settings.slack_app_token is not None else "HTTP mode"
-    webhook = (
-        "webhook token set"
-        if settings.alertmanager_webhook_token is not None
-        else "webhook without a token (--insecure-webhook)"
-    )
-    return ok(name, f"Slack tokens set ({mode}), {webhook}")
+    if settings.alertmanager_webhook_token is None:
+        return warning(
+            name,
+            f"Slack tokens set ({mode}); the webhook takes anyone's alerts (--insecure-webhook)",
+            "set ALERTMANAGER_WEBHOOK_TOKEN and the same bearer token in Alertmanager",
+        )
+    return ok(name, f"Slack tokens set ({mode}), webhook token set")
 
 
 def check_catalog(settings: Settings) -> tuple[Catalog | None, CheckResult]:
@@ -225,7 +229,9 @@ async def check_prometheus(
 ) -> list[CheckResult]:
     name = "prometheus: reachable"
     url = mask_url(settings.prometheus_url)
-    source = PrometheusSource(settings.prometheus_url, timeout=timeout)
+    source = PrometheusSource(
+        settings.prometheus_url, timeout=timeout, verify=settings.prometheus_verify
+    )
     try:
         async with asyncio.timeout(timeout):
             await source.instant("vector(1)")
@@ -236,6 +242,14 @@ async def check_prometheus(
             skipped("prometheus: queries", "Prometheus unreachable"),
         ]
     rows = [ok(name, f"{url} answers queries")]
+    if settings.prometheus_insecure_skip_verify and url.startswith("https"):
+        rows.append(
+            warning(
+                "prometheus: TLS",
+                "certificate NOT verified (PROMETHEUS_INSECURE_SKIP_VERIFY=true)",
+                "set PROMETHEUS_CA_FILE to the CA that signed it, and unset the skip",
+            )
+        )
     if catalog is None:
         return [*rows, skipped("prometheus: queries", "the catalog did not load")]
     if not catalog.services:

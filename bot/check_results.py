@@ -15,8 +15,9 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 import sqlalchemy as sa
 
-Outcome = Literal["OK", "PROBLEM", "SKIPPED"]
+Outcome = Literal["OK", "WARNING", "PROBLEM", "SKIPPED"]
 OK: Outcome = "OK"
+WARNING: Outcome = "WARNING"  # works, but weaker than it should be in production
 PROBLEM: Outcome = "PROBLEM"
 SKIPPED: Outcome = "SKIPPED"
 
@@ -34,6 +35,10 @@ class CheckResult:
 
 def ok(check: str, detail: str) -> CheckResult:
     return CheckResult(check, OK, detail)
+
+
+def warning(check: str, detail: str, fix: str) -> CheckResult:
+    return CheckResult(check, WARNING, detail, fix)
 
 
 def problem(check: str, detail: str, fix: str) -> CheckResult:

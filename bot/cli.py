@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import click
+import structlog
 
 from bot.cli_check import check
 from bot.cli_deliveries import deliveries
@@ -42,6 +43,8 @@ def serve(host: str | None, port: int | None, insecure_webhook: bool) -> None:
     if problems or catalog is None:
         raise click.ClickException(config_problems(problems))
     configure_logging(settings.log_level, settings.log_format)
+    for weakness in settings.startup_warnings():  # at every start, so nobody forgets
+        structlog.get_logger("incident_bot.security").warning(weakness)
     asyncio.run(_serve(BotRuntime(settings, catalog=catalog), host, port))
 
 

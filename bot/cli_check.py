@@ -18,6 +18,7 @@ from bot.check import (
     DEFAULT_TIMEOUT,
     OK,
     PROBLEM,
+    WARNING,
     CheckResult,
     has_problem,
     problem,
@@ -25,7 +26,7 @@ from bot.check import (
 )
 from bot.settings import Settings, validation_problems
 
-_STYLES = {OK: "bold green", PROBLEM: "bold red"}
+_STYLES = {OK: "bold green", WARNING: "bold yellow", PROBLEM: "bold red"}
 _GROUPS = ("slack", "prometheus", "kubernetes", "database")
 _PIPED_WIDTH = 160
 

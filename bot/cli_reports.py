@@ -66,7 +66,9 @@ async def _open_reports(*, prometheus: bool = False) -> AsyncIterator[Reports]:
     except ConfigError as e:
         raise click.ClickException(str(e)) from e
     source = (
-        PrometheusSource(settings.prometheus_url, timeout=PROMETHEUS_TIMEOUT)
+        PrometheusSource(
+            settings.prometheus_url, timeout=PROMETHEUS_TIMEOUT, verify=settings.prometheus_verify
+        )
         if prometheus
         else None
     )

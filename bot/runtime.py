@@ -124,7 +124,11 @@ class BotRuntime:
         )
         self.status = StatusService(
             self.catalog,
-            PrometheusSource(settings.prometheus_url, timeout=tuning.backend_timeout),
+            PrometheusSource(
+                settings.prometheus_url,
+                timeout=tuning.backend_timeout,
+                verify=settings.prometheus_verify,
+            ),
             kubernetes,
             alertmanager,
             clock,

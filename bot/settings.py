@@ -115,6 +115,8 @@ class Settings(BaseSettings):
     slack_api_url: str = "https://slack.com/api/"
     alertmanager_webhook_token: SecretStr | None = None
     prometheus_url: str = "http://localhost:9090"
+    prometheus_ca_file: Path | None = None  # a CA bundle for Prometheus' TLS certificate
+    prometheus_insecure_skip_verify: bool = False  # explicit, and reported by `check`
     alertmanager_url: str | None = None
     kubeconfig: Path | None = None
     database_url: str = "sqlite:///./incident-bot.db"
@@ -151,6 +153,28 @@ class Settings(BaseSettings):
                     f"{MIN_SECRET_LENGTH} (openssl rand -hex 32)"
                 )
         return weak
+
+    def startup_warnings(self) -> list[str]:
+        """What runs, but weaker than production should be: logged at every start."""
+        warnings = []
+        if self.alertmanager_webhook_token is None:
+            warnings.append(
+                "the Alertmanager webhook accepts requests from anyone (--insecure-webhook); "
+                "set ALERTMANAGER_WEBHOOK_TOKEN"
+            )
+        if self.prometheus_insecure_skip_verify:
+            warnings.append(
+                "Prometheus' TLS certificate is not verified (PROMETHEUS_INSECURE_SKIP_VERIFY); "
+                "set PROMETHEUS_CA_FILE instead"
+            )
+        return warnings
+
+    @property
+    def prometheus_verify(self) -> bool | str:
+        """TLS verification for Prometheus: on by default, with the CA file when one is set."""
+        if self.prometheus_insecure_skip_verify:
+            return False
+        return str(self.prometheus_ca_file) if self.prometheus_ca_file else True
 
     @property
     def web_enabled(self) -> bool:

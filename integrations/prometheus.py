@@ -56,11 +56,15 @@ def _float(raw: Any) -> float:
 
 
 class PrometheusSource:
-    def __init__(self, url: str, *, timeout: float = 5.0) -> None:
+    def __init__(self, url: str, *, timeout: float = 5.0, verify: bool | str = True) -> None:
+        """`verify`: True checks TLS against the system CAs, a path against that CA bundle;
+        False (PROMETHEUS_INSECURE_SKIP_VERIFY) checks nothing."""
         retry = Retry(total=1, backoff_factor=0.1, status_forcelist=(502, 503, 504))
         self.url = url
         self._timeout = timeout
-        self._client = PrometheusConnect(url=url, disable_ssl=True, retry=retry, timeout=timeout)
+        session = requests.Session()
+        session.verify = verify
+        self._client = PrometheusConnect(url=url, session=session, retry=retry, timeout=timeout)
 
     async def instant(self, query: str, at: datetime | None = None) -> list[Sample]:
         params = {"time": f"{at.timestamp():.3f}"} if at is not None else None

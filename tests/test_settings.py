@@ -144,3 +144,30 @@ def test_bolt_refuses_an_empty_signing_secret() -> None:
 
     with pytest.raises(ValueError, match="empty signing secret"):
         make_bolt_app(client=AsyncWebClient(token="xoxb-1"), signing_secret="")
+
+
+def test_prometheus_tls_is_verified_unless_told_otherwise(tmp_path: Path) -> None:
+    assert Settings().prometheus_verify is True
+    ca = tmp_path / "ca.pem"
+    assert Settings(prometheus_ca_file=ca).prometheus_verify == str(ca)
+    insecure = Settings(prometheus_insecure_skip_verify=True, prometheus_ca_file=ca)
+    assert insecure.prometheus_verify is False
+    assert any("PROMETHEUS_INSECURE_SKIP_VERIFY" in w for w in insecure.startup_warnings())
+    assert any("--insecure-webhook" in w for w in Settings().startup_warnings())
+    assert Settings(alertmanager_webhook_token=SecretStr(SECRET)).startup_warnings() == []
+
+
+def test_the_prometheus_client_verifies_tls_by_default() -> None:
+    from integrations.prometheus import PrometheusSource
+
+    assert PrometheusSource("https://prometheus.example")._client._session.verify is True
+    skip = PrometheusSource("https://prometheus.example", verify=False)
+    assert skip._client._session.verify is False
+
+
+def test_check_shows_an_insecure_webhook_as_a_warning() -> None:
+    from bot.check import WARNING, check_settings
+
+    settings = Settings(slack_bot_token=SecretStr("xoxb-1"), slack_signing_secret=SecretStr(SECRET))
+    row = check_settings(settings, insecure_webhook=True)
+    assert row.result == WARNING and "--insecure-webhook" in row.detail
