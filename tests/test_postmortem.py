@@ -278,3 +278,18 @@ def test_action_items_from_notes() -> None:
         ActionItem("check refunds", None, None, "note"),
         ActionItem("fix it --due tomorrow", None, None, "note"),
     ]
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        '{{ "x" * 10**10 }}',
+        "{{ 9 ** 99999999 }}",
+        "{% for i in range(99999) %}{{ 'y' * 99 }}{% endfor %}",
+        "{{ [1] * 10**9 }}",
+        "{{ 10.0 ** 400 }}",
+    ],
+)
+def test_a_runaway_template_is_a_template_error_not_a_crash(template: str) -> None:
+    with pytest.raises(PostmortemTemplateError, match="post-mortem template"):
+        render_postmortem(CONTEXT, template)

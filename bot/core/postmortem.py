@@ -59,6 +59,8 @@ _DUE = re.compile(r"(?:^|\s)--due(?:=|\s+|$)(\S*)")
 _OWNER = re.compile(r"(?:^|\s)(<@[UW][A-Z0-9]+(?:\|[^>]*)?>|@[\w.\-]+)\s*$")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _NONE = "—"
+# A draft is a document for people; a template that writes more than this is a mistake.
+MAX_DRAFT_CHARS = 5_000_000
 
 
 class PostmortemTemplateError(ValueError):
@@ -217,10 +219,23 @@ def render_postmortem(context: PostmortemContext, template_text: str | None = No
     source = default_template() if template_text is None else template_text
     variables = _variables(context)  # outside the `try`: a fault here is ours, not the template's
     try:
-        return _environment(source).get_template(TEMPLATE_NAME).render(variables)
+        template = _environment(source).get_template(TEMPLATE_NAME)
+        parts: list[str] = []
+        size = 0
+        for part in template.generate(variables):  # piece by piece, to stop at the limit
+            size += len(part)
+            if size > MAX_DRAFT_CHARS:
+                raise PostmortemTemplateError(
+                    f"post-mortem template: the draft grew past {MAX_DRAFT_CHARS:,} characters"
+                )
+            parts.append(part)
+        return "".join(parts)
     except jinja2.TemplateSyntaxError as e:
         raise PostmortemTemplateError(_describe(e, e.lineno)) from e
-    except (jinja2.TemplateError, TypeError, ValueError, AttributeError, LookupError) as e:
+    except (
+        jinja2.TemplateError, TypeError, ValueError, AttributeError, LookupError, OverflowError,
+        MemoryError,
+    ) as e:  # fmt: skip
         # A replacement template's mistakes surface here; the line makes them fixable.
         raise PostmortemTemplateError(_describe(e, _template_line(e.__traceback__))) from e
 
@@ -230,10 +245,35 @@ def default_template() -> str:
     return resources.files("bot").joinpath("templates", TEMPLATE_NAME).read_text("utf-8")
 
 
+class _BoundedSandbox(ImmutableSandboxedEnvironment):
+    """The sandbox, plus a bound on `*` and `**`: `{{ "x" * 10**10 }}` is refused, not built."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and _big_power(left, right):
+            raise OverflowError(f"{left!r} ** {right!r} is too big for a draft")
+        if operator == "*" and _big_repeat(left, right):
+            raise OverflowError(f"repeating text or a list past {MAX_DRAFT_CHARS:,} items")
+        return super().call_binop(context, operator, left, right)
+
+
+def _big_power(base: Any, exponent: Any) -> bool:
+    numbers = isinstance(base, int) and isinstance(exponent, int)
+    return numbers and abs(base) > 1 and exponent * max(abs(base), 2).bit_length() > 10_000
+
+
+def _big_repeat(left: Any, right: Any) -> bool:
+    for seq, times in ((left, right), (right, left)):
+        if isinstance(seq, str | list | tuple) and isinstance(times, int):
+            return len(seq) * times > MAX_DRAFT_CHARS
+    return False
+
+
 def _environment(source: str) -> jinja2.Environment:
     # Sandboxed: a template from the catalog is edited by more people than the code.
-    # No autoescape: the output is Markdown, escaped per table cell by the `md` filter.
-    env = ImmutableSandboxedEnvironment(
+    # No autoescape: the output is Markdown, escaped by `_finalize` and the filters.
+    env = _BoundedSandbox(
         # A file name on the template, so its frames in a traceback can be told apart.
         loader=jinja2.FunctionLoader(lambda name: (source, TEMPLATE_NAME, lambda: True)),
         undefined=jinja2.StrictUndefined,
