@@ -63,6 +63,7 @@ async def prepare(database: Path, *, service_started: datetime | None = None) ->
         first = await store.save(
             Incident(
                 title="HighErrorRate on payments", severity="sev1", service="payments",
+                group_labels={"alertname": "HighErrorRate", "service": "payments"},
                 status="resolved", started_at=START, detected_at=START + timedelta(minutes=1),
                 acknowledged_at=START + timedelta(minutes=3),
                 mitigated_at=START + timedelta(minutes=20),
@@ -270,6 +271,9 @@ def test_incidents_list_json_and_stats(database: Path, tmp_path: Path) -> None:
     assert stats["by_severity"] == {"sev1": 1, "sev2": 0, "sev3": 1, "sev4": 0}
     assert stats["mitigated_by_rollback"] == 1
     assert stats["rollback_share"] == 0.5
+    (noisy,) = stats["noisy_groups"]  # the declared incident has no alert group
+    assert noisy["group"] == 'alertname="HighErrorRate", service="payments"'
+    assert (noisy["incidents"], noisy["last"]) == (1, "INC-1")
     assert stats["time_to_mitigate"] == {
         "count": 1,
         "median_seconds": 1200.0,
@@ -283,6 +287,9 @@ def test_incidents_list_json_and_stats(database: Path, tmp_path: Path) -> None:
     assert "incidents\t2" in result.stdout
     assert "time to mitigate\tmedian 20m 0s\tp90 20m 0s\tof 1" in result.stdout
     assert "mitigated by rollback\t1\t50%" in result.stdout
+    assert 'noisy alert group\talertname="HighErrorRate", service="payments"\t1 incidents' in (
+        result.stdout
+    )
 
     result = run("incidents", "--stats", "--since", "all", "--json", env=env, cwd=tmp_path)
     assert json.loads(result.stdout)["since"] is None
