@@ -293,3 +293,12 @@ class EventCuration(SQLModel, table=True):
     corrected_at: datetime | None = _time()
     updated_by: str | None = None
     updated_at: datetime = _time(nullable=False)
+
+
+class MaintenanceRun(SQLModel, table=True):
+    """A periodic job claimed by one replica for one period (the key names both)."""
+
+    __tablename__ = "maintenance_runs"
+
+    key: str = Field(primary_key=True)
+    ran_at: datetime = _time(nullable=False)

@@ -14,6 +14,7 @@ from bot.background import BackgroundWork
 from bot.capture import Capture, register_capture
 from bot.clock import Clock, system_clock
 from bot.core.reminders import ReminderPolicy
+from bot.core.retention import RetentionPolicy
 from bot.core.web_access import parse_networks
 from bot.db import make_engine, migrate
 from bot.incident_listeners import IncidentDeps, register_incident
@@ -25,6 +26,7 @@ from bot.page_links import PageLinks
 from bot.people import PeopleDirectory
 from bot.reminder_worker import ReminderWorker
 from bot.reports import Reports
+from bot.retention_worker import RetentionWorker
 from bot.rollback_service import RollbackService
 from bot.settings import Catalog, Settings, load_catalog
 from bot.silence_listeners import SilenceDeps, register_silence_buttons
@@ -62,6 +64,7 @@ class Tuning:
     delivery_attempts: int = 8  # a delivery that fails this often is parked as failed
     live_poll: float = 0.5  # how often an open incident page looks for new events (SQLite)
     socket_ping: float = 5.0  # Socket Mode: pings; a silently dead socket is noticed by then
+    retention_poll: float = 600.0  # how often a replica tries to claim this hour's purge
 
 
 class BotRuntime:
@@ -98,9 +101,16 @@ class BotRuntime:
             status_update_minutes=incident.status_update_minutes,
             no_commander_minutes=incident.no_commander_minutes,
         ))  # fmt: skip
+        self.retention = RetentionWorker(self.store, clock, RetentionPolicy(
+            webhook_days=settings.retention_webhook_days,
+            slack_event_days=settings.retention_slack_event_days,
+        ))  # fmt: skip
         self.background = BackgroundWork(
             self.intake, self.worker, poll_interval=tuning.poll_interval,
-            periodic=[(self.reminders.run_due, tuning.reminder_poll)],
+            periodic=[
+                (self.reminders.run_due, tuning.reminder_poll),
+                (self.retention.run_due, tuning.retention_poll),
+            ],
         )  # fmt: skip
         self.incidents = IncidentService(self.store, self.catalog, clock, self.background.wake_jobs)
         self.capture = Capture(self.store, self.chat, clock)
