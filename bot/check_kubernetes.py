@@ -37,9 +37,11 @@ class Permission:
 
 # Exactly the Role the Helm chart grants per namespace.
 KUBERNETES_PERMISSIONS: tuple[Permission, ...] = (
-    *(Permission(v, "deployments", "apps") for v in ("get", "list", "watch", "patch")),
-    *(Permission(v, "replicasets", "apps") for v in ("get", "list")),
-    *(Permission(v, "pods") for v in ("get", "list")),
+    # Only the verbs the code calls (integrations/kubernetes.py): read one deployment, patch
+    # it, list its ReplicaSets and pods, read a pod's log, list events.
+    *(Permission(v, "deployments", "apps") for v in ("get", "patch")),
+    Permission("list", "replicasets", "apps"),
+    Permission("list", "pods"),
     Permission("get", "pods", subresource="log"),
     Permission("list", "events"),
 )

@@ -52,11 +52,7 @@ NAMESPACE = "monitoring"
 # What /status and /rollback need in each rollback namespace, and nothing more.
 READ_RBAC = {
     ("apps", "deployments", "get"),
-    ("apps", "deployments", "list"),
-    ("apps", "deployments", "watch"),
-    ("apps", "replicasets", "get"),
     ("apps", "replicasets", "list"),
-    ("", "pods", "get"),
     ("", "pods", "list"),
     ("", "pods/log", "get"),
     ("", "events", "list"),
@@ -242,7 +238,10 @@ def test_production_renders_every_optional_part(production: Docs) -> None:
 def test_defaults_render_the_core_and_read_access_in_the_release_namespace(helm: str) -> None:
     docs = template(helm)
     kinds = sorted(doc["kind"] for doc in docs)
-    assert kinds == ["ConfigMap", "Deployment", "Role", "RoleBinding", "Service", "ServiceAccount"]
+    assert kinds == [
+        "ConfigMap", "Deployment", "PersistentVolumeClaim", "Role", "RoleBinding", "Service",
+        "ServiceAccount",
+    ]  # fmt: skip
     # /status works out of the box in the bot's own namespace; nothing may be rolled back.
     assert [r["metadata"]["namespace"] for r in of_kind(docs, "Role")] == [NAMESPACE]
     assert granted_by(one(docs, "Role")) == READ_RBAC
@@ -252,6 +251,8 @@ def test_defaults_render_the_core_and_read_access_in_the_release_namespace(helm:
     ("args", "message"),
     [
         (["--set", "replicaCount=2"], "replicaCount > 1 needs PostgreSQL"),
+        (["--set", "persistence.enabled=false"], "SQLite needs a volume that outlives the pod"),
+        (["--set", "networkPolicy.enabled=true"], "needs a podSelector"),
         (["--set", "database.url=postgresql://bot:hunter2@db/bot"], "carries a password"),
         (
             ["--set", "secrets.existingSecret=mine", "--set", "externalSecret.enabled=true"],
@@ -374,7 +375,9 @@ def test_writable_volumes_probes_ports_resources(
     container = bot_container(docs)
     volumes = {v["name"]: v for v in pod["volumes"]}
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
-    assert "emptyDir" in volumes[mounts["/data"]]
+    # SQLite on a claim (it must outlive the pod); with PostgreSQL /data holds nothing.
+    sqlite = not values["database"]["fromSecret"]
+    assert ("persistentVolumeClaim" if sqlite else "emptyDir") in volumes[mounts["/data"]]
     assert "emptyDir" in volumes[mounts["/tmp"]]  # noqa: S108 - the pod's mount, not a temp file
 
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
@@ -743,3 +746,53 @@ def test_dockerignore_sends_only_the_package_sources() -> None:
         if kw == "COPY" and "--from" not in args:
             for source in args.split()[:-1]:
                 assert not dockerignored(source, patterns), source
+
+
+# --- hardening: the SQLite volume, resourceNames, NetworkPolicy ----------------------------
+
+
+def test_sqlite_lives_on_a_claim_that_outlives_the_pod(helm: str) -> None:
+    docs = template(helm)
+    claim = one(docs, "PersistentVolumeClaim")
+    assert claim["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    deployment = one(docs, "Deployment")
+    assert deployment["spec"]["strategy"]["type"] == "Recreate"
+    (data,) = [v for v in deployment["spec"]["template"]["spec"]["volumes"] if v["name"] == "data"]
+    assert data["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+    postgres = template(helm, "--set", "database.fromSecret=true")
+    assert of_kind(postgres, "PersistentVolumeClaim") == []
+
+
+def test_resource_names_limit_patch_to_the_catalog_deployments(helm: str) -> None:
+    docs = template(
+        helm,
+        "--set", "rbac.resourceNames=true",
+        "--set", "catalog.rollback.namespaces={production}",
+        "--set", "catalog.services.payments.namespace=production",
+        "--set", "catalog.services.payments.deployment=payment-service",
+        "--set", "catalog.services.search.namespace=production",
+    )  # fmt: skip
+    (role,) = [r for r in of_kind(docs, "Role") if r["metadata"]["namespace"] == "production"]
+    patch_rules = [r for r in role["rules"] if "patch" in r["verbs"]]
+    assert patch_rules == [
+        {
+            "apiGroups": ["apps"],
+            "resources": ["deployments"],
+            "resourceNames": ["payment-service", "search"],
+            "verbs": ["patch"],
+        }
+    ]
+
+
+def test_network_policy_lets_in_only_the_named_peers(helm: str) -> None:
+    docs = template(
+        helm,
+        "--set", "networkPolicy.enabled=true",
+        "--set", "networkPolicy.alertmanager.podSelector.app=alertmanager",
+        "--set", "networkPolicy.prometheus.podSelector.app=prometheus",
+    )  # fmt: skip
+    policy = one(docs, "NetworkPolicy")
+    peers = [rule["from"][0]["podSelector"]["matchLabels"] for rule in policy["spec"]["ingress"]]
+    assert peers == [{"app": "alertmanager"}, {"app": "prometheus"}]
+    assert all(rule["ports"] == [{"port": "http", "protocol": "TCP"}]
+               for rule in policy["spec"]["ingress"])  # fmt: skip

@@ -108,12 +108,27 @@ Mount path of the catalog ConfigMap and the file in it.
 {{- end }}
 
 {{/*
+The PersistentVolumeClaim mounted at /data: an existing one, or the chart's own for SQLite;
+empty with PostgreSQL (nothing to keep in /data then).
+*/}}
+{{- define "incident-bot.dataClaim" -}}
+{{- if .Values.persistence.existingClaim -}}
+{{ .Values.persistence.existingClaim }}
+{{- else if and .Values.persistence.enabled (not .Values.database.fromSecret) -}}
+{{ include "incident-bot.fullname" . }}-data
+{{- end -}}
+{{- end }}
+
+{{/*
 Refuse combinations that cannot work.
 */}}
 {{- define "incident-bot.validate" -}}
 {{- $sqlite := and (not .Values.database.fromSecret) (hasPrefix "sqlite" .Values.database.url) }}
 {{- if and (gt (int .Values.replicaCount) 1) $sqlite }}
 {{- fail "replicaCount > 1 needs PostgreSQL: set database.fromSecret=true and DATABASE_URL in the Secret (each pod would have its own SQLite file)" }}
+{{- end }}
+{{- if and $sqlite (not (include "incident-bot.dataClaim" .)) }}
+{{- fail "SQLite needs a volume that outlives the pod: keep persistence.enabled=true, set persistence.existingClaim, or use PostgreSQL (database.fromSecret=true)" }}
 {{- end }}
 {{- if and (not .Values.database.fromSecret) (regexMatch "://[^/@]*:[^/@]*@" .Values.database.url) }}
 {{- fail "database.url carries a password: put the URL in the Secret (key secrets.keys.DATABASE_URL) and set database.fromSecret=true" }}
