@@ -11,7 +11,12 @@
 # writes only to /data (the SQLite database) and /tmp, so the root filesystem can be
 # read-only. No HEALTHCHECK: Kubernetes probes /healthz and /readyz (see helm/).
 
-ARG PYTHON_IMAGE=python:3.11-slim
+# Pinned by digest, so a rebuild uses the same base until someone moves it on purpose. The
+# digest is python:3.11-slim's as found pinned in public Dockerfiles; it was not pulled here
+# (no Docker engine). Refresh it with:
+#   docker buildx imagetools inspect python:3.11-slim --format '{{json .Manifest.Digest}}'
+# and override it for one build with --build-arg PYTHON_IMAGE=python:3.11-slim@sha256:<digest>.
+ARG PYTHON_IMAGE=python:3.11-slim@sha256:9c900dea9e8fb7e16277c179b555cc72d29a352dbc33cff48ad5a0412fd5bfc7
 
 # --- builder: wheels for the project and every dependency ---------------------------------
 FROM ${PYTHON_IMAGE} AS builder

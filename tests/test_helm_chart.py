@@ -677,7 +677,8 @@ def test_dockerfile_structure() -> None:
     builder = instructions[froms[0] : froms[1]]
     final = instructions[froms[1] :]
     args = dict(a.partition("=")[::2] for kw, a in instructions[: froms[0]] if kw == "ARG")
-    assert args["PYTHON_IMAGE"] == "python:3.11-slim"
+    # The base image is pinned by digest: a rebuild never silently takes a new base.
+    assert re.fullmatch(r"python:3\.11-slim@sha256:[0-9a-f]{64}", args["PYTHON_IMAGE"])
     assert builder[0] == ("FROM", "${PYTHON_IMAGE} AS builder")
     assert final[0] == ("FROM", "${PYTHON_IMAGE}")
 
