@@ -25,6 +25,7 @@ from bot.core.alerts import (
     parse_notification,
 )
 from bot.core.change_summary import changes_post
+from bot.core.escaping import mrkdwn
 from bot.core.incident_rules import (
     AlertChange,
     IncidentSnapshot,
@@ -196,7 +197,7 @@ class AlertIntake:
             _event(
                 incident.id,
                 "incident_opened",
-                f"Incident {incident.ref} opened from Alertmanager: {incident.title}",
+                f"Incident {incident.ref} opened from Alertmanager: {mrkdwn(incident.title)}",
                 occurred_at=now,
                 recorded_at=now,
                 source_key=f"incident:{incident.id}:opened",
