@@ -4,9 +4,11 @@ The exports (`bot.core.exports`) are sync generators over an iterable of events;
 the database is async. `export_chunks` runs the export in a worker thread
 (`asyncio.to_thread`, one batch of about 64 KiB per call) and feeds it an
 iterator whose `__next__` fetches the next page of events from the event loop
-(`asyncio.run_coroutine_threadsafe` on `IncidentStore.stream_timeline`, keyset
-pagination). Memory holds one page of events and one batch of output whatever
-the timeline's size; the event loop stays free while the thread formats rows.
+(`asyncio.run_coroutine_threadsafe` on `IncidentStore.timeline_rows_after`,
+keyset pagination, plain rows rather than ORM objects, the next page read while
+the thread formats this one). Memory holds two pages of events and one batch of
+output whatever the timeline's size; the event loop stays free while the thread
+formats rows.
 """
 
 from __future__ import annotations
@@ -15,15 +17,16 @@ import asyncio
 import threading
 from collections.abc import (
     AsyncGenerator,
-    AsyncIterator,
     Callable,
     Generator,
     Iterable,
     Iterator,
     Mapping,
+    Sequence,
 )
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
+from typing import Any
 
 from bot.core.exports import (
     EventRecord,
@@ -32,13 +35,14 @@ from bot.core.exports import (
     timeline_json,
     timeline_markdown,
 )
+from bot.core.people import label_mentions
 from bot.curations import CurationView
-from bot.models import Incident, TimelineEvent
-from bot.report_rows import event_record, incident_record
+from bot.models import Incident
+from bot.report_rows import incident_record
 from bot.store import IncidentStore
 
-PAGE_SIZE = 1000  # events per database page while streaming an export
-BATCH_BYTES = 64 * 1024  # output handed from the export thread to the event loop at a time
+PAGE_SIZE = 5000  # events per database page while streaming an export
+BATCH_BYTES = 256 * 1024  # output handed from the export thread to the event loop at a time
 _PAGE_WAIT = 60.0  # seconds the export thread waits for a page before giving up
 
 
@@ -60,17 +64,24 @@ EXPORT_FORMATS: dict[str, ExportFormat] = {
 
 
 class _PagedEvents:
-    """The iterator the export thread reads: each empty buffer fetches a page on the loop."""
+    """The iterator the export thread reads, a page of plain rows at a time.
+
+    While the thread formats one page, the next is already being read on the event
+    loop (one page ahead, no more), so the database and the formatting overlap.
+    """
 
     def __init__(
         self,
-        pages: AsyncIterator[TimelineEvent],
+        store: IncidentStore,
+        incident_id: int,
         loop: asyncio.AbstractEventLoop,
         size: int,
         names: Mapping[str, str],
     ) -> None:
-        self._pages, self._loop, self._size, self._names = pages, loop, size, names
-        self._buffer: Iterator[TimelineEvent] = iter(())
+        self._store, self._incident_id = store, incident_id
+        self._loop, self._size, self._names = loop, size, names
+        self._buffer: Iterator[Any] = iter(())
+        self._ahead: Future[Sequence[Any]] | None = None
         self._done = False
         self.stopped = False  # set by the loop side when nobody wants the rest
 
@@ -81,23 +92,42 @@ class _PagedEvents:
         while True:
             row = next(self._buffer, None)
             if row is not None:
-                return row.id, event_record(row, self._names)
+                return row[0], record_of(row, self._names)
             if self._done or self.stopped:
                 raise StopIteration
-            future: Future[list[TimelineEvent]] = asyncio.run_coroutine_threadsafe(
-                self._take(), self._loop
-            )
-            page = future.result(timeout=_PAGE_WAIT)
+            if self._ahead is None:
+                self._ahead = self._fetch(None)
+            page = self._ahead.result(timeout=_PAGE_WAIT)
+            self._ahead = None
             self._done = len(page) < self._size
+            if not self._done:
+                last = page[-1]
+                self._ahead = self._fetch((last[1], last[0]))
             self._buffer = iter(page)
 
-    async def _take(self) -> list[TimelineEvent]:
-        page: list[TimelineEvent] = []
-        async for row in self._pages:
-            page.append(row)
-            if len(page) == self._size:
-                break
-        return page
+    def _fetch(self, after: tuple[Any, int] | None) -> Future[Sequence[Any]]:
+        return asyncio.run_coroutine_threadsafe(
+            self._store.timeline_rows_after(self._incident_id, after, self._size), self._loop
+        )
+
+    def close(self) -> None:
+        if self._ahead is not None:
+            self._ahead.cancel()
+
+
+def record_of(row: Any, names: Mapping[str, str]) -> EventRecord:
+    """A plain row of `IncidentStore.timeline_rows_after` as the export core reads it."""
+    _id, occurred_at, recorded_at, kind, actor, text, details, link = row
+    return EventRecord(
+        occurred_at=occurred_at,
+        recorded_at=recorded_at,
+        kind=kind,
+        actor=actor,
+        text=label_mentions(text, names),
+        details=details or {},
+        link=link,
+        actor_name=names.get(actor) if actor and names else None,
+    )
 
 
 async def export_chunks(
@@ -117,8 +147,7 @@ async def export_chunks(
     """
     assert incident.id is not None
     export = EXPORT_FORMATS[fmt]
-    pages = store.stream_timeline(incident.id, page=page_size)
-    events = _PagedEvents(pages, asyncio.get_running_loop(), page_size, names or {})
+    events = _PagedEvents(store, incident.id, asyncio.get_running_loop(), page_size, names or {})
     record = incident_record(incident)
     if incident.commander and names:
         record = replace(record, commander_name=names.get(incident.commander))
@@ -127,16 +156,17 @@ async def export_chunks(
     busy = threading.Lock()  # held by the thread while it works on `chunks`
 
     def next_batch() -> bytes:
-        parts: list[bytes] = []
+        # Characters, not bytes, are counted (a batch of non-ASCII text is a little
+        # larger); one encode per batch instead of one per event.
+        parts: list[str] = []
         size = 0
         with busy:
             for chunk in chunks:
-                data = chunk.encode("utf-8")
-                parts.append(data)
-                size += len(data)
+                parts.append(chunk)
+                size += len(chunk)
                 if size >= BATCH_BYTES:
                     break
-        return b"".join(parts)
+        return "".join(parts).encode("utf-8")
 
     try:
         while batch := await asyncio.to_thread(next_batch):
@@ -149,7 +179,6 @@ async def export_chunks(
             try:
                 if isinstance(chunks, Generator):
                     chunks.close()
-                if isinstance(pages, AsyncGenerator):
-                    await pages.aclose()
+                events.close()
             finally:
                 busy.release()
