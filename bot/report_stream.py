@@ -14,6 +14,7 @@ formats rows.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import (
     AsyncGenerator,
@@ -110,9 +111,10 @@ class _PagedEvents:
             self._store.timeline_rows_after(self._incident_id, after, self._size), self._loop
         )
 
-    def close(self) -> None:
-        if self._ahead is not None:
-            self._ahead.cancel()
+    @property
+    def ahead(self) -> Future[Sequence[Any]] | None:
+        """The page being read ahead, if any."""
+        return self._ahead
 
 
 def record_of(row: Any, names: Mapping[str, str]) -> EventRecord:
@@ -179,6 +181,11 @@ async def export_chunks(
             try:
                 if isinstance(chunks, Generator):
                     chunks.close()
-                events.close()
+                ahead = events.ahead
             finally:
                 busy.release()
+            if ahead is not None:
+                # Let the page being read ahead finish: cancelling a query half-way leaves
+                # the database driver's thread answering a future nobody awaits.
+                with contextlib.suppress(Exception):
+                    await asyncio.wrap_future(ahead)
