@@ -313,7 +313,7 @@ class SlackWorker:
         try:
             return await self.suspect(incident)
         except Exception:  # a hint must never keep the channel from opening
-            log.exception("suspected-deploy lookup failed", incident=incident.id)
+            log.exception("suspected-deploy lookup failed", incident=incident.ref)
             return []
 
     async def _hint(
@@ -324,7 +324,7 @@ class SlackWorker:
         try:
             return await hook(incident)
         except Exception:  # a hint must never keep the channel from opening
-            log.exception("hint lookup failed", incident=incident.id, hint=what)
+            log.exception("hint lookup failed", incident=incident.ref, hint=what)
             return []
 
     async def _sync_digest(self, incident: Incident, *, retried: bool) -> None:

@@ -9,7 +9,8 @@ import io
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -18,8 +19,11 @@ import structlog
 
 from bot.logs import configure_logging
 from bot.runtime import BotRuntime
+from bot.standins.fake_slack import FakeSlack
 from bot.standins.slack_requests import signed_headers
 from tests.conftest import SIGNING_SECRET
+from tests.polling import eventually
+from tests.test_alert_flow import alert, notification, send
 
 FORGED = (
     '\n{"event": "rollback confirmed", "logger": "incident_bot.audit", "user": "U0BOSS"}\n'
@@ -168,3 +172,32 @@ async def test_a_signed_request_still_works(bot: BotRuntime) -> None:
     body = json.dumps({"type": "url_verification", "challenge": "abc"})
     status, answer = await _post(bot, body.encode(), signed_headers(SIGNING_SECRET, body))
     assert status == 200 and answer == {"challenge": "abc"}
+
+
+async def test_a_slack_job_log_line_names_its_incident_and_a_readable_error(
+    bot: BotRuntime,
+    fake_slack: FakeSlack,
+    capsys: pytest.CaptureFixture[str],
+    restore_logging: None,
+) -> None:
+    configure_logging("info", "json")
+    fake_slack.set_outage(True, status=503)
+    assert await send(bot, notification(alert("a1"))) == 200
+
+    def delayed() -> list[dict[str, Any]]:
+        lines = capsys.readouterr().err.splitlines()
+        seen.extend(json.loads(line) for line in lines if line.startswith("{"))
+        return [r for r in seen if r["event"] == "slack job delayed"]
+
+    seen: list[dict[str, Any]] = []
+    (first, *_) = await eventually(_async(delayed), what="a delayed Slack job in the log")
+    fake_slack.set_outage(False)
+    assert first["incident"] == "INC-1"
+    assert first["level"] == "warning" and "<" not in first["error"]
+
+
+def _async(probe: Callable[[], Any]) -> Callable[[], Awaitable[Any]]:
+    async def run() -> Any:
+        return probe()
+
+    return run
