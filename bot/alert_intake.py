@@ -9,6 +9,7 @@ waits while its oldest delivery waits for a retry; other groups never do.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -40,9 +41,9 @@ from bot.core.incident_rules import (
 )
 from bot.core.messages import incident_title
 from bot.core.retry import backoff
-from bot.deliveries import DeliveryQueue
+from bot.deliveries import DeliveryQueue, PendingDelivery
 from bot.metrics import BotMetrics
-from bot.models import Incident, IncidentAlert, TimelineEvent
+from bot.models import Incident, IncidentAlert, TimelineEvent, WebhookDelivery
 from bot.settings import Catalog
 from bot.store import IncidentStore, Unit
 
@@ -51,6 +52,7 @@ log = structlog.get_logger(__name__)
 OPEN_CHANNEL = "open_channel"
 POST_MESSAGE = "post_message"
 SYNC_INCIDENT = "sync_incident"
+BATCH = 50  # deliveries processed in one transaction
 
 
 @dataclass(frozen=True)
@@ -76,26 +78,74 @@ class AlertIntake:
         self.metrics = metrics
         self.retry = retry or RetryPolicy()
         self.should_stop: Callable[[], bool] = lambda: False  # set by BackgroundWork
+        self._observed = 0.0  # monotonic time the queue gauges were last set
 
     async def process_pending(self) -> int:
-        """Process what is due, oldest first; returns how many were processed."""
+        """Process what is due, oldest first, in batches; returns how many were processed."""
         now = self.clock()
         held: set[str] = set()  # groups whose oldest delivery waits or failed just now
-        done = 0
+        due: list[PendingDelivery] = []
         for pending in await self.queue.pending():
-            if self.should_stop():
-                break
             if pending.group_key in held:
                 continue
             if pending.next_attempt_at is not None and pending.next_attempt_at > now:
                 held.add(pending.group_key)
                 continue
+            if pending.attempts:
+                held.add(pending.group_key)  # failed before: alone, so its failure is its own
+            due.append(pending)
+        done = 0
+        for start in range(0, len(due), BATCH):
+            if self.should_stop():
+                break
+            done += await self._process_batch(due[start : start + BATCH])
+        await self._observe_queue(changed=done > 0)
+        return done
+
+    async def _process_batch(self, batch: list[PendingDelivery]) -> int:
+        """One transaction (one commit) for the batch; if any of it fails, one at a time."""
+        if len(batch) > 1:
+            try:
+                outcomes = await self._process_together(batch)
+            except Exception:
+                log.info("batch failed; processing its deliveries one at a time", size=len(batch))
+            else:
+                for delivery_id, outcome in outcomes.items():
+                    log.info("alertmanager delivery processed", delivery=delivery_id,
+                             outcome=outcome)  # fmt: skip
+                return len(outcomes)
+        done = 0
+        failed: set[str] = set()
+        for pending in batch:
+            if pending.group_key in failed:
+                continue  # a group's deliveries stay in order behind its failed one
             if await self.process(pending.id):
                 done += 1
             else:
-                held.add(pending.group_key)
-        await self._observe_queue()
+                failed.add(pending.group_key)
         return done
+
+    async def _process_together(self, batch: list[PendingDelivery]) -> dict[int, str]:
+        outcomes: dict[int, str] = {}
+        last_body: dict[str, tuple[int, str]] = {}  # group -> the batch's previous delivery
+        async with self.store.unit() as unit:
+            # Every group of the batch locked up front, in one order: replicas never deadlock.
+            for group_key in sorted({p.group_key for p in batch}):
+                await unit.lock_group(group_key)
+            for delivery in await unit.claim_deliveries([p.id for p in batch]):
+                assert delivery.id is not None
+                previous = last_body.get(delivery.group_key)
+                if previous is not None and previous[1] == delivery.body:
+                    # The same group state again (a repeat, an HA peer): nothing can change.
+                    outcome = f"same as delivery {previous[0]}"
+                else:
+                    outcome = await self._parse_and_apply(unit, delivery)
+                last_body[delivery.group_key] = (delivery.id, delivery.body)
+                delivery.processed_at = self.clock()
+                delivery.outcome = outcome[:500]
+                unit.session.add(delivery)
+                outcomes[delivery.id] = outcome
+        return outcomes
 
     async def process(self, delivery_id: int) -> bool:
         """True when the delivery was processed; a failure is recorded, never raised."""
@@ -115,17 +165,23 @@ class AlertIntake:
             if delivery is None:
                 return None
             now = self.clock()
-            try:
-                notification = parse_notification(delivery.body)
-            except PayloadError as e:  # validated on receipt; only an old row could fail here
-                outcome = f"unparseable: {e}"
-            else:
-                await unit.lock_group(notification.group_key)
-                outcome = await self._apply(unit, notification, delivery_id)
+            outcome = await self._parse_and_apply(unit, delivery, lock=True)
             delivery.processed_at = now
             delivery.outcome = outcome[:500]
             unit.session.add(delivery)
         return outcome
+
+    async def _parse_and_apply(
+        self, unit: Unit, delivery: WebhookDelivery, *, lock: bool = False
+    ) -> str:
+        assert delivery.id is not None
+        try:
+            notification = parse_notification(delivery.body)
+        except PayloadError as e:  # validated on receipt; only an old row could fail here
+            return f"unparseable: {e}"
+        if lock:
+            await unit.lock_group(notification.group_key)
+        return await self._apply(unit, notification, delivery.id)
 
     async def _failed(self, delivery_id: int, error: Exception) -> None:
         policy = self.retry
@@ -140,6 +196,7 @@ class AlertIntake:
             delivery_id, error=text, now=self.clock(), retry_in=retry_in
         )
         if retry_in is None:
+            self._observed = 0.0  # the parked gauge is due now
             if self.metrics is not None:
                 self.metrics.deliveries_failed.inc()
             log.error("alertmanager delivery parked as failed", delivery=delivery_id,
@@ -150,9 +207,12 @@ class AlertIntake:
                 attempts=attempts, retry_in_s=retry_in.total_seconds(), error=text,
             )  # fmt: skip
 
-    async def _observe_queue(self) -> None:
-        if self.metrics is None:
+    async def _observe_queue(self, *, changed: bool) -> None:
+        # When the queue changed (passes are coalesced in a storm), else once a second.
+        now = time.monotonic()
+        if self.metrics is None or (not changed and now - self._observed < 1.0):
             return
+        self._observed = now
         counts = await self.queue.counts()
         self.metrics.deliveries_pending.set(counts.pending)
         self.metrics.deliveries_parked.set(counts.failed)

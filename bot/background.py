@@ -21,6 +21,7 @@ from bot.slack_worker import SlackWorker
 
 log = structlog.get_logger(__name__)
 Step = Callable[[], Awaitable[object]]
+COALESCE_SECONDS = 0.05
 
 
 class BackgroundWork:
@@ -83,6 +84,9 @@ class BackgroundWork:
         done = await self.intake.process_pending()
         if done:
             self._jobs.set()
+            # In a storm, let deliveries gather for a moment: one pass and one commit for
+            # many, instead of a pass per webhook competing with intake for the CPU.
+            await asyncio.sleep(COALESCE_SECONDS)
         return done
 
     async def _loop(self, event: asyncio.Event, step: Step, interval: float | None = None) -> None:

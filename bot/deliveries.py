@@ -27,6 +27,7 @@ class PendingDelivery:
     id: int
     group_key: str
     next_attempt_at: datetime | None
+    attempts: int = 0
 
 
 @dataclass(frozen=True)
@@ -48,14 +49,19 @@ class DeliveryQueue:
     async def pending(self, limit: int = 500) -> list[PendingDelivery]:
         """Oldest first, including those waiting for their next attempt."""
         query = (
-            select(WebhookDelivery.id, WebhookDelivery.group_key, WebhookDelivery.next_attempt_at)
+            select(
+                WebhookDelivery.id,
+                WebhookDelivery.group_key,
+                WebhookDelivery.next_attempt_at,
+                WebhookDelivery.attempts,
+            )
             .where(_not_done())
             .order_by(col(WebhookDelivery.id))
             .limit(limit)
         )
         async with self.store.unit() as unit:
             rows = (await unit.session.exec(query)).all()
-        return [PendingDelivery(i, g, n) for i, g, n in rows if i is not None]
+        return [PendingDelivery(i, g, n, a) for i, g, n, a in rows if i is not None]
 
     async def record_failure(
         self, delivery_id: int, *, error: str, now: datetime, retry_in: timedelta | None

@@ -17,6 +17,7 @@ from bot.core.reminders import ReminderPolicy
 from bot.core.retention import RetentionPolicy
 from bot.core.web_access import parse_networks
 from bot.db import make_engine, migrate
+from bot.group_commit import GroupCommit
 from bot.incident_listeners import IncidentDeps, register_incident
 from bot.incident_pages import PageDeps
 from bot.incident_service import IncidentService
@@ -83,6 +84,7 @@ class BotRuntime:
         self.metrics = BotMetrics()
         self.engine = make_engine(settings.database_url)
         self.store = IncidentStore(self.engine)
+        self.group_commit = GroupCommit(self.engine)
         token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
         self.slack_client = make_client(
             token, settings.slack_api_url, observe_retry=self.metrics.slack_retries.inc
@@ -188,6 +190,7 @@ class BotRuntime:
             )  # fmt: skip
         self.web_app = make_web_app(
             WebDeps(
+                deliveries=self.group_commit,
                 store=self.store, background=self.background, metrics=self.metrics,
                 clock=clock, bolt=self.bolt, webhook_token=settings.alertmanager_webhook_token,
                 max_body_bytes=settings.max_body_bytes,
@@ -251,6 +254,7 @@ class BotRuntime:
         await self.rollback.stop()
         if self._runner is not None:
             await self._runner.cleanup()
+        await self.group_commit.stop()
         await self.engine.dispose()
         if self.kubernetes_api is not None:
             self.kubernetes_api.close()

@@ -66,6 +66,20 @@ class Unit:
         )
         return (await self.session.exec(query)).first()
 
+    async def claim_deliveries(self, ids: Sequence[int]) -> list[WebhookDelivery]:
+        """Those of `ids` still to process and not held by another replica, oldest first."""
+        query = (
+            select(WebhookDelivery)
+            .where(
+                col(WebhookDelivery.id).in_(ids),
+                col(WebhookDelivery.processed_at).is_(None),
+                col(WebhookDelivery.failed_at).is_(None),
+            )
+            .order_by(col(WebhookDelivery.id))
+            .with_for_update(skip_locked=True)
+        )
+        return list((await self.session.exec(query)).all())
+
     async def latest_incident(self, group_key: str) -> Incident | None:
         query = (
             select(Incident)
@@ -113,13 +127,6 @@ class IncidentStore:
     async def unit(self) -> AsyncIterator[Unit]:
         async with self._sessions() as session, session.begin():
             yield Unit(session, self.dialect)
-
-    async def save_delivery(self, *, body: str, group_key: str, received_at: datetime) -> int:
-        row = WebhookDelivery(received_at=received_at, group_key=group_key, body=body)
-        async with self.unit() as unit:
-            await unit.add(row)
-        assert row.id is not None
-        return row.id
 
     async def pending_delivery_ids(self, limit: int = 200) -> list[int]:
         """Deliveries still to process (parked failures are not pending)."""

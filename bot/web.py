@@ -24,6 +24,7 @@ from bot.background import BackgroundWork
 from bot.clock import Clock
 from bot.core.alerts import PayloadError, decode_body, parse_notification
 from bot.db import is_migrated
+from bot.group_commit import GroupCommit
 from bot.incident_pages import PageDeps, add_page_routes
 from bot.metrics import BotMetrics
 from bot.store import IncidentStore
@@ -36,6 +37,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 @dataclass
 class WebDeps:
     store: IncidentStore
+    deliveries: GroupCommit
     background: BackgroundWork
     metrics: BotMetrics
     clock: Clock
@@ -146,7 +148,7 @@ class Routes:
         except PayloadError as e:
             return self._reject(400, "bad_payload", str(e))
         # Stored before we answer: once Alertmanager hears 200 it will not send this again.
-        delivery = await deps.store.save_delivery(
+        delivery = await deps.deliveries.save(
             body=text, group_key=notification.group_key, received_at=deps.clock()
         )
         deps.metrics.webhooks_received.inc()

@@ -1,0 +1,118 @@
+"""Group commit: every 200 means committed, many bodies per transaction; and `kill -9` in a
+burst loses no acknowledged notification and duplicates nothing. SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import sqlalchemy as sa
+from sqlmodel import select
+
+from bot.db import make_engine
+from bot.models import Incident, WebhookDelivery
+from bot.runtime import BotRuntime
+from bot.standins.fake_slack import FakeSlack
+from bot.store import IncidentStore
+from tests.bot_process import BotProcess
+from tests.conftest import WEBHOOK_TOKEN
+from tests.polling import eventually
+from tests.test_alert_flow import alert, notification
+
+AUTH = {"Authorization": f"Bearer {WEBHOOK_TOKEN}", "Content-Type": "application/json"}
+
+
+def body(group: int, fp: int) -> bytes:
+    return json.dumps(notification(alert(f"fp{fp}"), group=f"group-{group}")).encode()
+
+
+async def post(session: aiohttp.ClientSession, url: str, data: bytes) -> tuple[int, Any]:
+    async with session.post(url + "/webhooks/alertmanager", data=data, headers=AUTH) as r:
+        return r.status, await r.json(content_type=None)
+
+
+async def stored(store: IncidentStore) -> dict[int, str]:
+    async with store.unit() as unit:
+        rows = (await unit.session.exec(select(WebhookDelivery))).all()
+    return {r.id: r.body for r in rows if r.id is not None}
+
+
+async def test_200_concurrent_requests_each_answered_after_its_commit(bot: BotRuntime) -> None:
+    await bot.background.stop()  # what we read was stored by the requests themselves
+    commits: list[int] = []
+    sa.event.listen(bot.engine.sync_engine, "commit", lambda _c: commits.append(1))
+    bodies = [body(i % 7, i) for i in range(200)] + [body(99, 0)] * 20  # 20 identical
+    async with aiohttp.ClientSession() as session:
+        answers = await asyncio.gather(*(post(session, bot.url, b) for b in bodies))
+    assert [status for status, _ in answers] == [200] * 220
+    rows = await stored(bot.store)
+    for data, (_, answer) in zip(bodies, answers, strict=True):
+        assert rows[answer["delivery"]] == data.decode()  # the 200 named a committed row
+    assert len({answer["delivery"] for _, answer in answers[:200]}) == 200
+    assert 200 < len(rows) <= 220
+    assert len(commits) < 200  # bodies that arrived together shared a commit
+
+
+@pytest.fixture
+async def bot_process(
+    database_url: str, fake_slack: FakeSlack, tmp_path: Path
+) -> AsyncIterator[BotProcess]:
+    process = BotProcess(database_url, fake_slack.url, tmp_path)
+    yield process
+    await process.stop()
+
+
+async def test_kill_9_in_a_burst_loses_no_acknowledged_notification(
+    bot_process: BotProcess, fake_slack: FakeSlack, database_url: str
+) -> None:
+    await bot_process.start()
+    acknowledged: dict[int, bytes] = {}
+    bodies = [body(i % 20, i) for i in range(400)]
+    gate = asyncio.Semaphore(32)
+
+    async def one(session: aiohttp.ClientSession, data: bytes) -> None:
+        async with gate:
+            try:
+                status, answer = await post(session, bot_process.url, data)
+            except aiohttp.ClientError:
+                return  # the bot died with this one in flight: not acknowledged
+            if status == 200:
+                acknowledged[answer["delivery"]] = data
+                if len(acknowledged) == 150:
+                    bot_process.kill()
+
+    async with aiohttp.ClientSession() as session:
+        await asyncio.gather(*(one(session, b) for b in bodies))
+    assert await bot_process.exited() == -signal.SIGKILL
+    assert 150 <= len(acknowledged) < 400
+
+    await bot_process.start()
+    engine = make_engine(database_url)
+    try:
+        store = IncidentStore(engine)
+        rows = await stored(store)
+        lost = [i for i, data in acknowledged.items() if rows.get(i) != data.decode()]
+        assert lost == []
+        await eventually(
+            lambda: _all_done(store), timeout=120, what="every stored delivery processed"
+        )
+        found: list[Incident] = list(await store.incidents())
+        groups = {json.loads(b)["groupKey"] for b in rows.values()}
+        assert sorted(i.group_key or "" for i in found) == sorted(groups)  # one each
+        names = [c.name for c in fake_slack.channels.values() if c.name.startswith("inc-")]
+        assert len(names) == len(set(names)) == len(found)
+        assert all(i.channel_id for i in found)
+    finally:
+        await engine.dispose()
+
+
+async def _all_done(store: IncidentStore) -> bool:
+    if await store.pending_delivery_ids() or await store.open_jobs():
+        return False
+    return all(i.channel_id for i in await store.incidents())
