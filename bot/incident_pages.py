@@ -43,6 +43,7 @@ from bot.core.incident_page import (
 from bot.core.postmortem import PostmortemTemplateError
 from bot.core.web_access import REFUSAL_TEXT, Network, Refusal, Viewer, decide, signed_in_person
 from bot.core.web_tokens import check_csrf, check_link, sign_csrf
+from bot.incident_chart import chart_svg, last_status
 from bot.live_timeline import LiveTimeline
 from bot.models import Incident
 from bot.report_rows import event_record, incident_record
@@ -92,6 +93,7 @@ def add_page_routes(app: web.Application, deps: PageDeps) -> None:
     app.router.add_get("/incidents/{ref}", pages.incident, allow_head=False)
     app.router.add_get("/incidents/{ref}/export/{fmt}", pages.export, allow_head=False)
     app.router.add_get("/incidents/{ref}/live", pages.live, allow_head=False)
+    app.router.add_get("/incidents/{ref}/chart.svg", pages.chart, allow_head=False)
     app.router.add_post("/incidents/{ref}/curate", pages.curate)
 
 
@@ -238,6 +240,8 @@ class _Pages:
                 {role: _person(user, names) or "" for role, user in (incident.roles or {}).items()},
             ),
             channel_url=slack_channel_url(None, incident.channel_id),
+            chart_url=_url(incident.id, base, "/chart.svg"),
+            status=await last_status(self.reports, incident),
             groups=phase_groups(record, shown),
             csrf=csrf,
             curate_url=f"/incidents/{incident.id}/curate",
@@ -265,6 +269,19 @@ class _Pages:
             and incident.status not in ("resolved", "closed")
             else None,
         )
+
+    async def chart(self, request: web.Request) -> web.Response:
+        """Error rate and latency over the incident window, an SVG drawn here."""
+        try:
+            incident, _viewer = await self._incident(request)
+        except _Refused as e:
+            return e.response
+        svg = await chart_svg(self.reports, incident, self.deps.clock())
+        return web.Response(
+            text=svg, content_type="image/svg+xml", charset="utf-8",
+            headers={**SECURITY_HEADERS, "Content-Security-Policy": "default-src 'none'; "
+                     "style-src 'unsafe-inline'"},
+        )  # fmt: skip
 
     async def live(self, request: web.Request) -> web.StreamResponse:
         """New events as server-sent events, for a page left open."""

@@ -433,6 +433,17 @@ class IncidentStore:
         async with self.engine.connect() as connection:
             return (await connection.execute(query)).all()
 
+    async def timeline_edge_of_kind(self, incident_id: int, kind: str) -> TimelineEvent | None:
+        """The newest event of one kind (the last `/status` figures, say)."""
+        query = (
+            select(TimelineEvent)
+            .where(TimelineEvent.incident_id == incident_id, TimelineEvent.kind == kind)
+            .order_by(col(TimelineEvent.occurred_at).desc(), col(TimelineEvent.id).desc())
+            .limit(1)
+        )
+        async with self._sessions() as session:
+            return (await session.exec(query)).first()
+
     async def timeline_count(self, incident_id: int) -> int:
         query = select(sa.func.count()).where(TimelineEvent.incident_id == incident_id)
         async with self._sessions() as session:

@@ -187,12 +187,19 @@ async def test_screenshot_of_the_demo_incident(
         response = await page.goto(url)
         assert response is not None
         assert response.status == 200
+        # The server-drawn chart loads (its own request) and shows Prometheus's series.
+        await page.wait_for_function(
+            "(() => { const i = document.querySelector('.chart img');"
+            " return i && i.complete && i.naturalWidth > 0; })()"
+        )
         seen.append(await page.locator("main").inner_text())
         shots.append(await page.screenshot(path=str(shot), full_page=True))
 
     await Demo(tmp_path / "out", lambda _line: None, web=True, after=photograph).run()
     assert seen, "the page was opened"
     text = seen[0]
-    for expected in ("INC-1", "Detection", "Mitigation", "rollback_completed", "@sam"):
+    for expected in (
+        "INC-1", "Detection", "Mitigation", "rollback_completed", "@sam", "error rate 45%",
+    ):  # fmt: skip
         assert expected in text
     assert shots[0].startswith(b"\x89PNG")

@@ -29,13 +29,14 @@ EVIL = '<script>alert("x")</script> & <img src=x onerror=alert(1)>'
 async def web_bot(
     database_url: str, fake_slack: FakeSlack, *, proxies: str = "127.0.0.1/32",
     secret: str | None = WEB_SECRET, clock: Clock | None = None,
+    prometheus_url: str = "http://127.0.0.1:9",
 ) -> AsyncIterator[BotRuntime]:  # fmt: skip
     settings = bot_settings(database_url, fake_slack.url)
     settings.public_url = PUBLIC_URL
     settings.web_secret = SecretStr(secret) if secret is not None else None
     settings.web_auth_user_header = USER_HEADER
     settings.web_trusted_proxies = proxies
-    settings.prometheus_url = "http://127.0.0.1:9"
+    settings.prometheus_url = prometheus_url
     runtime = BotRuntime(
         settings, catalog=Catalog.model_validate(CATALOG), tuning=FAST, clock=clock or Clock()
     )
