@@ -199,7 +199,7 @@ async def test_screenshot_of_the_demo_incident(
     assert seen, "the page was opened"
     text = seen[0]
     for expected in (
-        "INC-1", "Detection", "Mitigation", "rollback_completed", "@sam", "error rate 45%",
+        "INC-1", "Detection", "rollback_completed", "@sam", "error rate 45%",
     ):  # fmt: skip
         assert expected in text
     assert shots[0].startswith(b"\x89PNG")
