@@ -53,6 +53,19 @@ def _kubernetes_namespaces(catalog: Catalog) -> list[str]:
     return sorted(namespaces)
 
 
+def _patch_targets(catalog: Catalog) -> dict[str, str]:
+    """Rollback namespace -> a catalog deployment there, to ask `patch` about by name.
+
+    Asking about one named deployment is answered the same with or without the chart's
+    `rbac.resourceNames`; a namespace without a catalog deployment is asked about any ("").
+    """
+    targets = {namespace: "" for namespace in catalog.rollback.namespaces}
+    for service, config in sorted(catalog.services.items()):
+        if config.namespace in targets and not targets[config.namespace]:
+            targets[config.namespace] = config.deployment or service
+    return targets
+
+
 def _api_error(e: ApiException) -> str:
     message = str(e.reason or "")
     body = e.body.decode() if isinstance(e.body, bytes) else e.body
@@ -85,13 +98,16 @@ async def check_kubernetes(
             ),
             skipped("kubernetes: RBAC", "Kubernetes not configured"),
         ]
+    patch_targets = _patch_targets(catalog) if catalog is not None else {}
     try:
-        return await _check_cluster(api, needed, timeout=timeout)
+        return await _check_cluster(api, needed, timeout=timeout, patch_targets=patch_targets)
     finally:
         api.close()
 
 
-async def _check_cluster(api: Any, namespaces: list[str], *, timeout: float) -> list[CheckResult]:
+async def _check_cluster(
+    api: Any, namespaces: list[str], *, timeout: float, patch_targets: dict[str, str]
+) -> list[CheckResult]:
     name = "kubernetes: reachable"
     host = mask_url(str(api.configuration.host))
     try:
@@ -117,15 +133,23 @@ async def _check_cluster(api: Any, namespaces: list[str], *, timeout: float) -> 
     rows = [ok(name, f"{host}, Kubernetes {getattr(version, 'git_version', '?')}")]
     if not namespaces:
         return [*rows, skipped("kubernetes: RBAC", "the catalog names no namespace")]
-    checks = [_check_rbac(api, namespace, timeout) for namespace in namespaces]
+    checks = [
+        _check_rbac(api, namespace, timeout, patch_targets.get(namespace))
+        for namespace in namespaces
+    ]
     for found in await asyncio.gather(*checks):
         rows.append(found)
     return rows
 
 
-async def _check_rbac(api: Any, namespace: str, timeout: float) -> CheckResult:
+async def _check_rbac(
+    api: Any, namespace: str, timeout: float, patch_target: str | None
+) -> CheckResult:
+    """`patch_target`: None in a read-only namespace (patch is not asked), else the
+    deployment to ask about ("" for any)."""
     name = f"kubernetes: RBAC in {namespace}"
     authorization = k8s.AuthorizationV1Api(api)
+    needed = [p for p in KUBERNETES_PERMISSIONS if p.verb != "patch" or patch_target is not None]
 
     def review(permission: Permission) -> bool:
         body = k8s.V1SelfSubjectAccessReview(
@@ -136,6 +160,7 @@ async def _check_rbac(api: Any, namespace: str, timeout: float) -> CheckResult:
                     group=permission.group,
                     resource=permission.resource,
                     subresource=permission.subresource or None,
+                    name=(patch_target or None) if permission.verb == "patch" else None,
                 )
             )
         )
@@ -147,7 +172,7 @@ async def _check_rbac(api: Any, namespace: str, timeout: float) -> CheckResult:
 
     try:
         async with asyncio.timeout(timeout):
-            answers = await asyncio.gather(*(allowed(p) for p in KUBERNETES_PERMISSIONS))
+            answers = await asyncio.gather(*(allowed(p) for p in needed))
     except Exception as e:  # refused, unreachable, timed out
         why = _api_error(e) if isinstance(e, ApiException) else reason(e)
         return problem(
@@ -155,9 +180,10 @@ async def _check_rbac(api: Any, namespace: str, timeout: float) -> CheckResult:
             f"SelfSubjectAccessReview failed: {why}",
             "check that the API server answers and the credentials are valid",
         )
-    missing = [str(p) for p, yes in zip(KUBERNETES_PERMISSIONS, answers, strict=True) if not yes]
+    missing = [str(p) for p, yes in zip(needed, answers, strict=True) if not yes]
     if not missing:
-        return ok(name, f"all {len(KUBERNETES_PERMISSIONS)} permissions /status and /rollback use")
+        uses = "/status and /rollback use" if patch_target is not None else "/status uses"
+        return ok(name, f"all {len(needed)} permissions {uses}")
     return problem(
         name,
         f"cannot {', '.join(missing)}",

@@ -171,3 +171,20 @@ def test_check_shows_an_insecure_webhook_as_a_warning() -> None:
     settings = Settings(slack_bot_token=SecretStr("xoxb-1"), slack_signing_secret=SecretStr(SECRET))
     row = check_settings(settings, insecure_webhook=True)
     assert row.result == WARNING and "--insecure-webhook" in row.detail
+
+
+def test_check_asks_patch_only_in_rollback_namespaces_and_by_a_catalog_name() -> None:
+    from bot.check_kubernetes import _patch_targets
+
+    catalog = Catalog.model_validate(
+        {
+            "services": {
+                "payments": {"namespace": "production", "deployment": "payment-service"},
+                "search": {"namespace": "production"},
+                "docs": {"namespace": "docs", "deployment": "docs-web"},
+            },
+            "rollback": {"namespaces": ["production", "staging"]},
+        }
+    )
+    # resourceNames in the chart's Role allow a named deployment; "" asks about any.
+    assert _patch_targets(catalog) == {"production": "payment-service", "staging": ""}
