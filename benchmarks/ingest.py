@@ -10,6 +10,11 @@ PostgreSQL database, against a zero-latency fake Slack; a 200 from it still mean
 body is committed. Printed: requests/s, p50, p99, the ratio to bare aiohttp, how long
 after wrk ended every stored delivery was processed, and the bot's RSS then.
 No threshold: CI runs it for 2 s to keep it working.
+
+`--storm` adds, per database, 20,000 alerts in 200 groups sent as Alertmanager sends them
+(each group's notification growing by a quarter of its alerts, four rounds, 32 at a
+time), and reports how long after the last webhook all 200 incidents had their channel
+open, and the bot's RSS then.
 """
 
 from __future__ import annotations
@@ -50,6 +55,68 @@ file:close()
 """
 
 
+STORM_GROUPS = 200
+STORM_ALERTS = 100  # per group: 20,000 in all
+STORM_ROUNDS = 4
+
+
+def storm_bodies() -> list[bytes]:
+    import json
+
+    bodies = []
+    for round_ in range(1, STORM_ROUNDS + 1):
+        for group in range(STORM_GROUPS):
+            count = STORM_ALERTS * round_ // STORM_ROUNDS
+            alerts = [
+                {"status": "firing", "startsAt": "2026-11-30T09:00:00Z",
+                 "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "",
+                 "fingerprint": f"{group:04d}{i:012d}",
+                 "labels": {"alertname": "NodeDown", "service": f"svc-{group}",
+                            "node": f"node-{i}", "severity": "critical"},
+                 "annotations": {"summary": f"node-{i} is down"}}
+                for i in range(count)
+            ]  # fmt: skip
+            bodies.append(json.dumps({
+                "version": "4", "groupKey": f'{{}}:{{service="svc-{group}"}}',
+                "status": "firing", "receiver": "bot", "alerts": alerts,
+                "groupLabels": {"service": f"svc-{group}"},
+                "commonLabels": {"alertname": "NodeDown", "service": f"svc-{group}"},
+                "commonAnnotations": {}, "externalURL": "", "truncatedAlerts": 0,
+            }).encode())  # fmt: skip
+    return bodies
+
+
+async def run_storm(url: str, engine_url: str) -> float:
+    """Seconds from the last webhook answered to every incident's channel open."""
+    from bot.db import make_engine as engine_for
+
+    gate = asyncio.Semaphore(32)
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+
+    async def send(session: aiohttp.ClientSession, body: bytes) -> None:
+        async with gate, session.post(url + "/webhooks/alertmanager", data=body,
+                                      headers=headers) as response:  # fmt: skip
+            if response.status != 200:
+                raise SystemExit(f"storm webhook answered {response.status}")
+
+    async with aiohttp.ClientSession() as session:
+        bodies = storm_bodies()
+        for start in range(0, len(bodies), STORM_GROUPS):  # round after round
+            await asyncio.gather(*(send(session, b) for b in bodies[start : start + STORM_GROUPS]))
+    ended = time.monotonic()
+    engine = engine_for(engine_url)
+    try:
+        store = IncidentStore(engine)
+        while True:
+            incidents = await store.incidents()
+            if len(incidents) >= STORM_GROUPS and all(i.channel_id for i in incidents):
+                break
+            await asyncio.sleep(0.2)
+    finally:
+        await engine.dispose()
+    return time.monotonic() - ended
+
+
 @dataclass
 class Result:
     server: str
@@ -58,6 +125,8 @@ class Result:
     p99_ms: float
     drained_s: float | None = None
     rss_mib: float | None = None
+    storm_s: float | None = None
+    storm_rss_mib: float | None = None
 
 
 def free_port() -> int:
@@ -169,12 +238,14 @@ async def bench_bot(
             await asyncio.sleep(0.1)
         drained = time.monotonic() - ended
         rss = rss_mib(bot.pid)
+        storm = await run_storm(f"http://127.0.0.1:{port}", database_url) if args.storm else None
+        storm_rss = rss_mib(bot.pid) if args.storm else None
     finally:
         bot.terminate()
         await bot.wait()
         log.close()
         await engine.dispose()
-    return Result(f"incident-bot serve, {name}", rate, p50, p99, drained, rss)
+    return Result(f"incident-bot serve, {name}", rate, p50, p99, drained, rss, storm, storm_rss)
 
 
 async def scratch_postgres() -> tuple[str, str] | None:
@@ -212,6 +283,11 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
         rss = f"{r.rss_mib:.0f}" if r.rss_mib is not None else ""
         print(f"{r.server:38} {r.requests_per_s:9.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} "
               f"{r.requests_per_s / base:6.2f} {drained:>10} {rss:>8}")  # fmt: skip
+    for r in results:
+        if r.storm_s is not None:
+            print(f"storm, {r.server}: {STORM_GROUPS * STORM_ALERTS:,} alerts in {STORM_GROUPS} "
+                  f"groups; every channel open {r.storm_s:.1f} s after the last webhook; "
+                  f"RSS {r.storm_rss_mib:.0f} MiB")  # fmt: skip
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -245,6 +321,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--duration", type=int, default=8, help="seconds per server")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--databases", default="sqlite,postgres")
+    parser.add_argument("--storm", action="store_true", help="also the 20,000-alert storm")
     parser.add_argument("--serve-bare", type=int, default=None, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
