@@ -21,6 +21,7 @@ from sqlmodel import col, select
 
 from bot.clock import Clock
 from bot.models import SlackEventSeen, TimelineEvent
+from bot.pinned_images import ImageKeeper
 from bot.ports import ChatPort
 from bot.store import IncidentStore
 from bot.tasks import TaskSet
@@ -42,6 +43,7 @@ class Capture:
     def __init__(self, store: IncidentStore, chat: ChatPort, clock: Clock) -> None:
         self.store, self.chat, self.clock = store, chat, clock
         self._order = asyncio.Lock()  # FIFO: an edit or a deletion never overtakes its pin
+        self.images: ImageKeeper | None = None  # keeps pinned messages' images (incident page)
 
     async def in_order(self, work: Coroutine[Any, Any, None]) -> None:
         async with self._order:
@@ -117,6 +119,8 @@ class Capture:
         )  # fmt: skip
         if not added:  # pinned again after an unpin: the entry is back
             await self._update_event(channel, ts, _restore)
+        if self.images is not None:
+            await self.images.keep(message_key(channel, ts), message)
 
     async def reacted(self, channel: str, ts: str, *, by: str | None) -> None:
         if await self.store.incident_by_channel(channel) is None:

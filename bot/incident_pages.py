@@ -46,6 +46,7 @@ from bot.core.web_tokens import check_csrf, check_link, sign_csrf
 from bot.incident_chart import chart_svg, last_status
 from bot.live_timeline import LiveTimeline
 from bot.models import Incident
+from bot.pinned_images import ImageKeeper
 from bot.report_rows import event_record, incident_record
 from bot.reports import EXPORT_FORMATS, Reports, incident_id_of
 
@@ -74,6 +75,7 @@ class PageDeps:
     user_header: str | None = None  # WEB_AUTH_USER_HEADER
     trusted_proxies: list[Network] = field(default_factory=list)
     live: LiveTimeline | None = None  # server-sent events of new timeline rows
+    images: ImageKeeper | None = None  # pinned messages' images, kept by the bot
 
 
 def _environment() -> jinja2.Environment:
@@ -94,6 +96,7 @@ def add_page_routes(app: web.Application, deps: PageDeps) -> None:
     app.router.add_get("/incidents/{ref}/export/{fmt}", pages.export, allow_head=False)
     app.router.add_get("/incidents/{ref}/live", pages.live, allow_head=False)
     app.router.add_get("/incidents/{ref}/chart.svg", pages.chart, allow_head=False)
+    app.router.add_get("/incidents/{ref}/images/{image}", pages.image, allow_head=False)
     app.router.add_post("/incidents/{ref}/curate", pages.curate)
 
 
@@ -281,6 +284,24 @@ class _Pages:
             text=svg, content_type="image/svg+xml", charset="utf-8",
             headers={**SECURITY_HEADERS, "Content-Security-Policy": "default-src 'none'; "
                      "style-src 'unsafe-inline'"},
+        )  # fmt: skip
+
+    async def image(self, request: web.Request) -> web.Response:
+        """A kept image of a pinned message, for readers of that incident only."""
+        try:
+            incident, _viewer = await self._incident(request)
+            image_id = _event_id(request.match_info["image"])
+        except _Refused as e:
+            return e.response
+        except ValueError:
+            return self.problem(404, "Not found", "No such image.")
+        assert incident.id is not None
+        found = await self.deps.images.image(incident.id, image_id) if self.deps.images else None
+        if found is None:
+            return self.problem(404, "Not found", "No such image.")
+        return web.Response(
+            body=found.data, content_type=found.content_type,
+            headers={**SECURITY_HEADERS, "Content-Security-Policy": "default-src 'none'"},
         )  # fmt: skip
 
     async def live(self, request: web.Request) -> web.StreamResponse:

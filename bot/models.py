@@ -302,3 +302,18 @@ class MaintenanceRun(SQLModel, table=True):
 
     key: str = Field(primary_key=True)
     ran_at: datetime = _time(nullable=False)
+
+
+class PinnedImage(SQLModel, table=True):
+    """A copy of an image of a pinned message (bot.core.pinned_images bounds them)."""
+
+    __tablename__ = "pinned_images"
+    __table_args__ = (sa.UniqueConstraint("event_id", "file_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incidents.id", index=True)
+    event_id: int = Field(foreign_key="timeline_events.id", index=True)
+    file_id: str
+    content_type: str
+    data: bytes = Field(sa_column=sa.Column(sa.LargeBinary(), nullable=False))
+    created_at: datetime = _time(nullable=False)

@@ -25,6 +25,7 @@ from bot.live_timeline import LiveTimeline
 from bot.metrics import BotMetrics
 from bot.page_links import PageLinks
 from bot.people import PeopleDirectory
+from bot.pinned_images import ImageKeeper
 from bot.reminder_worker import ReminderWorker
 from bot.reports import Reports
 from bot.retention_worker import RetentionWorker
@@ -116,6 +117,9 @@ class BotRuntime:
         )  # fmt: skip
         self.incidents = IncidentService(self.store, self.catalog, clock, self.background.wake_jobs)
         self.capture = Capture(self.store, self.chat, clock)
+        self.images = ImageKeeper(self.store, self.chat, settings.slack_api_url, clock)
+        if settings.web_enabled:  # the copies are for the incident page
+            self.capture.images = self.images
         self.tasks = TaskSet()
         self.kubernetes_api = api_client_from_environment(settings.kubeconfig)
         kubernetes = (
@@ -199,6 +203,7 @@ class BotRuntime:
                 pages=PageDeps(
                     self.reports, clock, settings.web_secret, settings.web_auth_user_header,
                     parse_networks(settings.web_trusted_proxies), live=self.live,
+                    images=self.images,
                 ),
                 slack_socket=self.socket.is_connected if self.socket else None,
             )

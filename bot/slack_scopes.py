@@ -55,6 +55,9 @@ REQUIRED_BOT_SCOPES: Mapping[str, tuple[str, ...]] = {
     "files.getUploadURLExternal": ("files:write",),
     "files.completeUploadExternal": ("files:write",),
     "files.info": ("files:read",),
+    # Not a Web API method: fetching a file's url_private with the bot token
+    # (`SlackGateway.download`, the images of pinned messages kept for the incident page).
+    "files.download": ("files:read",),
     "bookmarks.add": ("bookmarks:write",),
     "bookmarks.list": ("bookmarks:read",),
     "views.open": (),
@@ -90,6 +93,7 @@ BOT_SCOPES: tuple[str, ...] = (
     "channels:read",
     "chat:write",
     "commands",
+    "files:read",
     "files:write",
     "groups:history",
     "pins:read",

@@ -295,6 +295,25 @@ class SlackGateway:
         messages = data.get("messages") or []
         return dict(messages[0]) if messages else None
 
+    async def download(self, url: str, limit: int, *, timeout: float = 10.0) -> bytes | None:
+        """A private file's bytes, fetched with the bot's token (the caller checked that
+        `url` is Slack's); None when it is over `limit` bytes or Slack refuses."""
+        headers = {"Authorization": f"Bearer {self.client.token}"}
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session,
+                session.get(url, headers=headers, allow_redirects=False) as response,
+            ):
+                if response.status != 200:
+                    self._observe("files.download", "error")
+                    return None
+                data = await response.content.read(limit + 1)
+        except (aiohttp.ClientError, TimeoutError):
+            self._observe("files.download", "error")
+            return None
+        self._observe("files.download", "ok")
+        return None if len(data) > limit else data
+
     async def user_name(self, user: str) -> str | None:
         """The name people know `user` by (users.info: display name, real name, handle)."""
         data = await self.call("users.info", user=user)

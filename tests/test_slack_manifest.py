@@ -125,6 +125,8 @@ def methods_called_in(tree: ast.AST, filename: str) -> Iterator[tuple[str, Where
                 yield method, where
         elif isinstance(func, ast.Name) and name == "say":  # Bolt's say() posts a message
             yield "chat.postMessage", where
+        elif isinstance(func, ast.Attribute) and name == "download":  # a file's url_private
+            yield "files.download", where
 
 
 def methods_called() -> dict[str, list[Where]]:

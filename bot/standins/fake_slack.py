@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import inspect
 import json
+import mimetypes
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -40,7 +41,8 @@ _MAX_BODY = 100 * 1024 * 1024  # uploads go through the same server
 # The bot token's scopes when a test names none: every scope incident-bot might ask for.
 DEFAULT_SCOPES = (
     "channels:history", "channels:join", "channels:manage", "channels:read", "chat:write",
-    "commands", "files:write", "groups:history", "pins:read", "pins:write", "reactions:read",
+    "commands", "files:read", "files:write", "groups:history", "pins:read", "pins:write",
+    "reactions:read",
     "reactions:write", "usergroups:read", "users:read",
 )  # fmt: skip
 
@@ -154,6 +156,7 @@ class FakeSlack(FakeWorkspace, FakeSocketMode, Startable):
         app.router.add_post("/upload/{file_id}", self._handle_upload)
         app.router.add_post("/response/{token}", self._handle_response_url)
         app.router.add_get("/link/", self.handle_socket)
+        app.router.add_get("/files-pri/{file_id}", self._handle_download)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, host, port)
@@ -313,6 +316,19 @@ class FakeSlack(FakeWorkspace, FakeSocketMode, Startable):
         async with self._changed:
             self._changed.notify_all()
         return web.json_response(answer, status=status)
+
+    def private_url(self, file_id: str) -> str:
+        """A file's `url_private`: downloads need the bot token, as on files.slack.com."""
+        return f"{self.upload_root}/files-pri/{file_id}"
+
+    async def _handle_download(self, request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") != f"Bearer {self.bot_token}":
+            return web.Response(status=403, text="not_authed")  # Slack serves a login page
+        file = self.files.get(request.match_info["file_id"])
+        if file is None or not file.uploaded:
+            return web.Response(status=404, text="file_not_found")
+        kind = mimetypes.guess_type(file.filename)[0] or "application/octet-stream"
+        return web.Response(body=file.content, content_type=kind)
 
     async def _handle_upload(self, request: web.Request) -> web.Response:
         if self._outage_status is not None:
