@@ -5,6 +5,7 @@ ImagePullBackOff with their reasons and messages."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -103,3 +104,27 @@ async def test_containers_init_containers_pending_and_image_pull_backoff(
     assert not any("unavailable" in t for t in texts)
     assert not [r for r in fake_kube.requests_to("GET", "/log") if r.query.get("container") == "app"
                 and pulling in r.path]  # fmt: skip
+
+
+async def test_log_reads_share_a_2_second_budget(
+    sqlite_url: str, fake_slack: FakeSlack, fake_kube: FakeKubernetes,
+    prometheus: PrometheusProcess, tmp_path: Path,
+) -> None:  # fmt: skip
+    """One pod's log is slow to come: the others are shown, and it is named as missing."""
+    fake_kube.add_deployment(NS, DEPLOYMENT, image="registry/payments:v2.3.1")
+    slow, *others = sorted(pod_names(fake_kube))
+    for name in pod_names(fake_kube):
+        fake_kube.set_pod_log(NS, name, f"ERROR upstream timeout on {name}\n")
+    fake_kube.delay_next("GET", f"/pods/{slow}/log", 4.0)
+    kubeconfig = fake_kube.write_kubeconfig(tmp_path / "kubeconfig")
+    async with running_bot(sqlite_url, fake_slack, kubeconfig=kubeconfig,
+                           prometheus_url=prometheus.url) as bot:  # fmt: skip
+        started = time.monotonic()
+        texts = await status_sections(bot, fake_slack)
+        elapsed = time.monotonic() - started
+    logs = section(texts, "*Errors in pod logs*")
+    assert all(f"ERROR upstream timeout on {name}" in logs for name in others)
+    assert slow not in logs
+    missing = section(texts, ":warning: *Logs* unavailable:")
+    assert f"{slow}: " in missing
+    assert elapsed < 4.0  # the slow log was not waited for

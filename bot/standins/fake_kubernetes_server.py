@@ -61,6 +61,7 @@ class KubeServer(Startable):
         self._api = api
         self._faults: list[_Fault] = []
         self._drops: list[tuple[str, str, tuple[str, ...]]] = []  # method, path part, fields
+        self._delays: list[list[Any]] = []  # [method, path part, seconds, remaining]
         self._down = False
         self._runner: web.AppRunner | None = None
         self._server: asyncio.Server | None = None
@@ -165,6 +166,13 @@ class KubeServer(Startable):
         `items[].status.containerStatuses[].imageID` (the client's models require it)."""
         self._drops.append((method.upper(), path_contains, fields))
 
+    def delay_next(
+        self, method: str, path_contains: str, seconds: float, *, count: int = 1
+    ) -> None:
+        """Answer the next `count` matching requests only after `seconds` (a slow apiserver
+        or kubelet: a pod log from a node under load)."""
+        self._delays.append([method.upper(), path_contains, seconds, count])
+
     def set_down(self, down: bool) -> None:
         """Down: the port stops accepting (connection refused) and kept-alive connections
         are closed. Up again: the same port listens again at once."""
@@ -243,6 +251,13 @@ class KubeServer(Startable):
 
     async def _handle(self, request: web.Request) -> web.Response:
         raw = await request.read()
+        for delay in self._delays:
+            if delay[0] == request.method and delay[1] in request.path:
+                delay[3] -= 1
+                if delay[3] == 0:
+                    self._delays.remove(delay)
+                await asyncio.sleep(delay[2])
+                break
         body, status, answer, headers = self._answer(request, raw)
         query = dict(request.query)
         content_type = request.content_type if raw else None
