@@ -105,7 +105,7 @@ class KubernetesSource:
         """The raw JSON object of a read; `call` passes `_preload_content=False`."""
         response = await self._call(call)
         try:
-            data = json.loads(response.data)
+            data = json.loads(_body(response))
         except (ValueError, AttributeError) as e:
             raise KubernetesMalformed(f"{what}: the answer is not JSON") from e
         if not isinstance(data, dict):
@@ -160,8 +160,7 @@ class KubernetesSource:
             )  # fmt: skip
 
         response = await self._call(call)
-        data = getattr(response, "data", b"")
-        return data.decode("utf-8", errors="replace") if isinstance(data, bytes) else str(data)
+        return _body(response).decode("utf-8", errors="replace")
 
     async def patch_deployment(
         self, namespace: str, name: str, patch: list[Obj], *, dry_run: bool = False
@@ -176,6 +175,18 @@ class KubernetesSource:
             )  # fmt: skip
 
         return await self._read(call, f"deployment {namespace}/{name}")
+
+
+def _body(response: Any) -> bytes:
+    """The whole body of a raw (`_preload_content=False`) answer; its connection goes back to
+    the pool, never left open for the garbage collector."""
+    try:
+        data = response.data
+    finally:
+        release = getattr(response, "release_conn", None)
+        if release is not None:
+            release()
+    return data if isinstance(data, bytes) else str(data or "").encode()
 
 
 def label_selector(match_labels: dict[str, str]) -> str:

@@ -45,7 +45,9 @@ def core(fake: FakeKubernetes) -> Iterator[k8s.CoreV1Api]:
 async def raw(call: Any, *args: Any, **kwargs: Any) -> Any:
     response = await asyncio.to_thread(call, *args, _request_timeout=5, _preload_content=False,
                                        **kwargs)  # fmt: skip
-    return json.loads(response.data) if "log" not in call.__name__ else response.data.decode()
+    data = response.data
+    response.release_conn()
+    return json.loads(data) if "log" not in call.__name__ else data.decode()
 
 
 def pod_names(fake: FakeKubernetes) -> list[str]:
