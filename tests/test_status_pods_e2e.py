@@ -115,7 +115,7 @@ async def test_log_reads_share_a_2_second_budget(
     slow, *others = sorted(pod_names(fake_kube))
     for name in pod_names(fake_kube):
         fake_kube.set_pod_log(NS, name, f"ERROR upstream timeout on {name}\n")
-    fake_kube.delay_next("GET", f"/pods/{slow}/log", 4.0)
+    fake_kube.delay_next("GET", f"/pods/{slow}/log", 30.0)
     kubeconfig = fake_kube.write_kubeconfig(tmp_path / "kubeconfig")
     async with running_bot(sqlite_url, fake_slack, kubeconfig=kubeconfig,
                            prometheus_url=prometheus.url) as bot:  # fmt: skip
@@ -126,5 +126,5 @@ async def test_log_reads_share_a_2_second_budget(
     assert all(f"ERROR upstream timeout on {name}" in logs for name in others)
     assert slow not in logs
     missing = section(texts, ":warning: *Logs* unavailable:")
-    assert f"{slow}: " in missing
-    assert elapsed < 4.0  # the slow log was not waited for
+    assert missing == f":warning: *Logs* unavailable: {slow}: no answer within 2 s", missing
+    assert elapsed < 15.0  # the slow log (30 s) was not waited for

@@ -62,6 +62,7 @@ class KubeServer(Startable):
         self._faults: list[_Fault] = []
         self._drops: list[tuple[str, str, tuple[str, ...]]] = []  # method, path part, fields
         self._delays: list[list[Any]] = []  # [method, path part, seconds, remaining]
+        self._stopping: asyncio.Event | None = None  # ends delayed answers at stop()
         self._down = False
         self._runner: web.AppRunner | None = None
         self._server: asyncio.Server | None = None
@@ -88,6 +89,8 @@ class KubeServer(Startable):
         await self._serve(sock)
 
     async def stop(self) -> None:
+        if self._stopping is not None:
+            self._stopping.set()
         if self._reopening is not None:
             with contextlib.suppress(Exception):
                 await self._reopening
@@ -256,7 +259,9 @@ class KubeServer(Startable):
                 delay[3] -= 1
                 if delay[3] == 0:
                     self._delays.remove(delay)
-                await asyncio.sleep(delay[2])
+                self._stopping = self._stopping or asyncio.Event()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), delay[2])
                 break
         body, status, answer, headers = self._answer(request, raw)
         query = dict(request.query)
