@@ -99,3 +99,22 @@ def test_notification_keeps_the_last_alert_of_a_repeated_fingerprint() -> None:
 def test_hostile_bodies_are_payload_errors(body: bytes) -> None:
     with pytest.raises(PayloadError):
         parse_notification(body)
+
+
+@pytest.mark.parametrize(
+    ("text", "needs"),
+    [
+        ('{"a": "plain é \U0001f525"}', False),
+        ('{"a": "\\u0000"}', True),
+        ('{"a": "\\ud800"}', True),
+        ('{"a": "\\u00e9 \\u003e"}', False),  # Go escapes < > &: harmless
+        ('{"a": "\\u001B[31m"}', True),
+        ('{"a": "\\uDFFF"}', True),
+        ('{"a": "del\x7f"}', True),
+        ('{"a": "c1\x85"}', True),
+    ],
+)
+def test_only_text_that_can_hold_unsafe_characters_is_walked(text: str, needs: bool) -> None:
+    from bot.core.untrusted_text import may_need_cleaning
+
+    assert may_need_cleaning(text) is needs

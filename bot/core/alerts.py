@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from bot.core.untrusted_text import TooDeep, clean_tree, storable_key
+from bot.core.untrusted_text import TooDeep, clean_tree, may_need_cleaning, storable_key
 
 # Go's zero time: Alertmanager sends it for "no end known yet".
 _GO_ZERO_YEAR = 1
@@ -156,10 +156,11 @@ def parse_notification(body: bytes | str) -> Notification:
     if not isinstance(data, dict):
         raise PayloadError("body must be a JSON object")
     raw_key = data.get("groupKey")
-    try:
-        data = clean_tree(data)
-    except TooDeep as e:
-        raise PayloadError(str(e)) from e
+    if may_need_cleaning(text):
+        try:
+            data = clean_tree(data)
+        except TooDeep as e:
+            raise PayloadError(str(e)) from e
     if isinstance(raw_key, str) and raw_key:
         data["groupKey"] = storable_key(raw_key)  # an identity: escaped, never altered
     try:

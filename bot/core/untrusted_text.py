@@ -20,6 +20,9 @@ REPLACEMENT = "\ufffd"
 # C0 controls except tab, newline and carriage return; DEL; C1 controls; lone surrogates
 # (json.loads joins valid pairs, so any surrogate left in a str is a lone one).
 _UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+# The JSON escapes of those characters (an escaped backslash before "u" may match too:
+# that only costs a walk).
+_UNSAFE_ESCAPE = re.compile(r"\\u(?:00[01][0-9a-f]|007f|00[89][0-9a-f]|d[89a-f][0-9a-f]{2})", re.I)
 _ESCAPED_PREFIX = "json:"
 _HASHED_PREFIX = "sha256:"
 # PostgreSQL refuses btree index rows over ~2,700 bytes; group keys are indexed.
@@ -34,6 +37,13 @@ class TooDeep(ValueError):
 def clean_text(value: str) -> str:
     """`value` with every character that cannot be stored or shown replaced by U+FFFD."""
     return _UNSAFE.sub(REPLACEMENT, value)
+
+
+def may_need_cleaning(json_text: str) -> bool:
+    """False when decoded JSON of this text cannot hold an unsafe character: those come
+    only from their `\\u` escapes or raw DEL/C1 (JSON refuses raw C0 in strings). The
+    common case, Go's `\\u003e` included, skips the walk of `clean_tree`."""
+    return _UNSAFE_ESCAPE.search(json_text) is not None or _UNSAFE.search(json_text) is not None
 
 
 def clean_tree(value: Any, *, depth: int = 0) -> Any:
