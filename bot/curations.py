@@ -25,8 +25,10 @@ from bot.core.curation import (
 )
 from bot.core.exports import Curation, EventRecord
 from bot.models import EventCuration, Incident, TimelineEvent
+from bot.ports import ChatPort
 from bot.report_rows import event_record
 from bot.store import IncidentStore
+from integrations.slack import SlackError
 
 log = structlog.get_logger("incident_bot.audit")
 
@@ -53,8 +55,22 @@ class CurationView:
 
 
 class Curator:
-    def __init__(self, store: IncidentStore, clock: Clock) -> None:
-        self.store, self.clock = store, clock
+    def __init__(self, store: IncidentStore, clock: Clock, chat: ChatPort | None = None) -> None:
+        self.store, self.clock, self.chat = store, clock, chat
+        self._slack_ids: dict[str, str | None] = {}  # e-mail -> Slack user id, per process
+
+    async def slack_user(self, person: str) -> str | None:
+        """The Slack user with the signed-in person's e-mail, for the audit (None: none,
+        or not an e-mail, or Slack cannot say)."""
+        if self.chat is None or "@" not in person:
+            return None
+        if person not in self._slack_ids:
+            try:
+                self._slack_ids[person] = await self.chat.user_by_email(person)
+            except SlackError as e:  # an outage costs the mapping, never the curation
+                log.warning("reviewer e-mail lookup failed", error=str(e))
+                return None
+        return self._slack_ids[person]
 
     async def view(self, incident_id: int) -> CurationView:
         rows = await self.store.curations(incident_id)
@@ -76,6 +92,7 @@ class Curator:
         rows = await self.store.curations(incident.id)
         before = curation_of(rows[event_id]) if event_id in rows else Curation()
         after, line = apply_action(before, event_record(event), request, person)
+        slack_user = await self.slack_user(person)
         now = self.clock()
         row = EventCuration(
             event_id=event_id, incident_id=incident.id, updated_by=person, updated_at=now,
@@ -86,9 +103,11 @@ class Curator:
             occurred_at=now,
             recorded_at=now,
             kind=CURATION_KIND,
-            actor=person,
+            actor=slack_user or person,  # a Slack user shows by name in exports and drafts
             text=line,
             details={
+                "by": person,
+                "slack_user": slack_user,
                 "event_id": event_id,
                 "action": request.action.value,
                 "before": _plain(before),

@@ -167,7 +167,7 @@ class Reports:
         self.page_size = page_size
         self.timeline_edge = timeline_edge
         self.people = people or PeopleDirectory(store, None, clock)
-        self.curator = Curator(store, clock)
+        self.curator = Curator(store, clock)  # the runtime gives it Slack, for e-mail lookups
         # Earlier incidents like this one (`bot.similar_service`), for "Previous occurrences".
         self.previous: Callable[[Incident], Awaitable[list[dict[str, Any]]]] | None = None
 

@@ -178,6 +178,7 @@ class BotRuntime:
         )  # fmt: skip
         self.reports.previous = self.similar.previous_occurrences
         self.incident_deps.timeline_file = self.reports.timeline_file
+        self.reports.curator.chat = self.chat  # reviewers' e-mails to Slack users, for the audit
         self.live = LiveTimeline(self.store, poll=tuning.live_poll)
         self.incident_deps.page_link = self.links.slack_line
         self.incident_deps.postmortem_file = self.reports.postmortem_file

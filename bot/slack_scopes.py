@@ -101,4 +101,5 @@ BOT_SCOPES: tuple[str, ...] = (
     "reactions:read",
     "usergroups:read",
     "users:read",
+    "users:read.email",
 )

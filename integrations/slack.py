@@ -314,6 +314,16 @@ class SlackGateway:
         self._observe("files.download", "ok")
         return None if len(data) > limit else data
 
+    async def user_by_email(self, email: str) -> str | None:
+        """The Slack user id of a workspace member's e-mail (users.lookupByEmail); None
+        when nobody has it."""
+        try:
+            data = await self.call("users.lookupByEmail", email=email)
+        except SlackPermanentError:
+            return None
+        user = data.get("user") or {}
+        return str(user.get("id") or "") or None
+
     async def user_name(self, user: str) -> str | None:
         """The name people know `user` by (users.info: display name, real name, handle)."""
         data = await self.call("users.info", user=user)

@@ -170,7 +170,10 @@ async def export_json(bot: BotRuntime) -> list[dict[str, object]]:
     return events
 
 
-async def test_curation_from_the_page_shapes_draft_and_exports(bot: BotRuntime) -> None:
+async def test_curation_from_the_page_shapes_draft_and_exports(
+    bot: BotRuntime, fake_slack: FakeSlack
+) -> None:
+    fake_slack.add_user("U0ANA", "ana", email="ana@example.com")
     incident = await open_incident(bot)
     await bot.incidents.note(incident, "noise: alert flapping", actor="U0ONCALL1", key="n1")
     await bot.incidents.note(incident, "rolled back payment-service", actor="U0LEAD", key="n2")
@@ -211,7 +214,9 @@ async def test_curation_from_the_page_shapes_draft_and_exports(bot: BotRuntime) 
     times = [e["occurred_at"] for e in events]
     assert times == sorted(times)  # the corrected event moved to its time
     audits = [e for e in events if e["kind"] == "curation"]
-    assert [a["actor"] for a in audits] == ["ana@example.com"] * 4
+    # The signed-in person, mapped to their Slack user by e-mail for the audit.
+    assert [a["actor"] for a in audits] == ["U0ANA"] * 4
+    assert {a["details"]["by"] for a in audits} == {"ana@example.com"}  # type: ignore[index]
     assert any("Hidden from the post-mortem by ana@example.com" in str(a["text"]) for a in audits)
 
     _, _, html = await get(bot, "/incidents/1", PERSON)
@@ -275,3 +280,16 @@ async def test_bad_curation_requests_change_nothing(
     assert says in visible_text(body)
     assert not await bot.store.curations(1)
     assert len(await bot.store.timeline(1)) == before
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("status", [500, 503])
+async def test_slack_down_costs_the_mapping_not_the_curation(
+    bot: BotRuntime, fake_slack: FakeSlack, status: int
+) -> None:
+    await open_incident(bot)
+    fake_slack.fail_next("users.lookupByEmail", count=10, status=status)
+    await act(bot, 1, "key")
+    (audit,) = await bot.store.timeline_of_kinds(1, ["curation"])
+    assert audit.actor == "ana@example.com"  # no Slack user known: the e-mail itself
+    assert (await bot.store.curations(1))[1].key_moment

@@ -42,8 +42,7 @@ _MAX_BODY = 100 * 1024 * 1024  # uploads go through the same server
 DEFAULT_SCOPES = (
     "channels:history", "channels:join", "channels:manage", "channels:read", "chat:write",
     "commands", "files:read", "files:write", "groups:history", "pins:read", "pins:write",
-    "reactions:read",
-    "reactions:write", "usergroups:read", "users:read",
+    "reactions:read", "reactions:write", "usergroups:read", "users:read", "users:read.email",
 )  # fmt: skip
 
 Answer = tuple[int, dict[str, Any], dict[str, str]]

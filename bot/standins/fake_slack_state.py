@@ -193,6 +193,7 @@ class FakeWorkspace:
             "conversations.list": self._conversations_list,
             "usergroups.users.list": self._usergroups_users_list,
             "users.info": self._users_info,
+            "users.lookupByEmail": self._users_lookup_by_email,
             "chat.postMessage": self._chat_post_message,
             "chat.update": self._chat_update,
             "chat.postEphemeral": self._chat_post_ephemeral,
@@ -227,14 +228,18 @@ class FakeWorkspace:
         real_name: str | None = None,
         display_name: str = "",
         tz: str = "UTC",
+        email: str | None = None,
     ) -> dict[str, Any]:
         # As Slack: `display_name` is often empty, `real_name` is always there.
+        profile = {"display_name": display_name, "real_name": real_name or name}
+        if email is not None:
+            profile["email"] = email
         user = {
             "id": user_id,
             "name": name,
             "real_name": real_name or name,
             "tz": tz,
-            "profile": {"display_name": display_name, "real_name": real_name or name},
+            "profile": profile,
         }
         self.users[user_id] = user
         return user
@@ -415,6 +420,13 @@ class FakeWorkspace:
 
     def _users_info(self, args: Args) -> dict[str, Any]:
         return {"user": self._user(req_str(args, "user", "user_not_found"))}
+
+    def _users_lookup_by_email(self, args: Args) -> dict[str, Any]:
+        email = req_str(args, "email", "users_not_found").lower()
+        for user in self.users.values():
+            if str((user.get("profile") or {}).get("email", "")).lower() == email:
+                return {"user": user}
+        raise SlackError("users_not_found")
 
     # -- messages --------------------------------------------------------------------
 
