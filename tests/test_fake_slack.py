@@ -456,3 +456,55 @@ async def test_wait_for_call_timeout_names_what_was_called(
     assert "chat.update" in message
     assert "chat.postMessage -> ok" in message
     assert "users.info -> user_not_found" in message
+
+
+async def test_message_metadata_is_checked_and_returned_only_when_asked(
+    fake: FakeSlack, client: AsyncWebClient
+) -> None:
+    channel = fake.add_channel("inc-1")
+    metadata = {"event_type": "incident_bot_step", "event_payload": {"step": "job:7"}}
+    posted = await client.chat_postMessage(channel=channel.id, text="hi", metadata=metadata)
+    assert posted["message"]["metadata"] == metadata
+    plain = await client.conversations_history(channel=channel.id)
+    assert "metadata" not in plain["messages"][0]
+    full = await client.conversations_history(channel=channel.id, include_all_metadata=True)
+    assert full["messages"][0]["metadata"] == metadata
+    for bad in ({"event_type": "has space", "event_payload": {}}, {"event_type": "x"},
+                {"event_type": "x", "event_payload": [], "extra": 1}):  # fmt: skip
+        error = await slack_error(
+            client.chat_postMessage(channel=channel.id, text="hi", metadata=bad)
+        )
+        assert error == "invalid_metadata_format"
+
+
+async def test_conversations_list_pages_with_a_cursor(
+    fake: FakeSlack, client: AsyncWebClient
+) -> None:
+    for i in range(5):
+        fake.add_channel(f"c{i}")
+    fake.add_channel("gone").is_archived = True
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = await client.conversations_list(limit=2, cursor=cursor, exclude_archived=True)
+        seen += [c["name"] for c in page["channels"]]
+        cursor = page["response_metadata"]["next_cursor"]
+        if not cursor:
+            break
+    assert seen == [f"c{i}" for i in range(5)]
+    assert await slack_error(client.conversations_list(cursor="nope")) == "invalid_cursor"
+    assert await slack_error(client.conversations_list(limit=0)) == "invalid_limit"
+    assert await slack_error(client.conversations_list(types="rooms")) == "invalid_types"
+
+
+async def test_after_call_runs_once_the_call_is_done_before_it_is_answered(
+    fake: FakeSlack, client: AsyncWebClient
+) -> None:
+    seen: list[int] = []
+    fake.after_call("conversations.create", lambda: seen.append(len(fake.channels)), nth=2)
+    await client.conversations_create(name="one")
+    assert seen == []
+    await client.conversations_create(name="two")
+    assert seen == [2]  # the channel existed when the hook ran
+    await client.conversations_create(name="three")
+    assert seen == [2]
