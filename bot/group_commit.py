@@ -79,6 +79,15 @@ class GroupCommit:
                 batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
                 await self._commit(batch)
 
+    async def _insert(self, rows: list[dict[str, object]]) -> list[int]:
+        if self._connection is None:
+            self._connection = await self.engine.connect()
+        async with self._connection.begin():
+            result = await self._connection.execute(
+                sa.insert(_TABLE).returning(_TABLE.c.id, sort_by_parameter_order=True), rows
+            )
+            return [int(row[0]) for row in result.all()]
+
     async def _commit(self, batch: list[_Pending]) -> None:
         unique: dict[str, _Pending] = {}
         for item in batch:
@@ -89,13 +98,15 @@ class GroupCommit:
             for p in unique.values()
         ]  # fmt: skip
         try:
-            if self._connection is None:
-                self._connection = await self.engine.connect()
-            async with self._connection.begin():
-                result = await self._connection.execute(
-                    sa.insert(_TABLE).returning(_TABLE.c.id, sort_by_parameter_order=True), rows
-                )
-                ids = [row[0] for row in result.all()]
+            try:
+                ids = await self._insert(rows)
+            except sa.exc.DBAPIError as e:
+                if not e.connection_invalidated:
+                    raise
+                # The kept connection died while idle (a server restart, an idle timeout):
+                # once more on a fresh one rather than a 5xx for the whole batch.
+                await self._drop_connection()
+                ids = await self._insert(rows)
         except BaseException as e:  # every request of the batch hears it: a 5xx, and a retry
             await asyncio.shield(self._drop_connection())  # the next batch starts afresh
             for item in batch:

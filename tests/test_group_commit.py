@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncpg
 import pytest
 import sqlalchemy as sa
 from sqlmodel import select
@@ -21,8 +22,9 @@ from bot.runtime import BotRuntime
 from bot.standins.fake_slack import FakeSlack
 from bot.store import IncidentStore
 from tests.bot_process import BotProcess
-from tests.conftest import WEBHOOK_TOKEN
+from tests.conftest import WEBHOOK_TOKEN, running_bot
 from tests.polling import eventually
+from tests.realparts import POSTGRES_DSN, postgres_url_or_skip
 from tests.test_alert_flow import alert, notification
 
 AUTH = {"Authorization": f"Bearer {WEBHOOK_TOKEN}", "Content-Type": "application/json"}
@@ -116,3 +118,30 @@ async def _all_done(store: IncidentStore) -> bool:
     if await store.pending_delivery_ids() or await store.open_jobs():
         return False
     return all(i.channel_id for i in await store.incidents())
+
+
+async def test_a_kept_connection_dropped_by_the_server_costs_no_request(
+    fake_slack: FakeSlack,
+) -> None:
+    """PostgreSQL only: a SQLite file has no server to end the connection."""
+    url = postgres_url_or_skip()
+    admin = await asyncpg.connect(POSTGRES_DSN)
+    try:
+        await admin.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+    finally:
+        await admin.close()
+    async with running_bot(url, fake_slack) as bot, aiohttp.ClientSession() as session:
+        await bot.background.stop()
+        assert (await post(session, bot.url, body(1, 1)))[0] == 200
+        admin = await asyncpg.connect(POSTGRES_DSN)
+        try:
+            ended = await admin.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        finally:
+            await admin.close()
+        assert ended >= 1
+        status, answer = await post(session, bot.url, body(1, 2))
+        assert status == 200, answer
+        assert answer["delivery"] in await stored(bot.store)
