@@ -1,4 +1,4 @@
-"""Benchmark: a 50,000-event timeline exported through the HTTP API, as CSV, JSON and Markdown.
+"""Benchmark: a 50,000-event timeline through the HTTP API (CSV, JSON, Markdown) and its page.
 
     python benchmarks/export_timeline.py [--events 50000] [--database sqlite|postgres]
                                          [--max-seconds 2]
@@ -72,13 +72,14 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def fetch(url: str) -> tuple[float, int]:
+async def fetch(url: str, *, person: str | None = None) -> tuple[float, int]:
     """(seconds, bytes) of one GET read to the end by curl: a client in its own process,
     so it takes no CPU time from the bot's."""
     process = await asyncio.create_subprocess_exec(
         "curl", "--silent", "--show-error", "--fail", "--output", "/dev/null",
         "--write-out", "%{time_total} %{size_download}",
-        "--header", f"Authorization: Bearer {TOKEN}", url,
+        "--header", f"Authorization: Bearer {TOKEN}",
+        *(["--header", f"X-Auth-Request-Email: {person}"] if person else []), url,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     out, err = await process.communicate()
@@ -103,6 +104,9 @@ async def run(events: int, database: str, max_seconds: float | None) -> int:
             database_url=url,
             api_token=SecretStr(TOKEN),
             prometheus_url="http://127.0.0.1:9",
+            web_secret=SecretStr("b" * 40),
+            web_auth_user_header="X-Auth-Request-Email",
+            web_trusted_proxies="127.0.0.1/32",
         )
         bot = BotRuntime(settings, catalog=Catalog(), tuning=Tuning(poll_interval=3600))
         await bot.start(host="127.0.0.1", port=0)
@@ -121,6 +125,9 @@ async def run(events: int, database: str, max_seconds: float | None) -> int:
                 )
                 if max_seconds is not None and took > max_seconds:
                     slow.append(f"{fmt} took {took:.2f} s")
+            # The incident page of the same incident: its first page of events.
+            took, size = await fetch(f"{bot.url}/incidents/1", person="bench@example.com")
+            print(f"{database:8} {events:>7,} events  page {took:6.2f} s  {size / 1e3:6.0f} kB")
             growth = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before
             print(f"peak memory growth while exporting: {growth / 1024:.1f} MiB")
         finally:

@@ -46,6 +46,7 @@ from bot.core.web_tokens import check_csrf, check_link, sign_csrf
 from bot.incident_chart import chart_svg, last_status
 from bot.live_timeline import LiveTimeline
 from bot.models import Incident
+from bot.people import PeopleDirectory
 from bot.pinned_images import ImageKeeper
 from bot.report_rows import event_record, incident_record
 from bot.reports import EXPORT_FORMATS, Reports, incident_id_of
@@ -217,7 +218,10 @@ class _Pages:
             offset=(page - 1) * PAGE_EVENTS, limit=PAGE_EVENTS,
         )  # fmt: skip
         view = await self.reports.curator.view(incident.id)
-        names = await self.reports.people.of_incident(incident)
+        # Names from the cache only: the page never waits on Slack (documents fill it).
+        names = await PeopleDirectory(self.reports.store, None, self.deps.clock).of_incident(
+            incident
+        )
         # Corrected times move an event within its page (the exports move it anywhere).
         shown = sorted(
             ((r.id, curate(event_record(r, names), view.curations.get(r.id or 0))) for r in rows),
