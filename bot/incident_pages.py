@@ -311,7 +311,7 @@ class _Pages:
     async def live(self, request: web.Request) -> web.StreamResponse:
         """New events as server-sent events, for a page left open."""
         try:
-            incident, _viewer = await self._incident(request)
+            incident, viewer = await self._incident(request)
             after = _event_id(request.headers.get("Last-Event-ID") or request.query.get("after"))
         except _Refused as e:
             return e.response
@@ -319,9 +319,19 @@ class _Pages:
             return self.problem(400, "Bad request", str(e))
         if self.deps.live is None:
             return self.problem(404, "Not found", "Live updates are off on this bot.")
+        assert incident.id is not None
         template = self.env.get_template("_event.html.j2")
+        # The same row as on the page: with the curation forms for a signed-in person,
+        # the read link's token on image URLs for a link holder.
+        secret = self.deps.secret.get_secret_value() if self.deps.secret else ""
+        forms = {
+            "csrf": sign_csrf(secret, viewer.person, incident.id, self.deps.clock())
+            if viewer.person else "",
+            "curate_url": f"/incidents/{incident.id}/curate",
+            "token": request.query.get("t", ""),
+        }  # fmt: skip
         return await self.deps.live.stream(
-            request, incident, after, lambda view: template.render(e=view),
+            request, incident, after, lambda view: template.render(e=view, **forms),
             filters=parse_filters(request.query.getall("kind", [])),
             text=request.query.get("q", "").strip()[:MAX_QUERY] or None,
         )  # fmt: skip

@@ -101,6 +101,7 @@ async def test_signed_link_shows_the_timeline_and_new_alerts_live(
     await page.get_by_text("fresh-pod").first.wait_for(timeout=5000)
     took = time.monotonic() - started
     assert await page.evaluate("window.notReloaded === true")  # no reload
+    assert await page.locator("details.curate").count() == 0  # nor on the row that came live
     assert took < 2.0, f"the alert took {took:.2f}s to reach the page"
     await page.screenshot(path=str(artifacts / "incident-page-live.png"), full_page=True)
 

@@ -71,6 +71,7 @@ async def test_new_event_reaches_an_open_page_within_a_second(bot: BotRuntime) -
         data = await next_event(response, timeout=5, containing="DB pool")
         took = time.monotonic() - started
     assert "&lt;b&gt;DB pool&lt;/b&gt; exhausted" in data["html"]  # escaped, as on the page
+    assert 'name="csrf"' in data["html"]  # a signed-in person can curate it at once
     assert data["filter"] == "notes"
     assert data["phase"] in ("detection", "response")
     assert took < SECOND, f"the event took {took:.2f}s to reach the page"
