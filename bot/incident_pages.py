@@ -14,11 +14,10 @@ Refusals are an HTML 403 page that says why and what to do.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs
 
 import jinja2
 import structlog
@@ -35,13 +34,24 @@ from bot.core.incident_page import (
     duration_facts,
     kinds_matching,
     lifecycle_facts,
+    page_url,
+    parse_event_id,
     parse_filters,
+    parse_page_number,
+    person_label,
     phase_groups,
     role_facts,
     slack_channel_url,
 )
 from bot.core.postmortem import PostmortemTemplateError
-from bot.core.web_access import REFUSAL_TEXT, Network, Refusal, Viewer, decide, signed_in_person
+from bot.core.web_access import (
+    REFUSAL_TEXT,
+    Network,
+    Refusal,
+    Viewer,
+    decide,
+    signed_in_person,
+)
 from bot.core.web_tokens import check_csrf, check_link, sign_csrf
 from bot.incident_chart import chart_svg, last_status
 from bot.live_timeline import LiveTimeline
@@ -201,7 +211,7 @@ class _Pages:
     async def incident(self, request: web.Request) -> web.Response:
         try:
             incident, viewer = await self._incident(request)
-            page = _page_number(request.query.get("page", "1"))
+            page = parse_page_number(request.query.get("page", "1"))
         except _Refused as e:
             return e.response
         except ValueError as e:
@@ -243,11 +253,14 @@ class _Pages:
             lifecycle=lifecycle_facts(record),
             durations=duration_facts(record, now),
             roles=role_facts(
-                _person(incident.commander, names),
-                {role: _person(user, names) or "" for role, user in (incident.roles or {}).items()},
+                person_label(incident.commander, names),
+                {
+                    role: person_label(user, names) or ""
+                    for role, user in (incident.roles or {}).items()
+                },
             ),
             channel_url=slack_channel_url(None, incident.channel_id),
-            chart_url=_url(incident.id, base, "/chart.svg"),
+            chart_url=page_url(incident.id, base, "/chart.svg"),
             status=await last_status(self.reports, incident),
             groups=phase_groups(record, shown),
             csrf=csrf,
@@ -258,11 +271,13 @@ class _Pages:
             total=total,
             page=page,
             last_page=last_page,
-            prev_url=_url(incident.id, {**query, "page": page - 1}) if page > 1 else None,
-            next_url=_url(incident.id, {**query, "page": page + 1}) if page < last_page else None,
+            prev_url=page_url(incident.id, {**query, "page": page - 1}) if page > 1 else None,
+            next_url=page_url(incident.id, {**query, "page": page + 1})
+            if page < last_page
+            else None,
             token=token or "",
             exports={
-                label: _url(incident.id, base, f"/export/{fmt}")
+                label: page_url(incident.id, base, f"/export/{fmt}")
                 for fmt, label in (
                     ("md", "Markdown"),
                     ("csv", "CSV"),
@@ -270,7 +285,7 @@ class _Pages:
                     ("postmortem", "Post-mortem draft"),
                 )
             },
-            live_url=_url(incident.id, {**query, "after": newest}, "/live")
+            live_url=page_url(incident.id, {**query, "after": newest}, "/live")
             if self.deps.live is not None
             and page == last_page
             and incident.status not in ("resolved", "closed")
@@ -294,7 +309,7 @@ class _Pages:
         """A kept image of a pinned message, for readers of that incident only."""
         try:
             incident, _viewer = await self._incident(request)
-            image_id = _event_id(request.match_info["image"])
+            image_id = parse_event_id(request.match_info["image"])
         except _Refused as e:
             return e.response
         except ValueError:
@@ -312,7 +327,9 @@ class _Pages:
         """New events as server-sent events, for a page left open."""
         try:
             incident, viewer = await self._incident(request)
-            after = _event_id(request.headers.get("Last-Event-ID") or request.query.get("after"))
+            after = parse_event_id(
+                request.headers.get("Last-Event-ID") or request.query.get("after")
+            )
         except _Refused as e:
             return e.response
         except ValueError as e:
@@ -360,7 +377,7 @@ class _Pages:
                 "and try again.",
             )  # fmt: skip
         try:
-            event_id = _event_id(form.get("event"))
+            event_id = parse_event_id(form.get("event"))
             wanted = parse_request(form.get("action", ""), form.get("text"), form.get("at"))
             await self.reports.curator.curate(incident, event_id, wanted, viewer.person)
         except (ValueError, CurationError) as e:
@@ -389,30 +406,3 @@ class _Pages:
         if fmt not in EXPORT_FORMATS:
             return self.problem(400, "Bad request", "Exports are md, csv, json or postmortem.")
         return await stream_export(request, self.reports, incident, fmt)
-
-
-def _person(user: str | None, names: Mapping[str, str]) -> str | None:
-    """`@dana` when Slack told us the name, else the id as `@U0DANA`."""
-    if not user:
-        return None
-    return f"@{names.get(user, user)}"
-
-
-def _page_number(text: str) -> int:
-    if not text.strip().isdigit() or int(text) < 1:
-        raise ValueError(f"page must be a whole number from 1, not {text[:20]!r}")
-    return int(text)
-
-
-def _event_id(text: str | None) -> int:
-    if text is None or not text.strip():
-        return 0
-    if not text.strip().isdigit():
-        raise ValueError(f"after must be an event id, not {text[:20]!r}")
-    return int(text)
-
-
-def _url(incident_id: int, query: Mapping[str, Any], suffix: str = "") -> str:
-    pairs = [(k, v) for k, v in query.items() if v not in (None, "", [])]
-    encoded = urlencode(pairs, doseq=True)
-    return f"/incidents/{incident_id}{suffix}" + (f"?{encoded}" if encoded else "")

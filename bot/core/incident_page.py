@@ -8,9 +8,11 @@ escapes it (Jinja2 autoescape), nothing here builds markup.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
 
 from bot.core.alerts import format_timestamp
 from bot.core.curation import CORRECTABLE_KINDS, CURATION_KIND
@@ -219,3 +221,33 @@ def slack_channel_url(team_id: str | None, channel_id: str | None) -> str | None
     if team_id:
         return f"https://app.slack.com/client/{team_id}/{channel_id}"
     return f"https://slack.com/app_redirect?channel={channel_id}"
+
+
+def person_label(user: str | None, names: Mapping[str, str]) -> str | None:
+    """`@dana` when Slack told us the name, else the id as `@U0DANA`."""
+    if not user:
+        return None
+    return f"@{names.get(user, user)}"
+
+
+def parse_page_number(text: str) -> int:
+    """`?page=`, from 1; anything else is a ValueError saying so."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise ValueError(f"page must be a whole number from 1, not {text[:20]!r}")
+    return int(text)
+
+
+def parse_event_id(text: str | None) -> int:
+    """An event id from a form or `Last-Event-ID`; nothing given is 0 (from the start)."""
+    if text is None or not text.strip():
+        return 0
+    if not text.strip().isdigit():
+        raise ValueError(f"after must be an event id, not {text[:20]!r}")
+    return int(text)
+
+
+def page_url(incident_id: int, query: Mapping[str, Any], suffix: str = "") -> str:
+    """A link within the incident's pages, keeping the query (`t`, filters) given."""
+    pairs = [(k, v) for k, v in query.items() if v not in (None, "", [])]
+    encoded = urlencode(pairs, doseq=True)
+    return f"/incidents/{incident_id}{suffix}" + (f"?{encoded}" if encoded else "")
