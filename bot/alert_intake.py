@@ -85,6 +85,7 @@ class AlertIntake:
         now = self.clock()
         held: set[str] = set()  # groups whose oldest delivery waits or failed just now
         due: list[PendingDelivery] = []
+        retried: list[PendingDelivery] = []
         for pending in await self.queue.pending():
             if pending.group_key in held:
                 continue
@@ -92,9 +93,16 @@ class AlertIntake:
                 held.add(pending.group_key)
                 continue
             if pending.attempts:
-                held.add(pending.group_key)  # failed before: alone, so its failure is its own
-            due.append(pending)
+                # Failed before: on its own, so that it cannot take a batch down with it.
+                held.add(pending.group_key)
+                retried.append(pending)
+            else:
+                due.append(pending)
         done = 0
+        for pending in retried:
+            if self.should_stop():
+                break
+            done += await self.process(pending.id)
         for start in range(0, len(due), BATCH):
             if self.should_stop():
                 break
