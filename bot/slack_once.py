@@ -11,12 +11,18 @@ created it and no other incident owns it. A first attempt skips both lookups.
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
+import structlog
 
 from bot.models import Incident
 from bot.ports import ChatPort
 from bot.store import IncidentStore
-from integrations.slack import PostedMessage
+from integrations.slack import PostedMessage, SlackPermanentError
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 STEP_EVENT = "incident_bot_step"  # Slack message metadata event_type
 _CHANNEL_ID = re.compile(r"[CG][A-Z0-9]{6,}")
@@ -50,7 +56,7 @@ class SlackOnce:
         if retried:
             channel_id = await self.channel_id(channel)
             if channel_id is not None:
-                ts = await self.chat.find_posted(channel_id, STEP_EVENT, step)
+                ts = await self._lookup(self.chat.find_posted(channel_id, STEP_EVENT, step))
                 if ts is not None:
                     return PostedMessage(channel_id, ts)
         return await self.chat.post_message(channel, text, blocks, metadata=step_metadata(step))
@@ -60,12 +66,23 @@ class SlackOnce:
         name = channel.removeprefix("#")
         if _CHANNEL_ID.fullmatch(name):
             return name
-        found = await self.chat.find_channel(name)
+        found = await self._lookup(self.chat.find_channel(name))
         return str(found["id"]) if found else None
+
+    async def _lookup(self, call: Awaitable[T]) -> T | None:
+        """A lookup Slack refuses (a token installed before `channels:read` was asked for)
+        must not fail the step: without it the step does what it did before, and
+        `incident-bot check` names the missing scope."""
+        try:
+            return await call
+        except SlackPermanentError as e:
+            log.warning("slack lookup refused; going on without it", error=e.error,
+                        method=e.method)  # fmt: skip
+            return None
 
     async def adoptable(self, incident: Incident, name: str) -> tuple[str, str] | None:
         """The taken channel `name` when it is this incident's, lost to a crash."""
-        found = await self.chat.find_channel(name)
+        found = await self._lookup(self.chat.find_channel(name))
         if found is None or found.get("creator") != await self.bot_user():
             return None
         purpose = str((found.get("purpose") or {}).get("value") or "")

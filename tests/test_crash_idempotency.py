@@ -15,6 +15,7 @@ import pytest
 
 from bot.db import make_engine
 from bot.models import Incident
+from bot.runtime import BotRuntime
 from bot.standins.fake_slack import FakeSlack
 from bot.store import IncidentStore
 from tests.bot_process import BotProcess
@@ -42,11 +43,15 @@ async def bot_process(
 
 
 async def send(bot: BotProcess) -> int:
+    return await post_alert(bot.url)
+
+
+async def post_alert(url: str) -> int:
     headers = {"Authorization": f"Bearer {WEBHOOK_TOKEN}"}
     async with (
         aiohttp.ClientSession() as session,
         session.post(
-            bot.url + "/webhooks/alertmanager", json=notification(alert("a1")), headers=headers
+            url + "/webhooks/alertmanager", json=notification(alert("a1")), headers=headers
         ) as response,
     ):
         return response.status
@@ -137,3 +142,30 @@ async def test_a_step_slower_than_the_grace_period_gives_its_claim_back(
 async def _exited(bot: BotProcess) -> bool:
     await asyncio.sleep(0)
     return bot.process is not None and bot.process.returncode is not None
+
+
+async def _with_channel(bot: BotRuntime) -> list[Incident]:
+    found = [i for i in await bot.store.incidents() if i.channel_id]
+    return found if found and not await bot.store.open_jobs() else []
+
+
+async def test_a_retry_adopts_the_bots_own_unrecorded_channel(
+    bot: BotRuntime, fake_slack: FakeSlack
+) -> None:
+    lost = fake_slack.add_channel(NAME)  # what a crash after conversations.create leaves
+    fake_slack.fail_next("conversations.create", status=503, count=3)  # so the job retries
+    assert await post_alert(bot.url) == 200
+    (incident,) = await eventually(lambda: _with_channel(bot), what="the channel opened")
+    assert incident.channel_id == lost.id
+    assert [c.name for c in fake_slack.channels.values() if c.name.startswith(NAME)] == [NAME]
+
+
+async def test_a_lookup_slack_refuses_does_not_fail_the_step(
+    bot: BotRuntime, fake_slack: FakeSlack
+) -> None:
+    fake_slack.add_channel(NAME)
+    fake_slack.fail_next("conversations.create", status=503, count=3)
+    fake_slack.fail_next("conversations.list", status=200, error="missing_scope")
+    assert await post_alert(bot.url) == 200
+    (incident,) = await eventually(lambda: _with_channel(bot), what="the channel opened")
+    assert incident.channel_name == f"{NAME}-2"  # as before adoption existed
