@@ -65,6 +65,12 @@ async def _serve(runtime: BotRuntime, host: str | None, port: int | None) -> Non
         await runtime.stop()
 
 
+STANDINS_MISSING = (
+    "the demo needs the stand-ins (standins/), which this install lacks: from a clone of the "
+    "repository run `pip install '.[demo]'`"
+)
+
+
 @main.command()
 @click.option(
     "--output",
@@ -80,7 +86,13 @@ async def _serve(runtime: BotRuntime, host: str | None, port: int | None) -> Non
 )
 def demo(output: Path, web: bool) -> None:
     """The whole outage story on embedded stand-ins: no Slack, cluster or Prometheus needed."""
-    from bot.demo import Demo, DemoFailed, serve_until_interrupted
+    # Imported here, not at the top: the stand-ins are not in the production image.
+    try:
+        from bot.demo import Demo, DemoFailed, serve_until_interrupted
+    except ModuleNotFoundError as e:
+        if e.name != "standins" and not (e.name or "").startswith("standins."):
+            raise
+        raise click.ClickException(STANDINS_MISSING) from e
 
     configure_logging("warning", "console")
 

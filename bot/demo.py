@@ -28,10 +28,10 @@ from bot.core.escaping import mrkdwn_to_plain
 from bot.models import Incident, Rollback
 from bot.runtime import BotRuntime, Tuning
 from bot.settings import Catalog, Settings
-from bot.standins.fake_kubernetes import FakeKubernetes
-from bot.standins.fake_prometheus import FakePrometheus
-from bot.standins.fake_slack import FakeSlack
-from bot.standins.slack_requests import SlackRequests
+from standins.fake_kubernetes import FakeKubernetes
+from standins.fake_prometheus import FakePrometheus
+from standins.fake_slack import FakeSlack
+from standins.slack_requests import SlackRequests
 
 T = TypeVar("T")
 NS, DEPLOYMENT, SERVICE = "production", "payment-service", "payments"

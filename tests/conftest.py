@@ -16,16 +16,16 @@ from pydantic import SecretStr
 from bot.core.status_report import DEFAULT_QUERIES
 from bot.runtime import BotRuntime, Tuning
 from bot.settings import Catalog, Settings
-from bot.standins.fake_kubernetes import FakeKubernetes
-from bot.standins.fake_slack import FakeSlack
-from bot.standins.metrics_exporter import TrafficExporter
-from bot.standins.prometheus_process import PrometheusProcess, find_prometheus
+from standins.fake_kubernetes import FakeKubernetes
+from standins.fake_slack import FakeSlack
 from tests.realparts import (
     POSTGRES_DSN,
     drop_postgres_session_database,
     postgres_url_or_skip,
     require_binary,
 )
+from tests.support.metrics_exporter import TrafficExporter
+from tests.support.prometheus_process import PrometheusProcess, find_prometheus
 
 SIGNING_SECRET = "test-signing-secret"
 WEBHOOK_TOKEN = "am-webhook-token"

@@ -18,7 +18,7 @@ from typing import NoReturn
 import asyncpg
 import pytest
 
-from bot.standins.alertmanager_process import BinaryMissing
+from tests.support.alertmanager_process import BinaryMissing
 
 POSTGRES_HOST = "127.0.0.1"
 POSTGRES_PORT = 5432

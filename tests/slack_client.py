@@ -1,11 +1,11 @@
-"""Talking to the running bot as Slack does (see bot/standins/slack_requests.py)."""
+"""Talking to the running bot as Slack does (see standins/slack_requests.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from bot.runtime import BotRuntime
-from bot.standins.slack_requests import SlackRequests, SocketRequests
+from standins.slack_requests import SlackRequests, SocketRequests
 from tests.conftest import FAKES, SIGNING_SECRET
 
 

@@ -1,7 +1,7 @@
 """Slack's 3-second rule, as Slack experiences it, with every backend slowed to 5 s.
 
 PostgreSQL, Prometheus and Kubernetes are each behind a proxy that holds every answer
-for 5 s (bot/standins/slow_proxy.py). Every slash command and button is then sent as
+for 5 s (standins/slow_proxy.py). Every slash command and button is then sent as
 Slack sends it, in both modes, and must be acknowledged in under 3 s; a command whose
 answer needs a backend gets a placeholder ack and its answer through the response_url.
 """
@@ -20,12 +20,12 @@ import pytest
 from bot.reminder_worker import SNOOZE
 from bot.runtime import BotRuntime
 from bot.slack_ack import PENDING
-from bot.standins.fake_kubernetes import FakeKubernetes
-from bot.standins.fake_prometheus import FakePrometheus
-from bot.standins.fake_slack import FakeSlack
-from bot.standins.slow_proxy import SlowProxy
 from commands.rollback import CANCEL, CONFIRM, SUGGESTED
 from commands.silence import SILENCE_BUTTON, UNSILENCE_BUTTON
+from standins.fake_kubernetes import FakeKubernetes
+from standins.fake_prometheus import FakePrometheus
+from standins.fake_slack import FakeSlack
+from standins.slow_proxy import SlowProxy
 from tests.conftest import running_bot
 from tests.polling import eventually
 from tests.realparts import POSTGRES_DSN, postgres_url_or_skip

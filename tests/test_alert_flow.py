@@ -14,7 +14,7 @@ import pytest
 from bot.models import Incident, TimelineEvent
 from bot.runtime import BotRuntime
 from bot.settings import Catalog
-from bot.standins.fake_slack import FakeSlack
+from standins.fake_slack import FakeSlack
 from tests.conftest import CATALOG, FAST, SLACK_MODES, WEBHOOK_TOKEN, Clock, bot_settings
 from tests.polling import eventually
 

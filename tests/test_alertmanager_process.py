@@ -15,14 +15,14 @@ import pytest
 import yaml
 from aiohttp import web
 
-from bot.standins.alertmanager_process import (
+from tests.realparts import require_binary
+from tests.support.alertmanager_process import (
     INSTALL_HINT,
     AlertmanagerProcess,
     BinaryMissing,
     find_alertmanager,
     rfc3339,
 )
-from tests.realparts import require_binary
 
 TOKEN = "test-token-123"
 LABELS = {"alertname": "PaymentsDown", "service": "payments", "severity": "critical"}

@@ -21,7 +21,7 @@ from bot.core.web_tokens import sign_link
 from bot.demo import Demo
 from bot.models import Incident
 from bot.runtime import BotRuntime
-from bot.standins.fake_slack import FakeSlack
+from standins.fake_slack import FakeSlack
 from tests.realparts import unavailable
 from tests.test_alert_flow import alert, notification, send
 from tests.web_pages import PERSON, WEB_SECRET, open_incident, web_bot

@@ -27,13 +27,13 @@ from bot.cli_check import check
 from bot.db import make_engine, migrate
 from bot.models import WebhookDelivery
 from bot.settings import Settings
-from bot.standins.fake_kubernetes import FakeKubernetes
-from bot.standins.fake_slack import FakeSlack
-from bot.standins.metrics_exporter import TrafficExporter
-from bot.standins.prometheus_process import PrometheusProcess, find_prometheus
 from bot.store import IncidentStore
+from standins.fake_kubernetes import FakeKubernetes
+from standins.fake_slack import FakeSlack
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, WEBHOOK_TOKEN
 from tests.realparts import require_binary
+from tests.support.metrics_exporter import TrafficExporter
+from tests.support.prometheus_process import PrometheusProcess, find_prometheus
 
 T = TypeVar("T")
 

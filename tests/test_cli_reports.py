@@ -23,10 +23,10 @@ from bot.core.exports import CSV_BOM, CSV_COLUMNS, IncidentRecord
 from bot.core.stats import incident_stats
 from bot.db import make_engine, migrate
 from bot.models import Incident, Rollback, TimelineEvent
-from bot.standins.metrics_exporter import TrafficExporter
-from bot.standins.prometheus_process import PrometheusProcess, find_prometheus
 from bot.store import IncidentStore
 from tests.realparts import require_binary
+from tests.support.metrics_exporter import TrafficExporter
+from tests.support.prometheus_process import PrometheusProcess, find_prometheus
 from tests.test_reports import closed_port, prometheus_has_history
 
 # Through `incident-bot` once bot/cli.py registers the commands; until then, on their own.

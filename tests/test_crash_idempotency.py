@@ -16,8 +16,8 @@ import pytest
 from bot.db import make_engine
 from bot.models import Incident
 from bot.runtime import BotRuntime
-from bot.standins.fake_slack import FakeSlack
 from bot.store import IncidentStore
+from standins.fake_slack import FakeSlack
 from tests.bot_process import BotProcess
 from tests.conftest import WEBHOOK_TOKEN
 from tests.polling import eventually

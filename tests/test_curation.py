@@ -24,7 +24,7 @@ from bot.core.exports import Curation, EventRecord
 from bot.core.web_tokens import sign_csrf, sign_link
 from bot.models import TimelineEvent
 from bot.runtime import BotRuntime
-from bot.standins.fake_slack import FakeSlack
+from standins.fake_slack import FakeSlack
 from tests.web_pages import PERSON, WEB_SECRET, get, open_incident, visible_text, web_bot
 
 T = datetime(2024, 6, 15, 14, 52, tzinfo=UTC)

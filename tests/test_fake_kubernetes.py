@@ -22,8 +22,8 @@ import pytest
 import urllib3
 from kubernetes.client.exceptions import ApiException
 
-from bot.standins.fake_kubernetes import FakeKubernetes, RolloutMode, client_configuration
-from bot.standins.fake_kubernetes_patch import PatchError, json_patch
+from standins.fake_kubernetes import FakeKubernetes, RolloutMode, client_configuration
+from standins.fake_kubernetes_patch import PatchError, json_patch
 from tests.conftest import Clock
 
 T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)

@@ -15,7 +15,7 @@ import pydantic
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from bot.standins.fake_kubernetes import FakeKubernetes, client_configuration
+from standins.fake_kubernetes import FakeKubernetes, client_configuration
 from tests.conftest import Clock
 
 T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)

@@ -10,9 +10,9 @@ import pytest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.standins.fake_slack import FakeSlack
-from bot.standins.fake_slack_blocks import ack_refusal
-from bot.standins.slack_requests import AckRefused, check_ack
+from standins.fake_slack import FakeSlack
+from standins.fake_slack_blocks import ack_refusal
+from standins.slack_requests import AckRefused, check_ack
 
 TOKEN = "xoxb-test-token"
 

@@ -24,8 +24,8 @@ from pydantic import SecretStr
 
 from bot.runtime import BotRuntime
 from bot.settings import Catalog
-from bot.standins.fake_slack import FakeSlack
-from bot.standins.slack_requests import (
+from standins.fake_slack import FakeSlack
+from standins.slack_requests import (
     button_click,
     command_body,
     event_body,

@@ -19,8 +19,8 @@ from sqlmodel import select
 from bot.db import make_engine
 from bot.models import Incident, WebhookDelivery
 from bot.runtime import BotRuntime
-from bot.standins.fake_slack import FakeSlack
 from bot.store import IncidentStore
+from standins.fake_slack import FakeSlack
 from tests.bot_process import BotProcess
 from tests.conftest import WEBHOOK_TOKEN, running_bot
 from tests.polling import eventually

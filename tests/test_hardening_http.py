@@ -19,8 +19,8 @@ import structlog
 
 from bot.logs import configure_logging
 from bot.runtime import BotRuntime
-from bot.standins.fake_slack import FakeSlack
-from bot.standins.slack_requests import signed_headers
+from standins.fake_slack import FakeSlack
+from standins.slack_requests import signed_headers
 from tests.conftest import SIGNING_SECRET
 from tests.polling import eventually
 from tests.test_alert_flow import alert, notification, send

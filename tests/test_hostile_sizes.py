@@ -1,6 +1,6 @@
 """Every kind of message the bot says in Slack, with hostile sizes: Slack refuses none.
 
-The fake Slack checks Block Kit limits as Slack does (bot/standins/fake_slack_blocks.py)
+The fake Slack checks Block Kit limits as Slack does (standins/fake_slack_blocks.py)
 and slash-command acks are checked by the signed-request helpers, so a message that
 breaks a limit fails here instead of vanishing in production.
 """
@@ -35,10 +35,10 @@ from bot.core.status_report import FiringAlert, MetricReading, StatusReport
 from bot.models import Incident
 from bot.reminder_worker import snooze_blocks
 from bot.runtime import BotRuntime
-from bot.standins.fake_slack import FakeSlack
 from commands.rollback import render_history, render_preview, render_progress
 from commands.silence import silence_message, silences_list
 from commands.status import render_status
+from standins.fake_slack import FakeSlack
 from tests.conftest import running_bot
 from tests.polling import eventually
 from tests.slack_client import slash

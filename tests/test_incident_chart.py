@@ -10,8 +10,8 @@ import pytest
 
 from bot.core.svg_chart import Mark, render_svg_chart
 from bot.runtime import BotRuntime
-from bot.standins.fake_prometheus import FakePrometheus
-from bot.standins.fake_slack import FakeSlack
+from standins.fake_prometheus import FakePrometheus
+from standins.fake_slack import FakeSlack
 from tests.slack_client import slash
 from tests.web_pages import PERSON, get, open_incident, visible_text, web_bot
 

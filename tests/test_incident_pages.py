@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from bot.core.web_tokens import sign_link
 from bot.runtime import BotRuntime
 from bot.settings import ConfigError, Settings
-from bot.standins.fake_slack import FakeSlack
+from standins.fake_slack import FakeSlack
 from tests.slack_client import slash
 from tests.web_pages import (
     BUTTONS,

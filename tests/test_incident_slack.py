@@ -11,9 +11,9 @@ from bot.capture import ts_time
 from bot.models import ActionItem, Incident, TimelineEvent
 from bot.runtime import BotRuntime
 from bot.settings import Catalog
-from bot.standins.fake_slack import FakeSlack
-from bot.standins.fake_slack_state import FakeChannel
-from bot.standins.slack_requests import interaction_body
+from standins.fake_slack import FakeSlack
+from standins.fake_slack_state import FakeChannel
+from standins.slack_requests import interaction_body
 from tests.conftest import CATALOG, FAST, SLACK_MODES, Clock, bot_settings, mode_of
 from tests.polling import eventually
 from tests.slack_client import click, deliver_again, event, post_signed, slash

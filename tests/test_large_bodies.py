@@ -11,8 +11,8 @@ from typing import Any
 import aiohttp
 
 from bot.runtime import BotRuntime
-from bot.standins.fake_slack import FakeSlack
-from bot.standins.slack_requests import signed_headers
+from standins.fake_slack import FakeSlack
+from standins.slack_requests import signed_headers
 from tests.conftest import SIGNING_SECRET, WEBHOOK_TOKEN
 from tests.polling import eventually
 from tests.test_alert_flow import T0, alert, incidents, notification, settled, timeline

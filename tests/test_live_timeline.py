@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 
 from bot.runtime import BotRuntime
-from bot.standins.fake_slack import FakeSlack
+from standins.fake_slack import FakeSlack
 from tests.test_alert_flow import alert, notification, send
 from tests.web_pages import PERSON, get, open_incident, web_bot
 

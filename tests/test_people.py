@@ -20,9 +20,9 @@ from bot.models import Incident, TimelineEvent
 from bot.people import MAX_AGE, PeopleDirectory
 from bot.reports import Reports
 from bot.settings import Catalog
-from bot.standins.fake_slack import FakeSlack
 from bot.store import IncidentStore
 from integrations.slack import SlackGateway, make_client
+from standins.fake_slack import FakeSlack
 
 T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 NAMES = {"U0DANA": "dana", "U0SAM": "Sam Lee"}

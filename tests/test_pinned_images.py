@@ -19,7 +19,7 @@ from bot.core.pinned_images import (
 )
 from bot.core.web_tokens import sign_link
 from bot.runtime import BotRuntime
-from bot.standins.fake_slack import FakeFile, FakeSlack
+from standins.fake_slack import FakeFile, FakeSlack
 from tests.polling import eventually
 from tests.slack_client import event
 from tests.web_pages import PERSON, WEB_SECRET, get, open_incident, web_bot

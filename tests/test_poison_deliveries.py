@@ -18,7 +18,7 @@ from bot.cli import main
 from bot.clock import system_clock
 from bot.core.alerts import Notification
 from bot.runtime import BotRuntime
-from bot.standins.fake_slack import FakeSlack
+from standins.fake_slack import FakeSlack
 from tests.conftest import CATALOG, FAST, Clock, running_bot
 from tests.polling import eventually
 from tests.test_alert_flow import alert, incidents, notification, send, settled, wait_settled

@@ -22,8 +22,10 @@ import yaml
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.standins.metrics_exporter import LATENCY_BUCKETS, TrafficExporter
-from bot.standins.prometheus_process import (
+from tests.polling import eventually
+from tests.realparts import require_binary
+from tests.support.metrics_exporter import LATENCY_BUCKETS, TrafficExporter
+from tests.support.prometheus_process import (
     BRIEF_ALERT_RULES,
     INSTALL_HINT,
     BinaryMissing,
@@ -33,8 +35,6 @@ from bot.standins.prometheus_process import (
     find_prometheus,
     find_promtool,
 )
-from tests.polling import eventually
-from tests.realparts import require_binary
 
 # The expressions of BRIEF.md "Alert Rules", copied verbatim (whitespace aside).
 BRIEF_EXPRESSIONS = {
@@ -531,7 +531,7 @@ async def test_missing_binary_raises_with_the_install_hint(
     # Not on PATH and not in /usr/bin either: the same hint.
     monkeypatch.delenv("PROMETHEUS_BIN")
     monkeypatch.setenv("PATH", str(tmp_path))
-    monkeypatch.setattr("bot.standins.prometheus_process._FALLBACK_PATH", "/nonexistent")
+    monkeypatch.setattr("tests.support.prometheus_process._FALLBACK_PATH", "/nonexistent")
     with pytest.raises(BinaryMissing, match=re.escape(INSTALL_HINT)):
         find_prometheus()
 

@@ -25,12 +25,12 @@ from bot.db import make_engine, migrate
 from bot.models import ActionItem, Incident, IncidentAlert, Rollback, TimelineEvent
 from bot.reports import Reports, incident_id_of
 from bot.settings import Catalog
-from bot.standins.metrics_exporter import TrafficExporter
-from bot.standins.prometheus_process import PrometheusProcess, find_prometheus
 from bot.store import IncidentStore
 from integrations.prometheus import PrometheusSource
 from tests.polling import eventually
 from tests.realparts import require_binary
+from tests.support.metrics_exporter import TrafficExporter
+from tests.support.prometheus_process import PrometheusProcess, find_prometheus
 
 T0 = datetime(2026, 11, 26, 14, 30, 0, tzinfo=UTC)
 CATALOG = Catalog.model_validate({"services": {"payments": {"namespace": "production"}}})

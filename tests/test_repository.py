@@ -8,17 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support.repository import ROOT, tracked_files
+
 READS_OUTSIDE = re.compile(r"\.\./shared|[\"']shared[\"']\s*/|parents\[2\]")
-
-
-def tracked_files() -> list[str]:
-    git = shutil.which("git")
-    if git and (ROOT / ".git").exists():
-        listing = [git, "ls-files", "-z"]
-        out = subprocess.run(listing, cwd=ROOT, capture_output=True, check=True).stdout  # noqa: S603
-        return [name for name in out.decode().split("\0") if name]
-    return [str(p.relative_to(ROOT)) for p in ROOT.rglob("*") if p.is_file()]
 
 
 def test_no_file_reads_outside_the_repository() -> None:

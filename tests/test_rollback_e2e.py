@@ -12,9 +12,9 @@ import pytest
 
 from bot.models import Rollback
 from bot.runtime import BotRuntime
-from bot.standins.fake_kubernetes import FakeKubernetes
-from bot.standins.fake_slack import FakeSlack
-from bot.standins.fake_slack_state import FakeChannel, FakeMessage
+from standins.fake_kubernetes import FakeKubernetes
+from standins.fake_slack import FakeSlack
+from standins.fake_slack_state import FakeChannel, FakeMessage
 from tests.conftest import SLACK_MODES, Clock, mode_of, running_bot
 from tests.polling import eventually
 from tests.slack_client import click, slash

@@ -16,13 +16,13 @@ from aiohttp import web
 from bot.models import Incident, Silence
 from bot.runtime import BotRuntime
 from bot.settings import Catalog
-from bot.standins.alertmanager_process import AlertmanagerProcess, find_alertmanager
-from bot.standins.binary_process import free_port
-from bot.standins.fake_slack import FakeSlack
+from standins.fake_slack import FakeSlack
 from tests.conftest import CATALOG, FAST, WEBHOOK_TOKEN, bot_settings
 from tests.polling import eventually
 from tests.realparts import require_binary
 from tests.slack_client import click, slash
+from tests.support.alertmanager_process import AlertmanagerProcess, find_alertmanager
+from tests.support.binary_process import free_port
 
 LABELS = {"alertname": "HighErrorRate", "service": "payments", "severity": "critical"}
 ANNOTATIONS = {"summary": "High error rate detected"}

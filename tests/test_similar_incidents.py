@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from bot.models import Incident, Rollback, TimelineEvent
 from bot.runtime import BotRuntime
-from bot.standins.fake_slack import FakeSlack
+from standins.fake_slack import FakeSlack
 from tests.polling import eventually
 from tests.slack_client import slash
 from tests.test_alert_flow import GROUP, alert, notification, send

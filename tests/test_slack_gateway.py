@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.standins.fake_slack import FakeSlack
 from integrations.slack import SlackGateway, SlackPermanentError, SlackTransientError, make_client
+from standins.fake_slack import FakeSlack
 from tests.conftest import BOT_TOKEN
 
 

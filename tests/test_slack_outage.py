@@ -11,7 +11,7 @@ import pytest
 
 from bot.core.slack_outage import delivered_note, unreachable_note
 from bot.runtime import BotRuntime
-from bot.standins.fake_slack import FakeSlack
+from standins.fake_slack import FakeSlack
 from tests.conftest import CATALOG, Clock, running_bot
 from tests.polling import eventually
 from tests.test_alert_flow import alert, notification, send, timeline, wait_settled

@@ -13,8 +13,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.runtime import BotRuntime
-from bot.standins.fake_slack import FakeSlack
-from bot.standins.slack_requests import SocketRequests, command_payload
+from standins.fake_slack import FakeSlack
+from standins.slack_requests import SocketRequests, command_payload
 from tests.conftest import BOT_TOKEN, running_bot
 from tests.polling import eventually
 

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from bot.runtime import BotRuntime
-from bot.standins.fake_kubernetes import FakeKubernetes
-from bot.standins.fake_slack import FakeSlack
-from bot.standins.prometheus_process import PrometheusProcess
+from standins.fake_kubernetes import FakeKubernetes
+from standins.fake_slack import FakeSlack
 from tests.conftest import running_bot
 from tests.polling import eventually
 from tests.slack_client import slash
+from tests.support.prometheus_process import PrometheusProcess
 
 NS, DEPLOYMENT = "production", "payment-service"
 

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 
 from bot.runtime import BotRuntime
-from bot.standins.fake_kubernetes import FakeKubernetes
-from bot.standins.fake_slack import FakeSlack
-from bot.standins.prometheus_process import PrometheusProcess
+from standins.fake_kubernetes import FakeKubernetes
+from standins.fake_slack import FakeSlack
 from tests.conftest import CLUSTER_CATALOG, running_bot
 from tests.slack_client import slash
+from tests.support.prometheus_process import PrometheusProcess
 from tests.test_status_e2e import DEPLOYMENT, NS, seed_cluster
 
 BROKEN_QUERY_CATALOG = {

@@ -9,10 +9,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot.standins.fake_kubernetes import FakeKubernetes
-from bot.standins.fake_slack import FakeSlack
-from bot.standins.prometheus_process import PrometheusProcess
+from standins.fake_kubernetes import FakeKubernetes
+from standins.fake_slack import FakeSlack
 from tests.conftest import running_bot
+from tests.support.prometheus_process import PrometheusProcess
 from tests.test_status_e2e import DEPLOYMENT, NS
 from tests.test_status_faults_e2e import section, status_sections
 

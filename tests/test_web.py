@@ -13,7 +13,7 @@ from sqlmodel import select
 
 from bot.models import WebhookDelivery
 from bot.runtime import BotRuntime
-from bot.standins.slack_requests import signed_headers
+from standins.slack_requests import signed_headers
 from tests.conftest import SIGNING_SECRET, WEBHOOK_TOKEN
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "alertmanager"

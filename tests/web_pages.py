@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from bot.models import Incident
 from bot.runtime import BotRuntime
 from bot.settings import Catalog
-from bot.standins.fake_slack import FakeSlack
+from standins.fake_slack import FakeSlack
 from tests.conftest import CATALOG, FAST, Clock, bot_settings
 from tests.test_alert_flow import alert, notification, send, wait_settled
 

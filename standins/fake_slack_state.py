@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.standins.fake_slack_blocks import Refusal, message_refusal, view_refusal
+from standins.fake_slack_blocks import Refusal, message_refusal, view_refusal
 
 Args = dict[str, Any]
 Handler = Callable[[Args], dict[str, Any]]
@@ -468,7 +468,7 @@ class FakeWorkspace:
     def _chat_post_message(self, args: Args) -> dict[str, Any]:
         channel = self._joined_channel(args, by_name=True)
         text, blocks, attachments = self._message_content(args)
-        from bot.standins.fake_slack_lookups import message_metadata  # it imports this module
+        from standins.fake_slack_lookups import message_metadata  # it imports this module
 
         metadata = message_metadata(args)
         msg = self.post(
@@ -577,7 +577,7 @@ class FakeWorkspace:
         return {"messages": shown, "has_more": len(found) > limit}
 
     def _conversations_list(self, args: Args) -> dict[str, Any]:
-        from bot.standins.fake_slack_lookups import conversations_list  # it imports this module
+        from standins.fake_slack_lookups import conversations_list  # it imports this module
 
         return conversations_list(list(self.channels.values()), args, self.channel_json)
 

@@ -23,7 +23,7 @@ from typing import IO, ClassVar
 
 import aiohttp
 
-from bot.standins.lifecycle import Startable
+from standins.lifecycle import Startable
 
 __all__ = ["BinaryMissing", "BinaryProcess", "find_binary", "free_port", "is_executable"]
 

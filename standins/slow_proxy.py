@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from bot.standins.lifecycle import Startable
+from standins.lifecycle import Startable
 
 
 class SlowProxy(Startable):

@@ -13,7 +13,7 @@ import copy
 import re
 from typing import Any
 
-from bot.standins.fake_kubernetes_objects import JSON, bad_request
+from standins.fake_kubernetes_objects import JSON, bad_request
 
 
 class PatchError(Exception):

@@ -15,7 +15,7 @@ import uuid
 from datetime import datetime
 
 from bot.clock import Clock
-from bot.standins.fake_kubernetes_objects import (
+from standins.fake_kubernetes_objects import (
     EVENTS,
     JSON,
     PODS,
@@ -27,7 +27,7 @@ from bot.standins.fake_kubernetes_objects import (
     rfc3339,
     selector_requirements,
 )
-from bot.standins.fake_kubernetes_pods import make_pod, pod_is_ready, set_container_status
+from standins.fake_kubernetes_pods import make_pod, pod_is_ready, set_container_status
 
 # k8s.io/apimachinery/pkg/util/rand: the alphabet of generated name suffixes.
 _ALPHANUMS = "bcdfghjklmnpqrstvwxz2456789"

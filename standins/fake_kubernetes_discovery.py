@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from bot.standins.fake_kubernetes_objects import JSON
+from standins.fake_kubernetes_objects import JSON
 
 VERBS_BY_RESOURCE = {
     "deployments": ["get", "list", "patch", "update"],

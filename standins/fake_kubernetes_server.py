@@ -18,9 +18,9 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from bot.standins.fake_kubernetes_api import KubeApi
-from bot.standins.fake_kubernetes_objects import JSON, KubeError
-from bot.standins.lifecycle import Startable
+from standins.fake_kubernetes_api import KubeApi
+from standins.fake_kubernetes_objects import JSON, KubeError
+from standins.lifecycle import Startable
 
 _log = logging.getLogger(__name__)
 _MESSAGES = {

@@ -22,8 +22,8 @@ import json
 from datetime import datetime
 from typing import Literal
 
-from bot.standins.fake_kubernetes_cluster import Cluster, owner_reference, revision_of, safe_encode
-from bot.standins.fake_kubernetes_objects import (
+from standins.fake_kubernetes_cluster import Cluster, owner_reference, revision_of, safe_encode
+from standins.fake_kubernetes_objects import (
     ANNOTATIONS_NOT_COPIED,
     DEPLOYMENTS,
     DESIRED_REPLICAS,

@@ -39,10 +39,10 @@ from datetime import datetime
 import kubernetes.client
 
 from bot.clock import Clock, system_clock
-from bot.standins.fake_kubernetes_api import KubeApi
-from bot.standins.fake_kubernetes_cluster import Cluster
-from bot.standins.fake_kubernetes_controller import ROLLOUT_MODES, DeploymentController, RolloutMode
-from bot.standins.fake_kubernetes_objects import (
+from standins.fake_kubernetes_api import KubeApi
+from standins.fake_kubernetes_cluster import Cluster
+from standins.fake_kubernetes_controller import ROLLOUT_MODES, DeploymentController, RolloutMode
+from standins.fake_kubernetes_objects import (
     DEPLOYMENTS,
     EVENTS,
     JSON,
@@ -53,9 +53,9 @@ from bot.standins.fake_kubernetes_objects import (
     rfc3339,
     validate_deployment,
 )
-from bot.standins.fake_kubernetes_patch import strategic_merge_patch
-from bot.standins.fake_kubernetes_pods import make_unschedulable, set_container_status
-from bot.standins.fake_kubernetes_server import KubeServer, RecordedRequest
+from standins.fake_kubernetes_patch import strategic_merge_patch
+from standins.fake_kubernetes_pods import make_unschedulable, set_container_status
+from standins.fake_kubernetes_server import KubeServer, RecordedRequest
 
 __all__ = ["FakeKubernetes", "RecordedRequest", "RolloutMode", "client_configuration"]
 

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from bot.standins.fake_slack_state import Args, FakeChannel, SlackError, flag, opt_str
+from standins.fake_slack_state import Args, FakeChannel, SlackError, flag, opt_str
 
 _EVENT_TYPE = re.compile(r"[A-Za-z0-9_]{1,255}")
 _TYPES = frozenset({"public_channel", "private_channel", "mpim", "im"})

@@ -15,10 +15,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.standins.fake_kubernetes_cluster import Cluster
-from bot.standins.fake_kubernetes_controller import DeploymentController
-from bot.standins.fake_kubernetes_discovery import VERBS_BY_RESOURCE, discovery_document
-from bot.standins.fake_kubernetes_objects import (
+from standins.fake_kubernetes_cluster import Cluster
+from standins.fake_kubernetes_controller import DeploymentController
+from standins.fake_kubernetes_discovery import VERBS_BY_RESOURCE, discovery_document
+from standins.fake_kubernetes_objects import (
     DEPLOYMENTS,
     EVENTS,
     JSON,
@@ -39,13 +39,13 @@ from bot.standins.fake_kubernetes_objects import (
     parse_time,
     validate_deployment,
 )
-from bot.standins.fake_kubernetes_patch import (
+from standins.fake_kubernetes_patch import (
     PatchError,
     json_patch,
     merge_patch,
     strategic_merge_patch,
 )
-from bot.standins.fake_kubernetes_pods import waiting_to_start
+from standins.fake_kubernetes_pods import waiting_to_start
 
 Answer = tuple[int, JSON | str]
 

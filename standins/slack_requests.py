@@ -16,8 +16,8 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from bot.standins.fake_slack import FakeSlack
-from bot.standins.fake_slack_blocks import ack_refusal, describe
+from standins.fake_slack import FakeSlack
+from standins.fake_slack_blocks import ack_refusal, describe
 
 
 def signed_headers(

@@ -20,8 +20,8 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.standins.fake_slack_socket import DEFAULT_APP_TOKEN, FakeSocketMode
-from bot.standins.fake_slack_state import (
+from standins.fake_slack_socket import DEFAULT_APP_TOKEN, FakeSocketMode
+from standins.fake_slack_state import (
     Args,
     FakeChannel,
     FakeFile,
@@ -29,7 +29,7 @@ from bot.standins.fake_slack_state import (
     FakeWorkspace,
     SlackError,
 )
-from bot.standins.lifecycle import Startable
+from standins.lifecycle import Startable
 
 __all__ = ["FakeChannel", "FakeFile", "FakeMessage", "FakeSlack", "RecordedCall"]
 

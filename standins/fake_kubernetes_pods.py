@@ -12,7 +12,7 @@ import hashlib
 from datetime import datetime
 from typing import Any
 
-from bot.standins.fake_kubernetes_objects import JSON, rfc3339
+from standins.fake_kubernetes_objects import JSON, rfc3339
 
 # A container in one of these was terminated; the others are reasons of waiting.
 TERMINATED_REASONS = frozenset(

@@ -22,8 +22,8 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from bot.standins.fake_slack_blocks import ack_refusal, describe
-from bot.standins.fake_slack_state import SlackError
+from standins.fake_slack_blocks import ack_refusal, describe
+from standins.fake_slack_state import SlackError
 
 APP_ID = "A0TEST"
 DEFAULT_APP_TOKEN = "xapp-1-A0TEST-1-fake"  # noqa: S105 - the fake's well-known test token

@@ -33,7 +33,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from bot.standins.lifecycle import Startable
+from standins.lifecycle import Startable
 
 #: Text format 0.0.4, which every Prometheus 2.x reads (prometheus_client 0.22+
 #: advertises 1.0.0 as its CONTENT_TYPE_LATEST).

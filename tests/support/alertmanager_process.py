@@ -53,7 +53,7 @@ from typing import Any
 
 import yaml
 
-from bot.standins.binary_process import BinaryMissing, BinaryProcess, find_binary
+from tests.support.binary_process import BinaryMissing, BinaryProcess, find_binary
 
 __all__ = [
     "INSTALL_HINT",
