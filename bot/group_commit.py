@@ -24,7 +24,7 @@ from bot.models import WebhookDelivery
 
 log = structlog.get_logger(__name__)
 
-MAX_BATCH = 500
+MAX_BATCH = 500  # rows: one INSERT statement (insertmanyvalues pages 1,000 rows)
 _TABLE = WebhookDelivery.__table__  # type: ignore[attr-defined]
 
 
@@ -79,14 +79,22 @@ class GroupCommit:
                 batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
                 await self._commit(batch)
 
-    async def _insert(self, rows: list[dict[str, object]]) -> list[int]:
+    async def _insert(self, rows: list[dict[str, object]]) -> dict[str, int]:
         if self._connection is None:
-            self._connection = await self.engine.connect()
-        async with self._connection.begin():
-            result = await self._connection.execute(
-                sa.insert(_TABLE).returning(_TABLE.c.id, sort_by_parameter_order=True), rows
-            )
-            return [int(row[0]) for row in result.all()]
+            # Autocommit: the batch is one INSERT statement (SQLAlchemy's "insertmanyvalues",
+            # one page up to MAX_BATCH rows), which the database commits on its own when it
+            # ends: no BEGIN and COMMIT round trips (PostgreSQL) or thread hops (aiosqlite).
+            # SQLite still fsyncs that commit (synchronous=FULL); PostgreSQL still flushes
+            # its WAL before answering; all rows or none, as in a transaction.
+            connection = await self.engine.connect()
+            self._connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        # Each id is matched to its row by the body (unique in a batch): a multi-row
+        # RETURNING has no documented order, and asking SQLAlchemy for one makes it insert
+        # row by row on SQLite, which under autocommit would be a commit per row.
+        result = await self._connection.execute(
+            sa.insert(_TABLE).returning(_TABLE.c.id, _TABLE.c.body), rows
+        )
+        return {str(body): int(id_) for id_, body in result.all()}
 
     async def _commit(self, batch: list[_Pending]) -> None:
         unique: dict[str, _Pending] = {}
@@ -99,14 +107,14 @@ class GroupCommit:
         ]  # fmt: skip
         try:
             try:
-                ids = await self._insert(rows)
+                by_body = await self._insert(rows)
             except sa.exc.DBAPIError as e:
                 if not e.connection_invalidated:
                     raise
                 # The kept connection died while idle (a server restart, an idle timeout):
                 # once more on a fresh one rather than a 5xx for the whole batch.
                 await self._drop_connection()
-                ids = await self._insert(rows)
+                by_body = await self._insert(rows)
         except BaseException as e:  # every request of the batch hears it: a 5xx, and a retry
             await asyncio.shield(self._drop_connection())  # the next batch starts afresh
             for item in batch:
@@ -117,7 +125,6 @@ class GroupCommit:
             if not isinstance(e, Exception):
                 raise
             return
-        by_body = {body: id_ for body, id_ in zip(unique, ids, strict=True)}
         for item in batch:
             if not item.done.done():
                 item.done.set_result(by_body[item.body])
