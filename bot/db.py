@@ -27,6 +27,14 @@ def make_engine(database_url: str) -> AsyncEngine:
     return engine
 
 
+def make_sync_engine(url: sa.URL) -> sa.Engine:
+    """A blocking engine on the same SQLite file, with the same pragmas (group commit's
+    own thread writes through it)."""
+    engine = sa.create_engine(url.set(drivername="sqlite"), poolclass=sa.pool.NullPool)
+    sa.event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers go on while the worker writes; busy_timeout waits instead of failing.
     cursor = dbapi_connection.cursor()
