@@ -26,9 +26,9 @@ from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.models import Incident, TimelineEvent
 from bot.runtime import BotRuntime, Tuning
 from bot.settings import Catalog, Settings
+from bot.storage.models import Incident, TimelineEvent
 
 TOKEN = "benchmark-api-token"  # noqa: S105 - a local benchmark's throwaway token
 T0 = datetime(2024, 6, 15, 14, 0, tzinfo=UTC)

@@ -38,7 +38,7 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.db import make_engine  # noqa: E402
+from bot.storage.db import make_engine  # noqa: E402
 from bot.store import IncidentStore  # noqa: E402
 from standins.fake_slack import FakeSlack  # noqa: E402
 
@@ -88,7 +88,7 @@ def storm_bodies() -> list[bytes]:
 
 async def run_storm(url: str, engine_url: str) -> float:
     """Seconds from the last webhook answered to every incident's channel open."""
-    from bot.db import make_engine as engine_for
+    from bot.storage.db import make_engine as engine_for
 
     gate = asyncio.Semaphore(32)
     headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}

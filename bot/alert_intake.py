@@ -3,7 +3,7 @@
 Each delivery is processed in one transaction: either everything it implies is
 written and the delivery marked processed, or nothing is and it is tried again,
 with backoff, a bounded number of times; then it is parked as failed
-(`bot.deliveries`). Deliveries of one group are processed in order, so a group
+(`bot.storage.deliveries`). Deliveries of one group are processed in order, so a group
 waits while its oldest delivery waits for a retry; other groups never do.
 """
 
@@ -41,10 +41,10 @@ from bot.core.incident_rules import (
 )
 from bot.core.messages import incident_title
 from bot.core.retry import backoff
-from bot.deliveries import DeliveryQueue, PendingDelivery
 from bot.metrics import BotMetrics
-from bot.models import Incident, IncidentAlert, TimelineEvent, WebhookDelivery
 from bot.settings import Catalog
+from bot.storage.deliveries import DeliveryQueue, PendingDelivery
+from bot.storage.models import Incident, IncidentAlert, TimelineEvent, WebhookDelivery
 from bot.store import IncidentStore, Unit
 
 log = structlog.get_logger(__name__)

@@ -9,40 +9,40 @@ from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 
 from bot.alert_intake import AlertIntake, RetryPolicy
-from bot.api import ApiDeps
-from bot.background import BackgroundWork
-from bot.capture import Capture, register_capture
 from bot.clock import Clock, system_clock
 from bot.core.reminders import ReminderPolicy
 from bot.core.retention import RetentionPolicy
 from bot.core.web_access import parse_networks
-from bot.db import make_engine, migrate
-from bot.group_commit import GroupCommit
-from bot.incident_listeners import IncidentDeps, register_incident
-from bot.incident_pages import PageDeps
-from bot.incident_service import IncidentService
-from bot.live_timeline import LiveTimeline
+from bot.http.api import ApiDeps
+from bot.http.live_timeline import LiveTimeline
+from bot.http.pages import PageDeps
 from bot.metrics import BotMetrics
-from bot.page_links import PageLinks
-from bot.people import PeopleDirectory
-from bot.pinned_images import ImageKeeper
-from bot.reminder_worker import ReminderWorker
-from bot.reports import Reports
-from bot.retention_worker import RetentionWorker
-from bot.rollback_service import RollbackService
+from bot.services.incident import IncidentService
+from bot.services.page_links import PageLinks
+from bot.services.people import PeopleDirectory
+from bot.services.pinned_images import ImageKeeper
+from bot.services.reports import Reports
+from bot.services.rollback import RollbackService
+from bot.services.silence import SilenceService
+from bot.services.similar import SimilarIncidents
+from bot.services.status import StatusService
+from bot.services.suspected_deploy import SuspectedDeploy
 from bot.settings import Catalog, Settings, load_catalog
-from bot.silence_listeners import SilenceDeps, register_silence_buttons
-from bot.silence_service import SilenceService
-from bot.similar_service import SimilarIncidents
-from bot.slack_app import make_bolt_app
-from bot.slack_commands import CommandDeps, register_commands
+from bot.slack.app import make_bolt_app
+from bot.slack.listeners.capture import Capture, register_capture
+from bot.slack.listeners.commands import CommandDeps, register_commands
+from bot.slack.listeners.incident import IncidentDeps, register_incident
+from bot.slack.listeners.silence import SilenceDeps, register_silence_buttons
+from bot.slack.socket_mode import EnvelopeClaims, SocketMode
 from bot.slack_worker import SlackWorker
-from bot.socket_mode import EnvelopeClaims, SocketMode
-from bot.status_service import StatusService
+from bot.storage.db import make_engine, migrate
+from bot.storage.group_commit import GroupCommit
 from bot.store import IncidentStore
-from bot.suspected_deploy import SuspectedDeploy
-from bot.tasks import TaskSet
 from bot.web import WebDeps, make_web_app
+from bot.workers.background import BackgroundWork
+from bot.workers.reminders import ReminderWorker
+from bot.workers.retention import RetentionWorker
+from bot.workers.tasks import TaskSet
 from integrations.alertmanager import AlertmanagerAPI
 from integrations.kubernetes import (
     KubernetesSource,

@@ -130,7 +130,7 @@ class Settings(BaseSettings):
     # How long processed bodies are kept (bot/core/retention.py); incidents are kept.
     retention_webhook_days: int = Field(default=30, ge=1)
     retention_slack_event_days: int = Field(default=7, ge=1)
-    # The incident pages (bot.incident_pages): off while WEB_SECRET is unset.
+    # The incident pages (bot.http.pages): off while WEB_SECRET is unset.
     public_url: str | None = None  # where people's browsers reach the bot; links build on it
     web_secret: SecretStr | None = None  # signs the pages' links and CSRF tokens (HMAC)
     web_auth_user_header: str | None = None  # e.g. X-Auth-Request-Email, set by oauth2-proxy

@@ -35,11 +35,11 @@ from bot.core.messages import (
 )
 from bot.core.retry import backoff
 from bot.core.slack_outage import OutageNote, delivered_note, unreachable_note
-from bot.models import Incident, SlackJob, TimelineEvent
 from bot.ports import ChatPort
 from bot.settings import Catalog
-from bot.slack_once import SlackOnce
+from bot.storage.models import Incident, SlackJob, TimelineEvent
 from bot.store import IncidentStore
+from bot.workers.slack_once import SlackOnce
 from commands.silence import silence_button
 from integrations.slack import SlackError, SlackPermanentError, SlackTransientError
 

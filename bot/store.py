@@ -15,7 +15,7 @@ from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.core.rollback import RollbackStatus
-from bot.models import (
+from bot.storage.models import (
     ActionItem,
     EventCuration,
     Incident,

@@ -19,15 +19,15 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.signature import SignatureVerifier
 
-from bot.api import ApiDeps, add_api_routes
-from bot.background import BackgroundWork
 from bot.clock import Clock
 from bot.core.alerts import PayloadError, decode_body, parse_notification
-from bot.db import is_migrated
-from bot.group_commit import GroupCommit
-from bot.incident_pages import PageDeps, add_page_routes
+from bot.http.api import ApiDeps, add_api_routes
+from bot.http.pages import PageDeps, add_page_routes
 from bot.metrics import BotMetrics
+from bot.storage.db import is_migrated
+from bot.storage.group_commit import GroupCommit
 from bot.store import IncidentStore
+from bot.workers.background import BackgroundWork
 
 log = structlog.get_logger(__name__)
 

@@ -17,9 +17,9 @@ from urllib.parse import urlsplit
 import asyncpg
 import pytest
 
-from bot.reminder_worker import SNOOZE
 from bot.runtime import BotRuntime
-from bot.slack_ack import PENDING
+from bot.slack.ack import PENDING
+from bot.workers.reminders import SNOOZE
 from commands.rollback import CANCEL, CONFIRM, SUGGESTED
 from commands.silence import SILENCE_BUTTON, UNSILENCE_BUTTON
 from standins.fake_kubernetes import FakeKubernetes

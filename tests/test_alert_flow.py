@@ -11,9 +11,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.models import Incident, TimelineEvent
 from bot.runtime import BotRuntime
 from bot.settings import Catalog
+from bot.storage.models import Incident, TimelineEvent
 from standins.fake_slack import FakeSlack
 from tests.conftest import CATALOG, FAST, SLACK_MODES, WEBHOOK_TOKEN, Clock, bot_settings
 from tests.polling import eventually

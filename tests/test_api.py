@@ -17,9 +17,9 @@ import pytest
 from pydantic import SecretStr
 
 from bot.core.exports import CSV_BOM, CSV_COLUMNS
-from bot.models import Incident
 from bot.runtime import BotRuntime
 from bot.settings import Catalog
+from bot.storage.models import Incident
 from standins.fake_slack import FakeSlack
 from tests.conftest import CATALOG, FAST, bot_settings
 from tests.test_alert_flow import T0, alert, notification, send, wait_settled

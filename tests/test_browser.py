@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
+from bot.cli.demo import Demo
 from bot.core.web_tokens import sign_link
-from bot.demo import Demo
-from bot.models import Incident
 from bot.runtime import BotRuntime
+from bot.storage.models import Incident
 from standins.fake_slack import FakeSlack
 from tests.realparts import unavailable
 from tests.test_alert_flow import alert, notification, send

@@ -22,11 +22,11 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from bot.check import BOT_SCOPES, KUBERNETES_PERMISSIONS, mask_database_url, mask_url
-from bot.cli_check import check
-from bot.db import make_engine, migrate
-from bot.models import WebhookDelivery
+from bot.cli.check.checks import BOT_SCOPES, KUBERNETES_PERMISSIONS, mask_database_url, mask_url
+from bot.cli.check.command import check
 from bot.settings import Settings
+from bot.storage.db import make_engine, migrate
+from bot.storage.models import WebhookDelivery
 from bot.store import IncidentStore
 from standins.fake_kubernetes import FakeKubernetes
 from standins.fake_slack import FakeSlack

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.db import make_engine, migrate
+from bot.storage.db import make_engine, migrate
 
 
 def run(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -18,19 +18,19 @@ import pytest
 from rich.console import Console
 
 import bot.cli
-from bot.cli_reports import chart_beside, incidents_table, stats_table
+from bot.cli.reports import chart_beside, incidents_table, stats_table
 from bot.core.exports import CSV_BOM, CSV_COLUMNS, IncidentRecord
 from bot.core.stats import incident_stats
-from bot.db import make_engine, migrate
-from bot.models import Incident, Rollback, TimelineEvent
+from bot.storage.db import make_engine, migrate
+from bot.storage.models import Incident, Rollback, TimelineEvent
 from bot.store import IncidentStore
 from tests.realparts import require_binary
 from tests.support.metrics_exporter import TrafficExporter
 from tests.support.prometheus_process import PrometheusProcess, find_prometheus
 from tests.test_reports import closed_port, prometheus_has_history
 
-# Through `incident-bot` once bot/cli.py registers the commands; until then, on their own.
-CLI = "bot.cli" if "postmortem" in bot.cli.main.commands else "bot.cli_reports"
+# Through `incident-bot` once bot/cli/__init__.py registers the commands; until then, on their own.
+CLI = "bot.cli" if "postmortem" in bot.cli.main.commands else "bot.cli.reports"
 NOW = datetime.now(UTC).replace(microsecond=0)
 START = NOW - timedelta(hours=2)
 NOTES = ('Rolled back, "payments" → rev 6, ünïcode 🚀', "=1+2", "two\nlines")

@@ -13,9 +13,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.db import make_engine
-from bot.models import Incident
 from bot.runtime import BotRuntime
+from bot.storage.db import make_engine
+from bot.storage.models import Incident
 from bot.store import IncidentStore
 from standins.fake_slack import FakeSlack
 from tests.bot_process import BotProcess

@@ -22,8 +22,8 @@ from bot.core.curation import (
 )
 from bot.core.exports import Curation, EventRecord
 from bot.core.web_tokens import sign_csrf, sign_link
-from bot.models import TimelineEvent
 from bot.runtime import BotRuntime
+from bot.storage.models import TimelineEvent
 from standins.fake_slack import FakeSlack
 from tests.web_pages import PERSON, WEB_SECRET, get, open_incident, visible_text, web_bot
 

@@ -16,9 +16,9 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
-from bot.db import make_engine
-from bot.models import Incident, WebhookDelivery
 from bot.runtime import BotRuntime
+from bot.storage.db import make_engine
+from bot.storage.models import Incident, WebhookDelivery
 from bot.store import IncidentStore
 from standins.fake_slack import FakeSlack
 from tests.bot_process import BotProcess

@@ -736,8 +736,9 @@ def test_dockerignore_sends_only_the_package_sources() -> None:
         for line in DOCKERIGNORE.read_text(encoding="utf-8").splitlines()
         if line.strip() and not line.startswith("#")
     ]
-    for path in ("pyproject.toml", "README.md", "bot/cli.py", "bot/migrations/env.py",
-                 "bot/alembic.ini", "commands/__init__.py", "integrations/slack.py"):  # fmt: skip
+    for path in ("pyproject.toml", "README.md", "bot/cli/__init__.py",
+                 "bot/storage/migrations/env.py", "bot/alembic.ini", "commands/__init__.py",
+                 "integrations/slack.py"):  # fmt: skip
         assert not dockerignored(path, patterns), path
     for path in (".git/config", "tests/test_web.py", "helm/incident-bot/values.yaml",
                  "incident-bot.db", "bot/__pycache__/cli.cpython-311.pyc", ".venv/bin/python",

@@ -32,9 +32,9 @@ from bot.core.similar import (
     similar_list,
 )
 from bot.core.status_report import FiringAlert, MetricReading, StatusReport
-from bot.models import Incident
-from bot.reminder_worker import snooze_blocks
 from bot.runtime import BotRuntime
+from bot.storage.models import Incident
+from bot.workers.reminders import snooze_blocks
 from commands.rollback import render_history, render_preview, render_progress
 from commands.silence import silence_message, silences_list
 from commands.status import render_status

@@ -7,10 +7,10 @@ from datetime import timedelta
 
 import pytest
 
-from bot.capture import ts_time
-from bot.models import ActionItem, Incident, TimelineEvent
 from bot.runtime import BotRuntime
 from bot.settings import Catalog
+from bot.slack.listeners.capture import ts_time
+from bot.storage.models import ActionItem, Incident, TimelineEvent
 from standins.fake_slack import FakeSlack
 from standins.fake_slack_state import FakeChannel
 from standins.slack_requests import interaction_body

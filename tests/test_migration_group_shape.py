@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from alembic import command
 
-from bot.db import alembic_config, make_engine
+from bot.storage.db import alembic_config, make_engine
 from bot.store import IncidentStore
 
 KEY = '{}:{alertname="HighErrorRate", service="payments"}'

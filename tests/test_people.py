@@ -15,11 +15,11 @@ import pytest
 from bot.core.exports import EventRecord
 from bot.core.people import label_mentions, mentioned_ids, with_names
 from bot.core.postmortem import RoleAssignment
-from bot.db import make_engine, migrate
-from bot.models import Incident, TimelineEvent
-from bot.people import MAX_AGE, PeopleDirectory
-from bot.reports import Reports
+from bot.services.people import MAX_AGE, PeopleDirectory
+from bot.services.reports import Reports
 from bot.settings import Catalog
+from bot.storage.db import make_engine, migrate
+from bot.storage.models import Incident, TimelineEvent
 from bot.store import IncidentStore
 from integrations.slack import SlackGateway, make_client
 from standins.fake_slack import FakeSlack

@@ -1,4 +1,4 @@
-"""Reports from the database (bot/reports.py and the store's report queries), on SQLite and
+"""Reports from the database (bot/services/reports.py and the store's report queries), on SQLite and
 PostgreSQL; Prometheus figures and the chart from the real Prometheus."""
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from aiohttp import web
 from bot.core.exports import CSV_BOM, CSV_COLUMNS
 from bot.core.postmortem import ActionItem as DraftAction
 from bot.core.postmortem import RoleAssignment, SeverityChange
-from bot.db import make_engine, migrate
-from bot.models import ActionItem, Incident, IncidentAlert, Rollback, TimelineEvent
-from bot.reports import Reports, incident_id_of
+from bot.services.reports import Reports, incident_id_of
 from bot.settings import Catalog
+from bot.storage.db import make_engine, migrate
+from bot.storage.models import ActionItem, Incident, IncidentAlert, Rollback, TimelineEvent
 from bot.store import IncidentStore
 from integrations.prometheus import PrometheusSource
 from tests.polling import eventually

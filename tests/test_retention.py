@@ -10,11 +10,11 @@ import pytest
 from sqlmodel import select
 
 from bot.core.retention import RetentionPolicy, purge_key
-from bot.db import make_engine, migrate
-from bot.models import SlackEventSeen, WebhookDelivery
-from bot.retention_worker import RetentionWorker
 from bot.settings import Settings
+from bot.storage.db import make_engine, migrate
+from bot.storage.models import SlackEventSeen, WebhookDelivery
 from bot.store import IncidentStore
+from bot.workers.retention import RetentionWorker
 
 NOW = datetime(2026, 11, 30, 11, 20, tzinfo=UTC)
 

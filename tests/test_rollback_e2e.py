@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from bot.models import Rollback
 from bot.runtime import BotRuntime
+from bot.storage.models import Rollback
 from standins.fake_kubernetes import FakeKubernetes
 from standins.fake_slack import FakeSlack
 from standins.fake_slack_state import FakeChannel, FakeMessage

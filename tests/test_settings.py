@@ -140,7 +140,7 @@ def test_bearer_ok_refuses_an_empty_expected_token() -> None:
 def test_bolt_refuses_an_empty_signing_secret() -> None:
     from slack_sdk.web.async_client import AsyncWebClient
 
-    from bot.slack_app import make_bolt_app
+    from bot.slack.app import make_bolt_app
 
     with pytest.raises(ValueError, match="empty signing secret"):
         make_bolt_app(client=AsyncWebClient(token="xoxb-1"), signing_secret="")
@@ -166,7 +166,7 @@ def test_the_prometheus_client_verifies_tls_by_default() -> None:
 
 
 def test_check_shows_an_insecure_webhook_as_a_warning() -> None:
-    from bot.check import WARNING, check_settings
+    from bot.cli.check.checks import WARNING, check_settings
 
     settings = Settings(slack_bot_token=SecretStr("xoxb-1"), slack_signing_secret=SecretStr(SECRET))
     row = check_settings(settings, insecure_webhook=True)
@@ -174,7 +174,7 @@ def test_check_shows_an_insecure_webhook_as_a_warning() -> None:
 
 
 def test_check_asks_patch_only_in_rollback_namespaces_and_by_a_catalog_name() -> None:
-    from bot.check_kubernetes import _patch_targets
+    from bot.cli.check.kubernetes import _patch_targets
 
     catalog = Catalog.model_validate(
         {

@@ -13,9 +13,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bot.models import Incident, Silence
 from bot.runtime import BotRuntime
 from bot.settings import Catalog
+from bot.storage.models import Incident, Silence
 from standins.fake_slack import FakeSlack
 from tests.conftest import CATALOG, FAST, WEBHOOK_TOKEN, bot_settings
 from tests.polling import eventually

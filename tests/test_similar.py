@@ -187,7 +187,7 @@ def test_noisy_groups() -> None:
 
 
 def test_incidents_stats_prints_the_noisy_groups() -> None:
-    from bot.cli_reports import stats_lines
+    from bot.cli.reports import stats_lines
     from bot.core.stats import incident_stats
 
     def record(n: int) -> IncidentRecord:
@@ -211,7 +211,7 @@ def test_incidents_stats_prints_the_noisy_groups() -> None:
 
 
 def test_links_go_to_the_channel_and_to_the_page_where_pages_are_on() -> None:
-    from bot.similar_service import SimilarIncidents
+    from bot.services.similar import SimilarIncidents
 
     incident = past(12, CURRENT, DAY)
     pages = SimilarIncidents(None, lambda: NOW, page_url=lambda i: f"https://bot.example/i/{i}")  # type: ignore[arg-type]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
-from bot.models import Incident, Rollback, TimelineEvent
 from bot.runtime import BotRuntime
+from bot.storage.models import Incident, Rollback, TimelineEvent
 from standins.fake_slack import FakeSlack
 from tests.polling import eventually
 from tests.slack_client import slash

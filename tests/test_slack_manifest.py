@@ -4,9 +4,9 @@ The source of bot/, commands/ and integrations/ (not the stand-ins) is read as a
 every Slack Web API method it calls: a method-name literal passed to `call(...)` /
 `api_call(...)`, a slack-sdk client method (`client.files_upload_v2(...)`, resolved to the
 Web API methods slack-sdk's own source calls), or Bolt's `say(...)`. Each must have a
-scope entry in `bot.check.REQUIRED_BOT_SCOPES`, each scope it needs must be in the
+scope entry in `bot.cli.check.checks.REQUIRED_BOT_SCOPES`, each scope it needs must be in the
 manifest, and each manifest scope must be needed by a method found, by a subscribed
-event, or be `commands`. `bot.check.BOT_SCOPES` (what `incident-bot check` asks the
+event, or be `commands`. `bot.cli.check.checks.BOT_SCOPES` (what `incident-bot check` asks the
 token for) must equal the manifest's list.
 """
 
@@ -25,7 +25,12 @@ import pytest
 import yaml
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.check import BOT_SCOPES, COMMANDS_SCOPE, REQUIRED_BOT_SCOPES, REQUIRED_EVENT_SCOPES
+from bot.cli.check.checks import (
+    BOT_SCOPES,
+    COMMANDS_SCOPE,
+    REQUIRED_BOT_SCOPES,
+    REQUIRED_EVENT_SCOPES,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = ROOT / "slack-app-manifest.yaml"
@@ -172,7 +177,7 @@ def test_every_method_called_has_a_scope_entry() -> None:
     unknown = {m: w for m, w in methods_called().items() if m not in REQUIRED_BOT_SCOPES}
     assert not unknown, "\n".join(
         f"Slack method {m} (called at {', '.join(w)}) is not in REQUIRED_BOT_SCOPES in "
-        f'bot/slack_scopes.py: add  "{m}": ("<scope>",),  (the scope is on '
+        f'bot/slack/scopes.py: add  "{m}": ("<scope>",),  (the scope is on '
         f"https://docs.slack.dev/reference/methods/{m}; () when it needs none)"
         for m, w in sorted(unknown.items())
     )
@@ -187,12 +192,12 @@ def test_every_scope_the_code_needs_is_in_the_manifest(manifest: dict[str, Any])
                 lacking.append(
                     f"Slack method {method} (called at {', '.join(where)}) needs scope {scope}: "
                     f"add  - {scope}  under oauth_config.scopes.bot in slack-app-manifest.yaml "
-                    f"and {scope!r} to BOT_SCOPES in bot/slack_scopes.py"
+                    f"and {scope!r} to BOT_SCOPES in bot/slack/scopes.py"
                 )
     for event in manifest["settings"]["event_subscriptions"]["bot_events"]:
         event_scope = REQUIRED_EVENT_SCOPES.get(event)
         if event_scope is None:
-            lacking.append(f"event {event} is not in REQUIRED_EVENT_SCOPES in bot/slack_scopes.py")
+            lacking.append(f"event {event} is not in REQUIRED_EVENT_SCOPES in bot/slack/scopes.py")
         elif event_scope not in granted:
             lacking.append(f"event {event} needs scope {event_scope}: add it to the manifest")
     assert not lacking, "\n".join(lacking)
@@ -209,7 +214,7 @@ def test_every_manifest_scope_is_used(manifest: dict[str, Any]) -> None:
     assert not unused, (
         f"slack-app-manifest.yaml asks for {', '.join(unused)}, which no Slack method the code "
         "calls and no subscribed event needs: remove it there and from BOT_SCOPES in "
-        "bot/slack_scopes.py"
+        "bot/slack/scopes.py"
     )
 
 
@@ -217,7 +222,7 @@ def test_check_asks_the_token_for_exactly_the_manifest_scopes(manifest: dict[str
     scopes = manifest_scopes(manifest)
     assert len(scopes) == len(set(scopes)), "a scope is listed twice in the manifest"
     assert sorted(BOT_SCOPES) == sorted(scopes), (
-        f"BOT_SCOPES in bot/slack_scopes.py {sorted(BOT_SCOPES)} != the manifest's {sorted(scopes)}"
+        f"BOT_SCOPES in bot/slack/scopes.py {sorted(BOT_SCOPES)} != the manifest's {sorted(scopes)}"
     )
 
 

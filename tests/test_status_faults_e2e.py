@@ -126,7 +126,7 @@ async def test_an_unexpected_exception_ends_in_an_answer_that_says_what_failed(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("a bug in reading events")
 
-    monkeypatch.setattr("bot.status_kubernetes.warning_events", broken)
+    monkeypatch.setattr("bot.services.status_kubernetes.warning_events", broken)
     async with running_bot(sqlite_url, fake_slack, kubeconfig=kubeconfig,
                            prometheus_url=prometheus.url) as bot:  # fmt: skip
         texts = await status_sections(bot, fake_slack)
@@ -137,7 +137,7 @@ async def test_an_unexpected_exception_ends_in_an_answer_that_says_what_failed(
         assert "*Pods in trouble*" in "\n".join(texts)
 
         # Even a failure outside every section still answers, and says what failed.
-        monkeypatch.setattr("bot.slack_commands.render_status", broken)
+        monkeypatch.setattr("bot.slack.listeners.commands.render_status", broken)
         general = fake_slack.add_channel("elsewhere")
         await slash(bot, "/status", "payments", channel=general.id)
         await fake_slack.wait_for_call("chat.postMessage", count=2, timeout=20)

@@ -11,8 +11,8 @@ import aiohttp
 import pytest
 from sqlmodel import select
 
-from bot.models import WebhookDelivery
 from bot.runtime import BotRuntime
+from bot.storage.models import WebhookDelivery
 from standins.slack_requests import signed_headers
 from tests.conftest import SIGNING_SECRET, WEBHOOK_TOKEN
 

@@ -10,9 +10,9 @@ from html import unescape
 import aiohttp
 from pydantic import SecretStr
 
-from bot.models import Incident
 from bot.runtime import BotRuntime
 from bot.settings import Catalog
+from bot.storage.models import Incident
 from standins.fake_slack import FakeSlack
 from tests.conftest import CATALOG, FAST, Clock, bot_settings
 from tests.test_alert_flow import alert, notification, send, wait_settled

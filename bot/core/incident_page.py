@@ -1,6 +1,6 @@
 """What the incident page shows, decided without I/O: kind filters, phase groups, facts.
 
-The shell (`bot.incident_pages`) reads one page of events (filtered in SQL, so a
+The shell (`bot.http.pages`) reads one page of events (filtered in SQL, so a
 50,000-event incident stays fast) and hands them here; the template only lays
 out what these functions return. Text is returned as text: the HTML template
 escapes it (Jinja2 autoescape), nothing here builds markup.

@@ -1,7 +1,7 @@
 """People by name in documents read outside Slack: pure helpers, no I/O.
 
 Slack renders `<@U0DANA>` as the person's name; a Markdown file, a CSV or a printed
-post-mortem does not. The shell looks the names up (`bot.people`); these functions
+post-mortem does not. The shell looks the names up (`bot.services.people`); these functions
 put them into the text as Slack's own labelled mention, `<@U0DANA|dana>`, which
 keeps the id (for the JSON export and for Slack) and reads as `@dana` once a
 renderer makes Slack markup plain.

@@ -1,0 +1,1 @@
+"""`incident-bot check`: the command and its parts (one module per dependency)."""

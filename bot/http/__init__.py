@@ -1,0 +1,1 @@
+"""The HTTP side: the aiohttp routes, the read-only API, the incident pages."""

@@ -1,0 +1,1 @@
+"""The work behind each feature: incidents, rollback, status, silences, reports."""

@@ -1,0 +1,191 @@
+"""Timeline exports streamed from the database in pages, with flat memory.
+
+The exports (`bot.core.exports`) are sync generators over an iterable of events;
+the database is async. `export_chunks` runs the export in a worker thread
+(`asyncio.to_thread`, one batch of about 64 KiB per call) and feeds it an
+iterator whose `__next__` fetches the next page of events from the event loop
+(`asyncio.run_coroutine_threadsafe` on `IncidentStore.timeline_rows_after`,
+keyset pagination, plain rows rather than ORM objects, the next page read while
+the thread formats this one). Memory holds two pages of events and one batch of
+output whatever the timeline's size; the event loop stays free while the thread
+formats rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import (
+    AsyncGenerator,
+    Callable,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from concurrent.futures import Future
+from dataclasses import dataclass, replace
+from typing import Any
+
+from bot.core.exports import (
+    EventRecord,
+    IncidentRecord,
+    timeline_csv,
+    timeline_json,
+    timeline_markdown,
+)
+from bot.core.people import label_mentions
+from bot.services.curations import CurationView
+from bot.services.report_rows import incident_record
+from bot.storage.models import Incident
+from bot.store import IncidentStore
+
+PAGE_SIZE = 5000  # events per database page while streaming an export
+BATCH_BYTES = 256 * 1024  # output handed from the export thread to the event loop at a time
+_PAGE_WAIT = 60.0  # seconds the export thread waits for a page before giving up
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    name: str
+    content_type: str  # without the charset; the body is always UTF-8
+    render: Callable[[IncidentRecord, Iterable[EventRecord]], Iterator[str]]
+
+    def filename(self, ref: str) -> str:
+        return f"{ref}-timeline.{self.name}"
+
+
+EXPORT_FORMATS: dict[str, ExportFormat] = {
+    "json": ExportFormat("json", "application/json", timeline_json),
+    "csv": ExportFormat("csv", "text/csv", timeline_csv),
+    "md": ExportFormat("md", "text/markdown", timeline_markdown),
+}
+
+
+class _PagedEvents:
+    """The iterator the export thread reads, a page of plain rows at a time.
+
+    While the thread formats one page, the next is already being read on the event
+    loop (one page ahead, no more), so the database and the formatting overlap.
+    """
+
+    def __init__(
+        self,
+        store: IncidentStore,
+        incident_id: int,
+        loop: asyncio.AbstractEventLoop,
+        size: int,
+        names: Mapping[str, str],
+    ) -> None:
+        self._store, self._incident_id = store, incident_id
+        self._loop, self._size, self._names = loop, size, names
+        self._buffer: Iterator[Any] = iter(())
+        self._ahead: Future[Sequence[Any]] | None = None
+        self._done = False
+        self.stopped = False  # set by the loop side when nobody wants the rest
+
+    def __iter__(self) -> _PagedEvents:
+        return self
+
+    def __next__(self) -> tuple[int | None, EventRecord]:
+        while True:
+            row = next(self._buffer, None)
+            if row is not None:
+                return row[0], record_of(row, self._names)
+            if self._done or self.stopped:
+                raise StopIteration
+            if self._ahead is None:
+                self._ahead = self._fetch(None)
+            page = self._ahead.result(timeout=_PAGE_WAIT)
+            self._ahead = None
+            self._done = len(page) < self._size
+            if not self._done:
+                last = page[-1]
+                self._ahead = self._fetch((last[1], last[0]))
+            self._buffer = iter(page)
+
+    def _fetch(self, after: tuple[Any, int] | None) -> Future[Sequence[Any]]:
+        return asyncio.run_coroutine_threadsafe(
+            self._store.timeline_rows_after(self._incident_id, after, self._size), self._loop
+        )
+
+    @property
+    def ahead(self) -> Future[Sequence[Any]] | None:
+        """The page being read ahead, if any."""
+        return self._ahead
+
+
+def record_of(row: Any, names: Mapping[str, str]) -> EventRecord:
+    """A plain row of `IncidentStore.timeline_rows_after` as the export core reads it."""
+    _id, occurred_at, recorded_at, kind, actor, text, details, link = row
+    return EventRecord(
+        occurred_at=occurred_at,
+        recorded_at=recorded_at,
+        kind=kind,
+        actor=actor,
+        text=label_mentions(text, names),
+        details=details or {},
+        link=link,
+        actor_name=names.get(actor) if actor and names else None,
+    )
+
+
+async def export_chunks(
+    store: IncidentStore,
+    incident: Incident,
+    fmt: str,
+    *,
+    page_size: int = PAGE_SIZE,
+    names: Mapping[str, str] | None = None,
+    curations: CurationView | None = None,
+) -> AsyncGenerator[bytes, None]:
+    """The export in UTF-8 batches of about `BATCH_BYTES`, read `page_size` events at a time,
+    with reviewers' `curations` applied (flags, comments, corrections in time order).
+
+    Use it under `contextlib.aclosing` so a reader that stops early (a client
+    gone) ends the export at once.
+    """
+    assert incident.id is not None
+    export = EXPORT_FORMATS[fmt]
+    events = _PagedEvents(store, incident.id, asyncio.get_running_loop(), page_size, names or {})
+    record = incident_record(incident)
+    if incident.commander and names:
+        record = replace(record, commander_name=names.get(incident.commander))
+    records = curations.apply(events) if curations is not None else (e for _, e in events)
+    chunks = export.render(record, records)
+    busy = threading.Lock()  # held by the thread while it works on `chunks`
+
+    def next_batch() -> bytes:
+        # Characters, not bytes, are counted (a batch of non-ASCII text is a little
+        # larger); one encode per batch instead of one per event.
+        parts: list[str] = []
+        size = 0
+        with busy:
+            for chunk in chunks:
+                parts.append(chunk)
+                size += len(chunk)
+                if size >= BATCH_BYTES:
+                    break
+        return "".join(parts).encode("utf-8")
+
+    try:
+        while batch := await asyncio.to_thread(next_batch):
+            yield batch
+    finally:
+        events.stopped = True
+        # Cancelled while the thread works: it stops at the next page and the
+        # generators go with the garbage; otherwise close them now.
+        if busy.acquire(blocking=False):
+            try:
+                if isinstance(chunks, Generator):
+                    chunks.close()
+                ahead = events.ahead
+            finally:
+                busy.release()
+            if ahead is not None:
+                # Let the page being read ahead finish: cancelling a query half-way leaves
+                # the database driver's thread answering a future nobody awaits.
+                with contextlib.suppress(Exception):
+                    await asyncio.wrap_future(ahead)

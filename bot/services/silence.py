@@ -1,0 +1,362 @@
+"""Alertmanager silences made from an incident channel: check, create, list, expire.
+
+Order of work, so nothing is left half-done: every check (configuration, the
+alert group, the duration, permission) runs before Alertmanager is called; the
+silence is created in Alertmanager, then its row and timeline event are written
+in one transaction, and if that write fails the silence is expired again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import structlog
+
+from bot.clock import Clock
+from bot.core.alerts import format_timestamp
+from bot.core.escaping import mrkdwn
+from bot.core.silences import (
+    Matcher,
+    SilenceRefused,
+    SilenceView,
+    check_duration,
+    format_matchers,
+    format_span,
+    group_matchers,
+    may_silence,
+    silence_comment,
+    silence_window,
+    state,
+    to_expire_on_resolve,
+)
+from bot.ports import ChatPort
+from bot.services.group_directory import GroupDirectory
+from bot.settings import Catalog
+from bot.storage.models import Incident, Silence, TimelineEvent
+from bot.store import IncidentStore
+from commands.silence import silence_message
+from integrations.alertmanager import (
+    AlertmanagerAPI,
+    AlertmanagerError,
+    AlertmanagerRejected,
+    parse_time,
+)
+from integrations.slack import SlackError
+
+log = structlog.get_logger(__name__)
+audit = structlog.get_logger("incident_bot.audit")
+NO_ALERTMANAGER = (
+    "Alertmanager is not configured for this bot: set ALERTMANAGER_URL (its API address, "
+    "like http://alertmanager:9093) to silence from Slack. Nothing was silenced."
+)
+
+
+@dataclass(frozen=True)
+class SilencePlan:
+    """A silence that passed every check and may be created."""
+
+    incident: Incident
+    user: str
+    user_name: str
+    matchers: tuple[Matcher, ...]
+    duration: timedelta
+    reason: str | None
+    keep: bool
+    channel: str
+
+
+def view(row: Silence) -> SilenceView:
+    assert row.id is not None
+    return SilenceView(
+        row_id=row.id, silence_id=row.silence_id, matchers=tuple(row.matchers),
+        created_by=row.created_by, starts_at=row.starts_at, ends_at=row.ends_at,
+        reason=row.reason, keep=row.keep, expired_at=row.expired_at, expired_by=row.expired_by,
+    )  # fmt: skip
+
+
+class SilenceService:
+    def __init__(
+        self,
+        store: IncidentStore,
+        chat: ChatPort,
+        alertmanager: AlertmanagerAPI | None,
+        catalog: Catalog,
+        clock: Clock,
+    ) -> None:
+        self.store, self.chat, self.alertmanager = store, chat, alertmanager
+        self.catalog, self.clock = catalog, clock
+        self.groups = GroupDirectory(chat, clock)
+
+    # -- create -------------------------------------------------------------------------
+
+    async def plan(
+        self, incident: Incident, user: str, user_name: str, duration: timedelta,
+        reason: str | None, keep: bool, channel: str,
+    ) -> SilencePlan | str:  # fmt: skip
+        """Every check before Alertmanager is called; a string is the answer for the user."""
+        if self.alertmanager is None:
+            return NO_ALERTMANAGER
+        try:
+            matchers = group_matchers(incident.group_labels or {})
+            check_duration(duration, self.catalog.incident.max_silence_hours)
+        except SilenceRefused as e:
+            return f"{e}. Nothing was silenced."
+        refusal = await self._refusal(incident, user, channel)
+        if refusal is not None:
+            return refusal
+        return SilencePlan(incident, user, user_name, matchers, duration, reason, keep, channel)
+
+    async def _refusal(self, incident: Incident, user: str, channel: str) -> str | None:
+        policy = self.catalog.silence
+        members: list[str] | None = None
+        if not (policy.allowed_users or policy.allowed_groups):
+            try:
+                members = await self.chat.channel_members(incident.channel_id or channel)
+            except SlackError as e:
+                log.warning("could not read channel members", channel=channel, error=e.error)
+        groups = await self.groups.groups_of(user, policy.allowed_groups)
+        permission = may_silence(
+            user, user_groups=groups, channel_members=members,
+            allowed_users=policy.allowed_users, allowed_groups=policy.allowed_groups,
+        )  # fmt: skip
+        if permission.allowed:
+            return None
+        audit.warning("silence refused", user=user, incident=incident.ref, reason=permission.reason)
+        await self._note(
+            incident, "silence_refused", f"Silence by <@{user}> refused: {permission.reason}",
+            user, key=f"silence-refused:{incident.id}:{user}:{self.clock().isoformat()}",
+        )  # fmt: skip
+        return f"Not silencing: {permission.reason}. Nothing was silenced."
+
+    async def create(self, plan: SilencePlan) -> None:
+        """Create the silence, record it, announce it; tell the user privately if it fails."""
+        assert self.alertmanager is not None
+        incident = plan.incident
+        assert incident.id is not None
+        starts, ends = silence_window(self.clock(), plan.duration)
+        link = await self._channel_link(incident, plan.channel)
+        comment = silence_comment(incident.ref, link, plan.reason)
+        api_matchers = [m.to_api() for m in plan.matchers]
+        try:
+            silence_id = await self.alertmanager.create_silence(
+                api_matchers, starts_at=starts, ends_at=ends, created_by=plan.user_name,
+                comment=comment,
+            )  # fmt: skip
+        except AlertmanagerRejected as e:
+            await self._tell(plan, f"Alertmanager refused the silence ({e.message}). "
+                                   "Nothing was silenced.")  # fmt: skip
+            return
+        except AlertmanagerError as e:
+            # A request that timed out may still have made the silence: undo it if so.
+            undone = await self._undo_unanswered(plan, comment, starts)
+            await self._tell(plan, f"Alertmanager did not answer ({e}). {undone}Nothing was "
+                                   "silenced; try again in a moment.")  # fmt: skip
+            return
+        row = Silence(
+            incident_id=incident.id, silence_id=silence_id, matchers=api_matchers,
+            created_by=plan.user, created_by_name=plan.user_name, reason=plan.reason,
+            comment=comment, keep=plan.keep, starts_at=starts, ends_at=ends,
+            channel_id=incident.channel_id or plan.channel,
+        )  # fmt: skip
+        try:
+            await self._record_created(row, plan)
+        except Exception:
+            log.exception("could not record a silence; expiring it again", silence=silence_id)
+            with contextlib.suppress(AlertmanagerError):
+                await self.alertmanager.expire_silence(silence_id)
+            await self._tell(plan, "Could not record the silence, so it was expired again. "
+                                   "Nothing was silenced; try again.")  # fmt: skip
+            return
+        audit.info(
+            "silence created", user=plan.user, incident=incident.ref, silence=silence_id,
+            matchers=format_matchers(plan.matchers), until=format_timestamp(ends),
+        )  # fmt: skip
+        await self._announce(row)
+
+    async def _undo_unanswered(self, plan: SilencePlan, comment: str, since: datetime) -> str:
+        """Expire a silence Alertmanager made for this very request though its answer never
+        came (same matchers, createdBy and comment, updated since the request, not one of
+        ours on record); says what was done, for the user."""
+        assert self.alertmanager is not None
+        labels = {m.name: m.value for m in plan.matchers}
+        try:
+            found = await self.alertmanager.silences(labels)
+            known = {
+                r.silence_id for r in await self.store.incident_silences(plan.incident.id or 0)
+            }
+            strays = [
+                str(x["id"]) for x in found
+                if x.get("createdBy") == plan.user_name and x.get("comment") == comment
+                and (x.get("status") or {}).get("state") in ("active", "pending")
+                and str(x.get("id")) not in known
+                and (parse_time(x.get("updatedAt")) or since) >= since - timedelta(seconds=5)
+            ]  # fmt: skip
+            for stray in strays:
+                await self.alertmanager.expire_silence(stray)
+        except AlertmanagerError:
+            return "It may have made the silence anyway: check `/incident silences` and /status. "
+        return (
+            f"The silence it made anyway ({', '.join(strays)}) was expired again. "
+            if strays
+            else ""
+        )
+
+    async def _record_created(self, row: Silence, plan: SilencePlan) -> None:
+        incident = plan.incident
+        assert incident.id is not None
+        keep = " (kept after resolve)" if plan.keep else ""
+        what = mrkdwn(format_matchers(plan.matchers))
+        text = (
+            f"<@{plan.user}> silenced {what} in Alertmanager until "
+            f"{format_timestamp(row.ends_at)} ({format_span(plan.duration)}){keep}"
+        )
+        async with self.store.unit() as unit:
+            await unit.add(row)
+            await unit.add_event(
+                TimelineEvent(
+                    incident_id=incident.id, kind="silence_created", actor=plan.user, text=text,
+                    occurred_at=row.starts_at, recorded_at=self.clock(),
+                    source_key=f"silence:{row.silence_id}:created",
+                    details={"silence_id": row.silence_id, "matchers": row.matchers,
+                             "ends_at": format_timestamp(row.ends_at), "keep": row.keep,
+                             "reason": row.reason, "created_by": row.created_by_name},
+                )
+            )  # fmt: skip
+
+    async def _announce(self, row: Silence) -> None:
+        assert row.id is not None
+        assert row.channel_id is not None
+        text, blocks = silence_message(view(row), self.clock())
+        try:
+            posted = await self.chat.post_message(row.channel_id, text, blocks)
+        except SlackError as e:  # the silence stands; /incident silences lists it
+            log.error("could not announce a silence", silence=row.silence_id, error=e.error)
+            return
+        await self.store.update_row(Silence, row.id, message_ts=posted.ts)
+
+    # -- list and expire ----------------------------------------------------------------
+
+    async def of_incident(self, incident: Incident) -> list[SilenceView]:
+        assert incident.id is not None
+        return [view(r) for r in await self.store.incident_silences(incident.id)]
+
+    async def unsilence(self, incident: Incident, user: str, channel: str) -> str:
+        """Expire every active silence of the incident; the answer for the user."""
+        if self.alertmanager is None:
+            return NO_ALERTMANAGER.replace("Nothing was silenced.", "")
+        refusal = await self._refusal(incident, user, channel)
+        if refusal is not None:
+            return refusal.replace("Not silencing", "Not unsilencing").replace(
+                "Nothing was silenced.", "The silences stay."
+            )
+        now = self.clock()
+        active = [s for s in await self.of_incident(incident) if state(s, now) == "active"]
+        if not active:
+            return "No active silence of this incident to expire."
+        failed = [s for s in active if not await self._expire(incident, s, user, "expired")]
+        if failed:
+            ids = ", ".join(s.silence_id for s in failed)
+            return f"Alertmanager did not expire {ids}; they are still active. Try again."
+        return f"Expired {len(active)} silence(s)."
+
+    async def unsilence_one(self, row_id: int, user: str, channel: str) -> str:
+        """The Unsilence button of one silence message."""
+        row = await self.store.get(Silence, row_id)
+        incident = await self.store.incident(row.incident_id) if row else None
+        if row is None or incident is None:
+            return "That silence is not known to this bot."
+        if self.alertmanager is None:
+            return NO_ALERTMANAGER.replace("Nothing was silenced.", "")
+        refusal = await self._refusal(incident, user, channel)
+        if refusal is not None:
+            return refusal.replace("Not silencing", "Not unsilencing")
+        silence = view(row)
+        if state(silence, self.clock()) != "active":
+            return f"Silence {row.silence_id} is not active any more."
+        if not await self._expire(incident, silence, user, "expired"):
+            return f"Alertmanager did not expire {row.silence_id}; it is still active. Try again."
+        return f"Expired silence {row.silence_id}."
+
+    async def expire_on_resolve(self, incident: Incident, actor: str) -> None:
+        """Expire the incident's silences not made with --keep, and say so on the timeline."""
+        if self.alertmanager is None or incident.id is None:
+            return
+        now = self.clock()
+        silences = await self.of_incident(incident)
+        failed = [
+            s.silence_id
+            for s in to_expire_on_resolve(silences, now)
+            if not await self._expire(incident, s, actor, "expired: the incident was resolved")
+        ]
+        if failed and incident.channel_id:
+            # The room must know the page is still muted: nobody reads the timeline first.
+            text = (
+                f":warning: Could not expire silence {', '.join(failed)} in Alertmanager on "
+                "resolve; it still mutes this alert group. Run `/incident unsilence`."
+            )
+            with contextlib.suppress(SlackError):
+                await self.chat.post_message(incident.channel_id, text)
+        for silence in silences:
+            if silence.keep and state(silence, now) == "active":
+                await self._note(
+                    incident, "silence_kept",
+                    f"Silence {silence.silence_id} kept after resolve (--keep), until "
+                    f"{format_timestamp(silence.ends_at)}",
+                    actor, key=f"silence:{silence.silence_id}:kept",
+                )  # fmt: skip
+
+    async def _expire(self, incident: Incident, s: SilenceView, user: str, why: str) -> bool:
+        assert self.alertmanager is not None
+        assert incident.id is not None
+        try:
+            await self.alertmanager.expire_silence(s.silence_id)
+        except AlertmanagerError as e:
+            log.warning("could not expire a silence", silence=s.silence_id, error=str(e))
+            await self._note(
+                incident, "silence_expire_failed",
+                f"Could not expire silence {s.silence_id} ({e}); run /incident unsilence",
+                user, key=f"silence:{s.silence_id}:expire-failed:{self.clock().isoformat()}",
+            )  # fmt: skip
+            return False
+        now = self.clock()
+        row = await self.store.update_row(Silence, s.row_id, expired_at=now, expired_by=user)
+        who = f"<@{user}>" if user[:1] in ("U", "W") else user
+        await self._note(
+            incident, "silence_expired",
+            f"Silence {s.silence_id} ({mrkdwn(format_matchers(s.matchers))}) {why} by {who}",
+            user, key=f"silence:{s.silence_id}:expired",
+        )  # fmt: skip
+        if row is not None and row.message_ts and row.channel_id:
+            text, blocks = silence_message(view(row), now)
+            with contextlib.suppress(SlackError):  # the message is a view; the record is kept
+                await self.chat.update_message(row.channel_id, row.message_ts, text, blocks)
+        return True
+
+    # -- helpers ------------------------------------------------------------------------
+
+    async def _channel_link(self, incident: Incident, channel: str) -> str | None:
+        where = incident.channel_id or channel
+        if incident.alert_message_ts:
+            with contextlib.suppress(SlackError):
+                link = await self.chat.permalink(where, incident.alert_message_ts)
+                if link:
+                    return link
+        return f"https://slack.com/app_redirect?channel={where}"
+
+    async def _tell(self, plan: SilencePlan, text: str) -> None:
+        with contextlib.suppress(SlackError):
+            await self.chat.post_ephemeral(plan.channel, plan.user, text)
+
+    async def _note(
+        self, incident: Incident, kind: str, text: str, actor: str, *, key: str
+    ) -> None:
+        assert incident.id is not None
+        now = self.clock()
+        await self.store.add_event(
+            TimelineEvent(
+                incident_id=incident.id, kind=kind, text=text, actor=actor, occurred_at=now,
+                recorded_at=now, source_key=key,
+            )
+        )  # fmt: skip

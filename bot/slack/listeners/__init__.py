@@ -1,0 +1,1 @@
+"""Bolt listeners, one module per family of commands and events."""

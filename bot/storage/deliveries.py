@@ -1,0 +1,123 @@
+"""The queue of stored Alertmanager deliveries: what is pending, retrying, parked.
+
+Processing a delivery can fail for reasons no retry fixes (a bug meeting an odd
+payload). Such a delivery is tried a bounded number of times with backoff, then
+parked as failed with its error, and never holds back another group: an operator
+sees it (`/metrics`, `incident-bot check`, `incident-bot deliveries --failed`)
+and replays it after a fix (`--retry ID`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+
+from bot.storage.models import WebhookDelivery
+from bot.store import IncidentStore
+
+MAX_ERROR_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class PendingDelivery:
+    id: int
+    group_key: str
+    next_attempt_at: datetime | None
+    attempts: int = 0
+
+
+@dataclass(frozen=True)
+class DeliveryCounts:
+    pending: int  # stored, not yet processed, not parked
+    failed: int  # parked after their last attempt
+
+
+def _not_done() -> sa.ColumnElement[bool]:
+    return sa.and_(
+        col(WebhookDelivery.processed_at).is_(None), col(WebhookDelivery.failed_at).is_(None)
+    )
+
+
+class DeliveryQueue:
+    def __init__(self, store: IncidentStore) -> None:
+        self.store = store
+
+    async def pending(self, limit: int = 500) -> list[PendingDelivery]:
+        """Oldest first, including those waiting for their next attempt."""
+        query = (
+            select(
+                WebhookDelivery.id,
+                WebhookDelivery.group_key,
+                WebhookDelivery.next_attempt_at,
+                WebhookDelivery.attempts,
+            )
+            .where(_not_done())
+            .order_by(col(WebhookDelivery.id))
+            .limit(limit)
+        )
+        async with self.store.unit() as unit:
+            rows = (await unit.session.exec(query)).all()
+        return [PendingDelivery(i, g, n, a) for i, g, n, a in rows if i is not None]
+
+    async def record_failure(
+        self, delivery_id: int, *, error: str, now: datetime, retry_in: timedelta | None
+    ) -> int:
+        """Count a failed attempt; `retry_in` None parks it. Returns the attempts so far."""
+        async with self.store.unit() as unit:
+            row = await unit.session.get(WebhookDelivery, delivery_id)
+            if row is None or row.processed_at is not None:
+                return 0
+            row.attempts += 1
+            row.last_error = error[:MAX_ERROR_CHARS]
+            row.next_attempt_at = None if retry_in is None else now + retry_in
+            row.failed_at = now if retry_in is None else None
+            unit.session.add(row)
+            return row.attempts
+
+    async def attempts(self, delivery_id: int) -> int:
+        async with self.store.unit() as unit:
+            row = await unit.session.get(WebhookDelivery, delivery_id)
+            return row.attempts if row is not None else 0
+
+    async def retry(self, delivery_id: int) -> bool:
+        """Un-park a failed delivery so the running bot processes it again."""
+        statement = (
+            sa.update(WebhookDelivery)
+            .where(
+                col(WebhookDelivery.id) == delivery_id,
+                col(WebhookDelivery.processed_at).is_(None),
+                col(WebhookDelivery.failed_at).is_not(None),
+            )
+            .values(failed_at=None, attempts=0, next_attempt_at=None)
+        )
+        async with self.store.unit() as unit:
+            result = await unit.session.exec(statement)
+            return bool(getattr(result, "rowcount", 0))
+
+    async def listing(self, *, failed_only: bool, limit: int = 200) -> Sequence[WebhookDelivery]:
+        """Deliveries not processed yet (or only the parked ones), oldest first."""
+        if failed_only:
+            where = col(WebhookDelivery.failed_at).is_not(None)
+        else:
+            where = col(WebhookDelivery.processed_at).is_(None)
+        query = (
+            select(WebhookDelivery)
+            .where(where, col(WebhookDelivery.processed_at).is_(None))
+            .order_by(col(WebhookDelivery.id))
+            .limit(limit)
+        )
+        async with self.store.unit() as unit:
+            return (await unit.session.exec(query)).all()
+
+    async def counts(self) -> DeliveryCounts:
+        failed = col(WebhookDelivery.failed_at).is_not(None)
+        query = select(sa.func.count().filter(_not_done()), sa.func.count().filter(failed)).where(
+            col(WebhookDelivery.processed_at).is_(None)
+        )
+        async with self.store.unit() as unit:
+            pending, parked = (await unit.session.exec(query)).one()
+        return DeliveryCounts(int(pending or 0), int(parked or 0))

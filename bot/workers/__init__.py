@@ -1,0 +1,1 @@
+"""Loops that do accepted work in the background: intake, the Slack outbox, reminders."""
