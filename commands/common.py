@@ -6,14 +6,20 @@ import shlex
 
 
 class UsageError(ValueError):
-    """Bad arguments; the message says what to type instead."""
+    """Bad arguments to any slash command. `str(error)` is what to tell the user: the reason
+    (when one helps), then `usage`, the line to type instead."""
+
+    def __init__(self, usage: str, reason: str | None = None) -> None:
+        self.usage = usage
+        self.reason = reason
+        super().__init__(f"{reason}. {usage}" if reason else usage)
 
 
 def split_args(text: str, usage: str) -> list[str]:
     try:
         return shlex.split(text.strip())
     except ValueError as e:  # an unclosed quote
-        raise UsageError(f"{e}. {usage}") from e
+        raise UsageError(usage, str(e)) from e
 
 
 def take_option(args: list[str], *names: str, usage: str) -> str | None:
@@ -22,7 +28,7 @@ def take_option(args: list[str], *names: str, usage: str) -> str | None:
         for name in names:
             if arg == name:
                 if i + 1 >= len(args) or args[i + 1].startswith("-"):
-                    raise UsageError(f"{name} needs a value. {usage}")
+                    raise UsageError(usage, f"{name} needs a value")
                 value = args[i + 1]
                 del args[i : i + 2]
                 return value

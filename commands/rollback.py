@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from bot.core.alerts import format_timestamp
-from bot.core.block_kit import CONFIRM_TEXT, clip, code_section, context, lines_within, section
+from bot.core.block_kit import (
+    CONFIRM_TEXT,
+    Block,
+    clip,
+    code_section,
+    context,
+    lines_within,
+    section,
+)
 from bot.core.escaping import code, code_block, mention, mrkdwn
 from bot.core.rollback import RollbackPlan
 from bot.core.rollout import Revision, RolloutStatus
@@ -19,7 +26,6 @@ USAGE = (
 CONFIRM = "rollback_confirm"
 CANCEL = "rollback_cancel"
 SUGGESTED = "rollback_suggested"
-Block = dict[str, Any]
 HISTORY_TEXT = 6_000  # a couple of screens; kubectl shows every revision
 _DIFF_REST = "`kubectl rollout history --revision N` shows each revision whole"
 
@@ -41,13 +47,13 @@ def parse_rollback(text: str) -> RollbackArgs:
     flags = {name: take_flag(args, f"--{name}") for name in ("dry-run", "history", "force")}
     unknown = [a for a in args if a.startswith("-")]
     if unknown:
-        raise UsageError(f"unknown option {unknown[0]}. {USAGE}")
+        raise UsageError(USAGE, f"unknown option {unknown[0]}")
     if len(args) > 1:
-        raise UsageError(f"one deployment at a time, got {' '.join(args)}. {USAGE}")
+        raise UsageError(USAGE, f"one deployment at a time, got {' '.join(args)}")
     revision = None
     if raw_revision is not None:
         if not raw_revision.isdigit() or int(raw_revision) < 1:
-            raise UsageError(f"--to-revision takes a revision number, got {raw_revision}. {USAGE}")
+            raise UsageError(USAGE, f"--to-revision takes a revision number, got {raw_revision}")
         revision = int(raw_revision)
     deployment = args[0].removeprefix("deployment/") if args else None
     return RollbackArgs(

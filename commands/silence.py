@@ -1,16 +1,15 @@
 """`/incident silence|silences|unsilence`: the messages and buttons (no I/O).
 
-Parsing lives with the other `/incident` subcommands (`bot.core.incident_command`).
+Parsing lives with the other `/incident` subcommands (`commands.incident`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from bot.core.alerts import format_timestamp
-from bot.core.block_kit import clip, lines_within, section
+from bot.core.block_kit import Block, clip, lines_within, section
 from bot.core.escaping import code, mrkdwn
 from bot.core.silences import SilenceView, format_matchers, format_span, state
 
@@ -19,7 +18,6 @@ UNSILENCE_BUTTON = "silence_expire"  # on each silence message
 BUTTON_MINUTES = 60
 LINE_TEXT = 1_000  # one silence, its reason cut
 LIST_TEXT = 6_000
-Block = dict[str, Any]
 
 
 def silence_button(incident_id: int) -> Block:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from bot.core.alerts import format_timestamp
-from bot.core.block_kit import code_section, context, section
+from bot.core.block_kit import Block, code_section, context, section
 from bot.core.escaping import code, mrkdwn
 from bot.core.pod_health import ContainerState, PodTrouble
 from bot.core.redaction import redact
@@ -17,7 +16,6 @@ from commands.common import UsageError, split_args, take_option
 USAGE = (
     "Usage: /status [service] [-n namespace]  (inside an incident channel the service is optional)"
 )
-Block = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -31,9 +29,9 @@ def parse_status(text: str) -> StatusArgs:
     namespace = take_option(args, "-n", "--namespace", usage=USAGE)
     unknown = [a for a in args if a.startswith("-")]
     if unknown:
-        raise UsageError(f"unknown option {unknown[0]}. {USAGE}")
+        raise UsageError(USAGE, f"unknown option {unknown[0]}")
     if len(args) > 1:
-        raise UsageError(f"one service at a time, got {' '.join(args)}. {USAGE}")
+        raise UsageError(USAGE, f"one service at a time, got {' '.join(args)}")
     return StatusArgs(args[0] if args else None, namespace)
 
 

@@ -2,7 +2,10 @@ from datetime import date
 
 import pytest
 
-from bot.core.incident_command import (
+from bot.core.incident_rules import IncidentStatus
+from bot.core.lifecycle import ROLE_DUTIES, SEVERITY_DEFINITIONS
+from commands.common import UsageError
+from commands.incident import (
     GENERAL_USAGE,
     USAGE,
     Action,
@@ -13,7 +16,6 @@ from bot.core.incident_command import (
     IncidentCommand,
     List,
     Note,
-    ParseError,
     Postmortem,
     Reopen,
     SetSeverity,
@@ -23,8 +25,6 @@ from bot.core.incident_command import (
     help_text,
     parse_incident_command,
 )
-from bot.core.incident_rules import IncidentStatus
-from bot.core.lifecycle import ROLE_DUTIES, SEVERITY_DEFINITIONS
 
 S = IncidentStatus
 
@@ -174,7 +174,7 @@ PICK = "Couldn't tell who that is: type @ and pick the person from Slack's autoc
     ],
 )  # fmt: skip
 def test_parse_errors_say_what_to_type(text: str, usage: str, reason: str | None) -> None:
-    with pytest.raises(ParseError) as error:
+    with pytest.raises(UsageError) as error:
         parse_incident_command(text)
     assert error.value.usage == usage
     assert error.value.reason == reason

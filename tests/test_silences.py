@@ -6,14 +6,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.core.incident_command import (
-    USAGE,
-    ParseError,
-    Silence,
-    Silences,
-    Unsilence,
-    parse_incident_command,
-)
 from bot.core.silences import (
     Matcher,
     SilenceRefused,
@@ -26,6 +18,14 @@ from bot.core.silences import (
     silence_comment,
     state,
     to_expire_on_resolve,
+)
+from commands.common import UsageError
+from commands.incident import (
+    USAGE,
+    Silence,
+    Silences,
+    Unsilence,
+    parse_incident_command,
 )
 from commands.silence import silence_line, silence_message, silences_list
 
@@ -200,6 +200,6 @@ def test_parse(text: str, expected: object) -> None:
     ],
 )
 def test_parse_errors_say_what_to_type(text: str, message: str) -> None:
-    with pytest.raises(ParseError) as e:
+    with pytest.raises(UsageError) as e:
         parse_incident_command(text)
     assert message in str(e.value)

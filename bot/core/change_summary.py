@@ -15,12 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.core.alert_identity import HIDDEN
-from bot.core.block_kit import MESSAGE_TEXT, clip, context, header, lines_within, section
+from bot.core.block_kit import MESSAGE_TEXT, Block, clip, context, header, lines_within, section
 from bot.core.escaping import code, mrkdwn
 from bot.core.incident_rules import AlertChange, ChangeKind
 from bot.core.messages import all_resolved_note, change_text, changes_message, truncated_note
-
-Block = dict[str, Any]
 
 MAX_LISTED = 10  # up to this many changes, each gets its own line
 FIRST_SHOWN = 5

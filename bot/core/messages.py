@@ -9,15 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from bot.core.alert_identity import group_title
 from bot.core.alerts import Notification, format_timestamp
-from bot.core.block_kit import context, fields, header, section
+from bot.core.block_kit import Block, context, fields, header, section
 from bot.core.escaping import code, link, mention, mrkdwn
 from bot.core.incident_rules import AlertChange, ChangeKind, IncidentStatus
 
-Block = dict[str, Any]
 # Where a cut alert text can be read whole: the timeline keeps labels and annotations.
 ALERT_REST = "the whole alert is in `/incident timeline json`"
 

@@ -16,7 +16,6 @@ import structlog
 from bot.alert_intake import OPEN_CHANNEL, POST_MESSAGE, SYNC_INCIDENT
 from bot.clock import Clock
 from bot.core.escaping import mention, mrkdwn
-from bot.core.incident_command import Action, Declare
 from bot.core.incident_rules import IncidentStatus
 from bot.core.lifecycle import (
     LifecycleEvent,
@@ -33,6 +32,7 @@ from bot.core.lifecycle import (
 from bot.settings import Catalog
 from bot.storage.models import ActionItem, Incident, TimelineEvent
 from bot.store import IncidentStore, Unit
+from commands.incident import Action, Declare
 
 log = structlog.get_logger(__name__)
 _STATE_FIELDS = (

@@ -15,7 +15,18 @@ from bot.clock import Clock
 from bot.core.alerts import format_timestamp
 from bot.core.block_kit import lines_within
 from bot.core.escaping import mrkdwn
-from bot.core.incident_command import (
+from bot.core.lifecycle import TransitionError, format_duration
+from bot.ports import ChatPort
+from bot.services.incident import IncidentService, record_command
+from bot.services.similar import SimilarIncidents
+from bot.slack.ack import ACK_BUDGET, ack_within
+from bot.slack.listeners.silence import SilenceDeps, run_silence_command
+from bot.storage.models import Incident
+from bot.store import IncidentStore
+from bot.workers.reminders import SNOOZE, ReminderWorker
+from bot.workers.tasks import TaskSet
+from commands.common import UsageError
+from commands.incident import (
     Action,
     AssignRole,
     Close,
@@ -24,7 +35,6 @@ from bot.core.incident_command import (
     IncidentCommand,
     List,
     Note,
-    ParseError,
     Postmortem,
     Reopen,
     SetSeverity,
@@ -37,16 +47,6 @@ from bot.core.incident_command import (
     help_text,
     parse_incident_command,
 )
-from bot.core.lifecycle import TransitionError, format_duration
-from bot.ports import ChatPort
-from bot.services.incident import IncidentService, record_command
-from bot.services.similar import SimilarIncidents
-from bot.slack.ack import ACK_BUDGET, ack_within
-from bot.slack.listeners.silence import SilenceDeps, run_silence_command
-from bot.storage.models import Incident
-from bot.store import IncidentStore
-from bot.workers.reminders import SNOOZE, ReminderWorker
-from bot.workers.tasks import TaskSet
 from integrations.slack import SlackError
 
 log = structlog.get_logger(__name__)
@@ -138,7 +138,7 @@ async def run_incident(deps: IncidentDeps, ack: Any, command: dict[str, Any]) ->
     text, user, channel = command.get("text", ""), command["user_id"], command["channel_id"]
     try:
         parsed = parse_incident_command(text)
-    except ParseError as e:
+    except UsageError as e:
         await ack(text=str(e))
         return
     if isinstance(parsed, Help):

@@ -15,7 +15,6 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from bot.clock import Clock
-from bot.core.incident_command import Silence, Silences, Unsilence
 from bot.core.silences import format_matchers, format_span
 from bot.ports import ChatPort
 from bot.services.incident import record_command
@@ -23,6 +22,7 @@ from bot.services.silence import SilencePlan, SilenceService
 from bot.storage.models import Incident
 from bot.store import IncidentStore
 from bot.workers.tasks import TaskSet
+from commands.incident import Silence, Silences, Unsilence
 from commands.silence import (
     SILENCE_BUTTON,
     UNSILENCE_BUTTON,

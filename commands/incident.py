@@ -1,7 +1,8 @@
 """`/incident ...`: the text Slack sends, parsed into a typed command.
 
-Pure, no Slack. Anything that is not a command raises `ParseError`, whose
-message is the usage line to type instead (after a short reason when one helps).
+Pure, no Slack. Anything that is not a command raises `UsageError` (the one all slash
+commands raise), whose message is the usage line to type instead (after a short reason when
+one helps).
 
 Slack sends mentions picked from its autocomplete as `<@U123ABC>` or
 `<@U123ABC|name>` (the slash command needs "Escape channels, users, and links"
@@ -27,6 +28,7 @@ from bot.core.silences import (
     looks_like_duration,
     parse_duration,
 )
+from commands.common import UsageError
 
 USAGE = {
     "declare": "Usage: /incident declare <title> [--sev 1..4] [--service <service>]",
@@ -82,15 +84,6 @@ _OPTION = re.compile(r"^--[a-z][a-z-]*(?:=.*)?$", re.IGNORECASE)
 _TOKEN = re.compile(r'"([^"]*)"|\u201c([^\u201d]*)\u201d|(\S+)')
 _STATUS_ALIASES = {"mitigated": "monitoring"}
 _OPEN_STATUSES = tuple(s for s in IncidentStatus if s.is_open)
-
-
-class ParseError(ValueError):
-    """Not a command; `str(error)` is what to tell the user, `usage` the line to type."""
-
-    def __init__(self, usage: str, reason: str | None = None) -> None:
-        self.usage = usage
-        self.reason = reason
-        super().__init__(f"{reason}. {usage}" if reason else usage)
 
 
 class TimelineFormat(StrEnum):
@@ -216,7 +209,7 @@ def parse_incident_command(text: str) -> IncidentCommand:
     verb = _VERB_ALIASES.get(verb, verb)
     parser = _PARSERS.get(verb)
     if parser is None:
-        raise ParseError(GENERAL_USAGE, f"Unknown command {verb!r}")
+        raise UsageError(GENERAL_USAGE, f"Unknown command {verb!r}")
     return parser(rest.strip())
 
 
@@ -233,12 +226,12 @@ def _declare(rest: str) -> Declare:
         name, eq, inline = value.partition("=")
         name = {"--severity": "--sev"}.get(name.lower(), name.lower())
         if name not in ("--sev", "--service") or name in options:
-            raise ParseError(usage, f"Unknown or repeated option {name} (quote a title with --)")
+            raise UsageError(usage, f"Unknown or repeated option {name} (quote a title with --)")
         if not eq and not tokens:
-            raise ParseError(usage, f"{name} needs a value")
+            raise UsageError(usage, f"{name} needs a value")
         options[name] = inline if eq else tokens.pop(0)[0]
     if not title or not " ".join(title).strip():
-        raise ParseError(usage)
+        raise UsageError(usage)
     severity = options.get("--sev")
     service = options.get("--service")
     return Declare(
@@ -256,13 +249,13 @@ def _status(rest: str) -> IncidentCommand:
     try:
         status = IncidentStatus(word)
     except ValueError:
-        raise ParseError(USAGE["status"]) from None
+        raise UsageError(USAGE["status"]) from None
     return SetStatus(status, _unescape(summary) or None)
 
 
 def _close(rest: str) -> Close:
     if rest:
-        raise ParseError(USAGE["close"])
+        raise UsageError(USAGE["close"])
     return Close()
 
 
@@ -271,7 +264,7 @@ def _reopen(rest: str) -> Reopen:
         return Reopen()
     word = rest.lower()
     if word not in _OPEN_STATUSES:
-        raise ParseError(USAGE["reopen"])
+        raise UsageError(USAGE["reopen"])
     return Reopen(IncidentStatus(word))
 
 
@@ -288,7 +281,7 @@ def _role(rest: str) -> AssignRole:
     role, user = _split(rest)
     role = role.lower()
     if not _ROLE_NAME.match(role):
-        raise ParseError(usage)
+        raise UsageError(usage)
     return AssignRole(role, _user(user, usage))
 
 
@@ -300,9 +293,9 @@ def _action(rest: str) -> Action:
     usage = USAGE["action"]
     dues = _DUE.findall(rest)
     if len(dues) > 1:
-        raise ParseError(usage, "Give one --due date")
+        raise UsageError(usage, "Give one --due date")
     if dues and not dues[0]:
-        raise ParseError(usage, "--due needs a date")
+        raise UsageError(usage, "--due needs a date")
     due = _date(dues[0], usage) if dues else None
     rest = _DUE.sub("", rest).strip()
     owner_match = _TRAILING_MENTION.search(rest)
@@ -310,7 +303,7 @@ def _action(rest: str) -> Action:
     if owner_match:
         rest = rest[: owner_match.start()]
     elif _TRAILING_PLAIN_AT.search(rest):
-        raise ParseError(usage, _PICK_USER)
+        raise UsageError(usage, _PICK_USER)
     return Action(_nonempty(_unescape(rest.strip()), usage), owner, due)
 
 
@@ -320,7 +313,7 @@ def _timeline(rest: str) -> Timeline:
     try:
         return Timeline(TimelineFormat(word))
     except ValueError:
-        raise ParseError(USAGE["timeline"]) from None
+        raise UsageError(USAGE["timeline"]) from None
 
 
 def _silence(rest: str) -> Silence:
@@ -330,13 +323,13 @@ def _silence(rest: str) -> Silence:
     words = [w for w in words if w.lower() != "--keep"]
     unknown = [w for w in words if _OPTION.match(w)]
     if unknown:
-        raise ParseError(usage, f"Unknown option {unknown[0]}")
+        raise UsageError(usage, f"Unknown option {unknown[0]}")
     duration = DEFAULT_DURATION
     if words and looks_like_duration(words[0]):
         try:
             duration = parse_duration(words.pop(0))
         except SilenceRefused as e:
-            raise ParseError(usage, str(e)) from None
+            raise UsageError(usage, str(e)) from None
     reason = _unescape(" ".join(words)).strip() or None
     return Silence(duration, reason, keep)
 
@@ -344,7 +337,7 @@ def _silence(rest: str) -> Silence:
 def _no_arguments(verb: str, command: IncidentCommand) -> Callable[[str], IncidentCommand]:
     def parse(rest: str) -> IncidentCommand:
         if rest:
-            raise ParseError(USAGE[verb])
+            raise UsageError(USAGE[verb])
         return command
 
     return parse
@@ -358,16 +351,16 @@ def _user(text: str, usage: str) -> str:
     if match:
         return match.group(1)
     if text.startswith("<!subteam^"):
-        raise ParseError(usage, "A role goes to one person, not a user group")
+        raise UsageError(usage, "A role goes to one person, not a user group")
     if text.startswith("@") and " " not in text:
-        raise ParseError(usage, _PICK_USER)
-    raise ParseError(usage)
+        raise UsageError(usage, _PICK_USER)
+    raise UsageError(usage)
 
 
 def _severity(text: str, usage: str) -> str:
     match = _SEVERITY.match(text.strip())
     if match is None:
-        raise ParseError(usage)
+        raise UsageError(usage)
     return f"sev{match.group(1)}"
 
 
@@ -377,12 +370,12 @@ def _date(text: str, usage: str) -> date:
             raise ValueError(text)
         return date.fromisoformat(text)
     except ValueError:
-        raise ParseError(usage, f"--due wants a date like 2026-12-01, not {text!r}") from None
+        raise UsageError(usage, f"--due wants a date like 2026-12-01, not {text!r}") from None
 
 
 def _nonempty(text: str, usage: str) -> str:
     if not text.strip():
-        raise ParseError(usage)
+        raise UsageError(usage)
     return text.strip()
 
 
