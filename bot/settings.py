@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.core.incident_rules import SEVERITIES
 from bot.core.web_access import parse_networks
 from bot.core.web_tokens import secret_problem
 
@@ -30,7 +31,7 @@ class IncidentConfig(BaseModel):
 
     channel_prefix: str = "inc"
     digest_channel: str | None = "incidents"
-    severities: list[str] = Field(default_factory=lambda: ["sev1", "sev2", "sev3", "sev4"])
+    severities: list[str] = Field(default_factory=lambda: list(SEVERITIES))
     service_label: str = "service"
     reopen_window_minutes: int = Field(default=60, ge=0)
     roles: list[str] = Field(default_factory=list)  # beyond commander, communications, scribe

@@ -8,6 +8,7 @@ from datetime import date, timedelta
 import pytest
 
 from bot.core.exports import EventRecord
+from bot.core.lifecycle import format_duration
 from bot.core.postmortem import (
     ActionItem,
     CommandRun,
@@ -18,7 +19,6 @@ from bot.core.postmortem import (
     StatusFigures,
     action_items_from_notes,
     durations,
-    format_duration,
     format_percent,
     parse_action,
     render_postmortem,
@@ -212,7 +212,7 @@ def test_durations(changes: dict[str, object], expected: dict[str, timedelta | N
     ],
 )
 def test_format_duration(value: timedelta | None, text: str) -> None:
-    assert format_duration(value) == text
+    assert format_duration(value, every_unit=True, unknown="—") == text
 
 
 @pytest.mark.parametrize(

@@ -37,7 +37,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.cli.check.results import mask_database_url
 from bot.clock import system_clock
 from bot.core.exports import IncidentRecord, format_utc_seconds, incident_fields
-from bot.core.postmortem import PostmortemTemplateError, format_duration, format_percent
+from bot.core.lifecycle import format_duration
+from bot.core.postmortem import PostmortemTemplateError, format_percent
 from bot.core.stats import DurationSummary, IncidentStats, parse_since
 from bot.logs import configure_logging
 from bot.services.people import PeopleDirectory
@@ -314,7 +315,7 @@ def incidents_table(rows: list[IncidentRecord]) -> Table:
             Text(row.severity, style="red" if row.severity == "sev1" else ""),
             Text(row.status),
             Text(format_utc_seconds(row.started_at)),
-            Text(format_duration(impact) if impact is not None else "—"),
+            Text(format_duration(impact, every_unit=True, unknown="—")),
             Text(row.service or "—"),
             Text(f"#{row.channel_name}" if row.channel_name else "—"),
             Text(row.title),
@@ -328,7 +329,11 @@ def _window(stats: IncidentStats) -> str:
 
 
 def _summary_cells(summary: DurationSummary) -> tuple[str, str, str]:
-    return (format_duration(summary.median), format_duration(summary.p90), str(summary.count))
+    return (
+        format_duration(summary.median, every_unit=True, unknown="—"),
+        format_duration(summary.p90, every_unit=True, unknown="—"),
+        str(summary.count),
+    )
 
 
 _MEASURES = (

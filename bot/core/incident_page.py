@@ -25,7 +25,8 @@ from bot.core.exports import (
     phase_of,
     plain_slack_text,
 )
-from bot.core.postmortem import DURATION_DEFINITIONS, durations, format_duration
+from bot.core.lifecycle import format_duration
+from bot.core.postmortem import DURATION_DEFINITIONS, durations
 
 PAGE_EVENTS = 500  # events per page of the timeline
 KEPT_IMAGES = "kept_images"  # event detail: urls (on the bot) of a pinned message's images
@@ -199,10 +200,12 @@ def duration_facts(incident: IncidentRecord, now: datetime) -> list[Fact]:
     facts = []
     for key, label, _definition in DURATION_DEFINITIONS:
         value: timedelta | None = values[key]
-        facts.append(Fact(label, format_duration(value) if value is not None else None))
+        facts.append(
+            Fact(label, format_duration(value, every_unit=True) if value is not None else None)
+        )
     so_far = now - incident.started_at
     if incident.resolved_at is None and so_far >= timedelta(0):
-        facts.append(Fact("Open for", format_duration(so_far)))
+        facts.append(Fact("Open for", format_duration(so_far, every_unit=True)))
     return facts
 
 

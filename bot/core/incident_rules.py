@@ -190,11 +190,15 @@ _SEVERITY_BY_LABEL = {
 }
 
 
+# The one list of severities, most severe first (the catalog may narrow it, never widen it).
+SEVERITIES = ("sev1", "sev2", "sev3", "sev4")
+
+
 def severity_from_label(label: str | None, *, default: str = "sev3") -> str:
     """Map the alert's `severity` label onto sev1..sev4 (sevN passes through)."""
     if label is None:
         return default
     value = label.strip().lower()
-    if value in ("sev1", "sev2", "sev3", "sev4"):
+    if value in SEVERITIES:
         return value
     return _SEVERITY_BY_LABEL.get(value, default)

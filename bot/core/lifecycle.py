@@ -22,10 +22,9 @@ from bot.core.alerts import format_timestamp
 from bot.core.escaping import mention as slack_mention
 from bot.core.escaping import mrkdwn
 from bot.core.exports import whole_second
-from bot.core.incident_rules import IncidentStatus
+from bot.core.incident_rules import SEVERITIES, IncidentStatus
 
 S = IncidentStatus
-DEFAULT_SEVERITIES = ("sev1", "sev2", "sev3", "sev4")
 
 SEVERITY_DEFINITIONS: dict[str, str] = {
     "sev1": "Critical: customer-facing outage for many or most users, data loss, "
@@ -272,7 +271,7 @@ def _one_line(text: str | None) -> str | None:
     return " ".join(text.split()) or None
 
 
-def normalize_severity(value: str, allowed: Sequence[str] = DEFAULT_SEVERITIES) -> str:
+def normalize_severity(value: str, allowed: Sequence[str] = SEVERITIES) -> str:
     """`2`, `sev2`, ` SEV2 ` -> `sev2`; anything not allowed -> TransitionError."""
     text = value.strip().lower()
     candidate = f"sev{text}" if text.isdigit() else text
@@ -291,7 +290,7 @@ def change_severity(
     *,
     now: datetime,
     actor: str,
-    allowed: Sequence[str] = DEFAULT_SEVERITIES,
+    allowed: Sequence[str] = SEVERITIES,
 ) -> TransitionResult:
     severity = normalize_severity(to, allowed)
     if severity == state.severity:
@@ -362,14 +361,25 @@ def _between(start: datetime, end: datetime | None) -> timedelta | None:
     return None if end is None else whole_second(end) - whole_second(start)
 
 
-def format_duration(td: timedelta | None) -> str:
-    """The two largest units: `2d 3h`, `1h 12m`, `4m 5s`, `45s`; None -> `unknown`."""
+def format_duration(
+    td: timedelta | None, *, every_unit: bool = False, unknown: str = "unknown"
+) -> str:
+    """The two largest units: `2d 3h`, `1h 12m`, `4m 5s`, `45s`. With `every_unit` (reports,
+    where durations are compared), each unit from the largest non-zero one down to whole
+    seconds: `1h 0m 5s`. None -> `unknown`."""
     if td is None:
-        return "unknown"
+        return unknown
     seconds = int(td.total_seconds())
     if seconds < 0:
-        return "-" + format_duration(-td)
+        return "-" + format_duration(-td, every_unit=every_unit, unknown=unknown)
     units = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+    if every_unit:
+        parts: list[str] = []
+        for name, size in units[:-1]:
+            if seconds >= size or parts:
+                parts.append(f"{seconds // size}{name}")
+                seconds %= size
+        return " ".join([*parts, f"{seconds}s"])
     for i, (name, size) in enumerate(units[:-1]):
         if seconds >= size:
             big, rest = divmod(seconds, size)

@@ -30,7 +30,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
-from functools import cache
+from functools import cache, partial
 from importlib import resources
 from types import TracebackType
 from typing import Any, NamedTuple
@@ -50,6 +50,7 @@ from bot.core.exports import (
     phase_of,
     whole_second,
 )
+from bot.core.lifecycle import format_duration
 
 TEMPLATE_NAME = "postmortem.md.j2"
 NOTE_KIND = "note"
@@ -356,21 +357,6 @@ def _utc(value: datetime | None) -> str:
     return format_utc_seconds(value) if value is not None else _NONE
 
 
-def format_duration(value: timedelta | None) -> str:
-    """`1h 12m 5s`: every unit from the largest non-zero one down, whole seconds."""
-    if value is None:
-        return _NONE
-    seconds = int(value.total_seconds())
-    sign, seconds = ("-", -seconds) if seconds < 0 else ("", seconds)
-    parts: list[str] = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size or parts:
-            parts.append(f"{seconds // size}{unit}")
-            seconds %= size
-    parts.append(f"{seconds}s")
-    return sign + " ".join(parts)
-
-
 def format_percent(value: float | None) -> str:
     """0.45 -> `45%`, 0.0012 -> `0.12%`: two decimals at most, no trailing zeros."""
     if value is None:
@@ -402,7 +388,7 @@ def _show(value: Any) -> str:
 
 _FILTERS: dict[str, Callable[..., str]] = {
     "utc": _utc,
-    "duration": format_duration,
+    "duration": partial(format_duration, every_unit=True, unknown=_NONE),
     "pct": format_percent,
     "num": _num,
     "show": _show,

@@ -24,9 +24,9 @@ from typing import Any
 
 from bot.core.alerts import format_timestamp
 from bot.core.exports import IncidentRecord
+from bot.core.incident_rules import SEVERITIES
 from bot.core.postmortem import durations
 
-SEVERITIES = ("sev1", "sev2", "sev3", "sev4")
 MEASURES = ("time_to_acknowledge", "time_to_mitigate", "time_to_resolve")
 NOISY_TOP = 10
 _SINCE = re.compile(r"^\s*(\d+)\s*([hdw])\s*$", re.IGNORECASE | re.ASCII)

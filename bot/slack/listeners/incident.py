@@ -15,6 +15,7 @@ from bot.clock import Clock
 from bot.core.alerts import format_timestamp
 from bot.core.block_kit import lines_within
 from bot.core.escaping import mrkdwn
+from bot.core.incident_rules import SEVERITIES
 from bot.core.lifecycle import TransitionError, format_duration
 from bot.ports import ChatPort
 from bot.services.incident import IncidentService, record_command
@@ -280,10 +281,7 @@ def _more_incidents(count: int) -> str:
 
 
 def declare_modal(title: str) -> dict[str, Any]:
-    options = [
-        {"text": {"type": "plain_text", "text": s}, "value": s}
-        for s in ("sev1", "sev2", "sev3", "sev4")
-    ]
+    options = [{"text": {"type": "plain_text", "text": s}, "value": s} for s in SEVERITIES]
     return {
         "type": "modal",
         "callback_id": MODAL,
