@@ -78,6 +78,8 @@ class AlertIntake:
         self.metrics = metrics
         self.retry = retry or RetryPolicy()
         self.should_stop: Callable[[], bool] = lambda: False  # set by BackgroundWork
+        # Called before a pass reads what is pending (the group commit's stored_unprocessed).
+        self.before_pass: Callable[[], None] = lambda: None
         self._observed = 0.0  # monotonic time the queue gauges were last set
 
     async def process_pending(self) -> int:
@@ -86,6 +88,7 @@ class AlertIntake:
         held: set[str] = set()  # groups whose oldest delivery waits or failed just now
         due: list[PendingDelivery] = []
         retried: list[PendingDelivery] = []
+        self.before_pass()
         for pending in await self.queue.pending():
             if pending.group_key in held:
                 continue

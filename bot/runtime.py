@@ -94,6 +94,7 @@ class BotRuntime:
         self.links = PageLinks(settings.public_url, settings.web_secret, clock)
         retry = RetryPolicy(tuning.delivery_attempts, tuning.backoff_base, tuning.backoff_cap)
         self.intake = AlertIntake(self.store, self.catalog, clock, self.metrics, retry)
+        self.intake.before_pass = self.group_commit.forget_unprocessed
         self.worker = SlackWorker(
             self.store, self.chat, self.catalog, clock,
             backoff_base=tuning.backoff_base, backoff_cap=tuning.backoff_cap,

@@ -144,15 +144,22 @@ class Routes:
             return self._reject(413, "too_large", f"body over {deps.max_body_bytes} bytes")
         try:
             text = decode_body(body)
-            notification = parse_notification(text)
         except PayloadError as e:
             return self._reject(400, "bad_payload", str(e))
-        # Stored before we answer: once Alertmanager hears 200 it will not send this again.
-        delivery = await deps.deliveries.save(
-            body=text, group_key=notification.group_key, received_at=deps.clock()
-        )
+        # The same body again (a repeat, an HA peer) while the stored one waits: it was
+        # valid then, it is committed, and storing it twice would add nothing.
+        delivery = deps.deliveries.stored_unprocessed(text)
+        if delivery is None:
+            try:
+                notification = parse_notification(text)
+            except PayloadError as e:
+                return self._reject(400, "bad_payload", str(e))
+            # Stored before we answer: once Alertmanager hears 200 it will not send it again.
+            delivery = await deps.deliveries.save(
+                body=text, group_key=notification.group_key, received_at=deps.clock()
+            )
+            deps.background.wake()
         deps.metrics.webhooks_received.inc()
-        deps.background.wake()
         return web.json_response({"status": "accepted", "delivery": delivery})
 
     def _reject(self, status: int, reason: str, detail: str) -> web.Response:

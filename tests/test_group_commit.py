@@ -154,3 +154,31 @@ async def test_a_kept_connection_dropped_by_the_server_costs_no_request(
         status, answer = await post(session, bot.url, body(1, 2))
         assert status == 200, answer
         assert answer["delivery"] in await stored(bot.store)
+
+
+async def test_a_repeated_body_waiting_to_be_processed_is_not_stored_again(
+    bot: BotRuntime,
+) -> None:
+    await bot.background.stop()  # processing runs when the test says
+    async with aiohttp.ClientSession() as session:
+        first = await post(session, bot.url, body(1, 1))
+        again = [await post(session, bot.url, body(1, 1)) for _ in range(3)]
+        assert first[0] == 200
+        assert again == [first] * 3  # the same stored delivery, named in the answer
+        assert len(await stored(bot.store)) == 1
+
+        newer = await post(session, bot.url, body(1, 2))  # the group moved on
+        back = await post(session, bot.url, body(1, 1))  # then back: stored, in its order
+        assert newer[1]["delivery"] < back[1]["delivery"]
+        assert first[1]["delivery"] != back[1]["delivery"]
+
+        bot.background.start()
+        await eventually(lambda: _none_pending(bot.store), what="every delivery processed")
+        after = await post(session, bot.url, body(1, 1))  # processed: a repeat counts again
+        assert after[0] == 200
+        assert after[1]["delivery"] not in (first[1]["delivery"], back[1]["delivery"])
+    assert len(await stored(bot.store)) == 4
+
+
+async def _none_pending(store: IncidentStore) -> bool:
+    return not await store.pending_delivery_ids()

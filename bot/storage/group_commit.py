@@ -6,13 +6,16 @@ while the event loop idles; instead, bodies that arrive while a commit is in fli
 go into the next transaction together, and each request is answered when the
 transaction holding it has committed. Plain Core inserts: no ORM objects on the
 hot path, and one connection kept for them (no pool checkout and pre-ping per batch).
-A byte-identical body already in the batch is stored once.
+A byte-identical body already in the batch is stored once; so is one identical to its
+group's newest delivery stored here a moment ago and not yet picked up for processing
+(`stored_unprocessed`): that request is answered at once, with the stored delivery's id.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,6 +29,10 @@ from bot.storage.models import WebhookDelivery
 
 log = structlog.get_logger(__name__)
 
+# Answered from what is stored only this long: another replica may process that
+# delivery without our knowing; our own processing says so (`forget_unprocessed`).
+STORED_FOR_S = 1.0
+MAX_REMEMBERED = 1000  # groups
 MAX_BATCH = 500  # rows: one INSERT statement (insertmanyvalues pages 1,000 rows)
 _TABLE = WebhookDelivery.__table__  # type: ignore[attr-defined]
 _INSERT = sa.insert(_TABLE).returning(_TABLE.c.id, _TABLE.c.body)
@@ -46,6 +53,10 @@ class GroupCommit:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._connection: AsyncConnection | None = None
+        # Committed, not yet picked up by this process's processing, newest of its group:
+        # body -> (delivery id, group key, monotonic time of the commit); group -> body.
+        self._unprocessed: dict[str, tuple[int, str, float]] = {}
+        self._newest: dict[str, str] = {}
         # SQLite: aiosqlite makes four thread hops of one statement (cursor, execute,
         # fetchall, close), each a wake-up of its thread and then of the event loop; on a
         # busy machine those hand-offs, not the fsync, set the pace. A plain sqlite3
@@ -62,6 +73,30 @@ class GroupCommit:
         self._queue.append(_Pending(body, group_key, received_at, done))
         self._wake.set()
         return await done
+
+    def stored_unprocessed(self, body: str) -> int | None:
+        """The id of a committed delivery with exactly this body, still waiting to be
+        processed and the newest of its group, so that storing the body again would add
+        nothing (the same group state, in the same place in the group's order)."""
+        hit = self._unprocessed.get(body)
+        if hit is None or time.monotonic() - hit[2] > STORED_FOR_S:
+            return None
+        return hit[0]
+
+    def forget_unprocessed(self) -> None:
+        """Processing is about to read the pending deliveries: a body that arrives from now
+        on may be read too late by this pass, so it is stored again."""
+        self._unprocessed.clear()
+        self._newest.clear()
+
+    def _remember(self, body: str, group_key: str, delivery_id: int, now: float) -> None:
+        older = self._newest.pop(group_key, None)
+        if older is not None:
+            self._unprocessed.pop(older, None)  # no longer its group's newest
+        if len(self._newest) >= MAX_REMEMBERED:
+            self.forget_unprocessed()
+        self._newest[group_key] = body
+        self._unprocessed[body] = (delivery_id, group_key, now)
 
     async def stop(self) -> None:
         """Once the server answered its last request: stop, committing anything queued."""
@@ -137,7 +172,9 @@ class GroupCommit:
             if not isinstance(e, Exception):
                 raise
             return
-        for item in batch:
+        now = time.monotonic()
+        for item in batch:  # in arrival order: the group's last one is its newest
+            self._remember(item.body, item.group_key, by_body[item.body], now)
             if not item.done.done():
                 item.done.set_result(by_body[item.body])
 
