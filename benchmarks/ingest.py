@@ -6,9 +6,10 @@ For each server, wrk (Debian's `wrk`) posts the captured Alertmanager 0.25 notif
 (tests/fixtures/alertmanager) for `--duration` seconds over `--connections` connections
 and one thread: the same body each time (as the issue specified; the bot stores a repeat
 of a stored, not yet processed body once), or with `--distinct` a body differing per
-request (a counter in externalURL), so that every request is parsed and committed. The bare server parses the JSON and answers 202: the limit of this
-machine. The bot runs as `incident-bot serve` on a fresh SQLite file and on a scratch
-PostgreSQL database, against a zero-latency fake Slack; a 200 from it still means the
+request (a counter in externalURL), so that every request is parsed and committed.
+The bare server parses the JSON and answers 202: the limit of this machine. The bot
+runs as `incident-bot serve` on a fresh SQLite file and on a scratch PostgreSQL database,
+against a zero-latency fake Slack; a 200 from it still means the
 body is committed. Printed: requests/s, p50, p99, the ratio to bare aiohttp, how long
 after wrk ended every stored delivery was processed, and the bot's RSS then.
 No threshold: CI runs it for 2 s to keep it working.
