@@ -10,10 +10,11 @@ from typing import Any
 
 import aiohttp
 import pytest
+from sqlmodel import select
 
 from bot.runtime import BotRuntime
 from bot.settings import Catalog
-from bot.storage.models import Incident, TimelineEvent
+from bot.storage.models import Incident, TimelineEvent, WebhookDelivery
 from standins.fake_slack import FakeSlack
 from tests.conftest import CATALOG, FAST, SLACK_MODES, WEBHOOK_TOKEN, Clock, bot_settings
 from tests.polling import eventually
@@ -150,6 +151,30 @@ async def test_repeated_and_concurrent_duplicates_make_one_incident_and_no_extra
     assert len(await timeline(bot, 1)) == rows_before
     assert len(fake_slack.calls_to("conversations.create")) == 1
     assert len(fake_slack.calls_to("chat.postMessage")) == 2  # the alert and the digest line
+
+
+async def test_states_differing_only_in_external_url_are_one_state_in_a_batch(
+    bot: BotRuntime, fake_slack: FakeSlack
+) -> None:
+    await bot.background.stop()  # the three are processed together, in one batch
+    firing = notification(alert("a1"))
+    again = {**firing, "externalURL": "http://alertmanager-2:9093"}  # an HA peer, say
+    resolved = notification(alert("a1", "resolved", ends=T0 + timedelta(minutes=1)))
+    for payload in (firing, again, resolved):
+        assert await send(bot, payload) == 200
+    bot.background.start()
+    await wait_settled(bot)
+
+    (incident,) = await incidents(bot)
+    kinds = [e.kind for e in await timeline(bot, incident.id or 0)]
+    assert kinds.count("alert_firing") == 1
+    assert kinds.count("alert_resolved") == 1  # the state after the repeat still counted
+    assert "incident_mitigated" in kinds
+    assert len(fake_slack.calls_to("conversations.create")) == 1
+    async with bot.store.unit() as unit:
+        rows = (await unit.session.exec(select(WebhookDelivery))).all()
+    outcomes = [r.outcome or "" for r in sorted(rows, key=lambda r: r.id or 0)]
+    assert outcomes[1].startswith("same alerts as delivery"), outcomes  # what `deliveries` shows
 
 
 async def test_new_alert_then_resolution_is_diffed_and_marks_mitigated(
