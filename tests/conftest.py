@@ -18,14 +18,14 @@ from bot.runtime import BotRuntime, Tuning
 from bot.settings import Catalog, Settings
 from standins.fake_kubernetes import FakeKubernetes
 from standins.fake_slack import FakeSlack
-from tests.realparts import (
+from tests.support.metrics_exporter import TrafficExporter
+from tests.support.prometheus_process import PrometheusProcess, find_prometheus
+from tests.support.realparts import (
     POSTGRES_DSN,
     drop_postgres_session_database,
     postgres_url_or_skip,
     require_binary,
 )
-from tests.support.metrics_exporter import TrafficExporter
-from tests.support.prometheus_process import PrometheusProcess, find_prometheus
 
 SIGNING_SECRET = "test-signing-secret"
 WEBHOOK_TOKEN = "am-webhook-token"

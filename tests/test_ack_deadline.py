@@ -27,9 +27,9 @@ from standins.fake_prometheus import FakePrometheus
 from standins.fake_slack import FakeSlack
 from standins.slow_proxy import SlowProxy
 from tests.conftest import running_bot
-from tests.polling import eventually
-from tests.realparts import POSTGRES_DSN, postgres_url_or_skip
-from tests.slack_client import as_slack
+from tests.support.polling import eventually
+from tests.support.realparts import POSTGRES_DSN, postgres_url_or_skip
+from tests.support.slack_client import as_slack
 
 SLOW = 5.0
 SLACK_LIMIT = 3.0

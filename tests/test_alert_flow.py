@@ -17,7 +17,7 @@ from bot.settings import Catalog
 from bot.storage.models import Incident, TimelineEvent, WebhookDelivery
 from standins.fake_slack import FakeSlack
 from tests.conftest import CATALOG, FAST, SLACK_MODES, WEBHOOK_TOKEN, Clock, bot_settings
-from tests.polling import eventually
+from tests.support.polling import eventually
 
 GROUP = '{}:{alertname="HighErrorRate", service="payments"}'
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3)

@@ -11,9 +11,9 @@ import pytest
 from bot.runtime import BotRuntime
 from standins.fake_slack import FakeSlack
 from tests.conftest import WEBHOOK_TOKEN
-from tests.polling import eventually
-from tests.realparts import require_binary
 from tests.support.alertmanager_process import AlertmanagerProcess, find_alertmanager
+from tests.support.polling import eventually
+from tests.support.realparts import require_binary
 
 LABELS = {"alertname": "HighErrorRate", "service": "payments", "severity": "critical"}
 ANNOTATIONS = {"summary": "High error rate detected", "description": "payments has error rate 45%"}

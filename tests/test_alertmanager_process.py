@@ -15,7 +15,6 @@ import pytest
 import yaml
 from aiohttp import web
 
-from tests.realparts import require_binary
 from tests.support.alertmanager_process import (
     INSTALL_HINT,
     AlertmanagerProcess,
@@ -23,6 +22,7 @@ from tests.support.alertmanager_process import (
     find_alertmanager,
     rfc3339,
 )
+from tests.support.realparts import require_binary
 
 TOKEN = "test-token-123"
 LABELS = {"alertname": "PaymentsDown", "service": "payments", "severity": "critical"}

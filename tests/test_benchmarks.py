@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.realparts import unavailable
+from tests.support.realparts import unavailable
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -31,9 +31,9 @@ from bot.store import IncidentStore
 from standins.fake_kubernetes import FakeKubernetes
 from standins.fake_slack import FakeSlack
 from tests.conftest import BOT_TOKEN, SIGNING_SECRET, WEBHOOK_TOKEN
-from tests.realparts import require_binary
 from tests.support.metrics_exporter import TrafficExporter
 from tests.support.prometheus_process import PrometheusProcess, find_prometheus
+from tests.support.realparts import require_binary
 
 T = TypeVar("T")
 

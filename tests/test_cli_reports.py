@@ -24,9 +24,9 @@ from bot.core.stats import incident_stats
 from bot.storage.db import make_engine, migrate
 from bot.storage.models import Incident, Rollback, TimelineEvent
 from bot.store import IncidentStore
-from tests.realparts import require_binary
 from tests.support.metrics_exporter import TrafficExporter
 from tests.support.prometheus_process import PrometheusProcess, find_prometheus
+from tests.support.realparts import require_binary
 from tests.test_reports import closed_port, prometheus_has_history
 
 # Through `incident-bot` once bot/cli/__init__.py registers the commands; until then, on their own.

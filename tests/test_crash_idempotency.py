@@ -18,9 +18,9 @@ from bot.storage.db import make_engine
 from bot.storage.models import Incident
 from bot.store import IncidentStore
 from standins.fake_slack import FakeSlack
-from tests.bot_process import BotProcess
 from tests.conftest import WEBHOOK_TOKEN
-from tests.polling import eventually
+from tests.support.bot_process import BotProcess
+from tests.support.polling import eventually
 from tests.test_alert_flow import T0, alert, notification
 
 NAME = f"inc-{T0:%Y%m%d}-payments-higherrorrate"

@@ -25,7 +25,7 @@ from bot.core.web_tokens import sign_csrf, sign_link
 from bot.runtime import BotRuntime
 from bot.storage.models import TimelineEvent
 from standins.fake_slack import FakeSlack
-from tests.web_pages import PERSON, WEB_SECRET, get, open_incident, visible_text, web_bot
+from tests.support.web_pages import PERSON, WEB_SECRET, get, open_incident, visible_text, web_bot
 
 T = datetime(2024, 6, 15, 14, 52, tzinfo=UTC)
 NOTE = EventRecord(T, T, "note", "U0ONCALL1", "rolled back at 14:38")

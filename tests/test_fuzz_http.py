@@ -32,7 +32,7 @@ from standins.slack_requests import (
     signed_headers,
 )
 from tests.conftest import CATALOG, FAST, SIGNING_SECRET, WEBHOOK_TOKEN, bot_settings
-from tests.polling import eventually
+from tests.support.polling import eventually
 from tests.test_alert_flow import alert, notification, send
 
 REQUESTS_PER_ROUTE = 5_000

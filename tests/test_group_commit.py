@@ -21,10 +21,10 @@ from bot.storage.db import make_engine
 from bot.storage.models import Incident, WebhookDelivery
 from bot.store import IncidentStore
 from standins.fake_slack import FakeSlack
-from tests.bot_process import BotProcess
 from tests.conftest import WEBHOOK_TOKEN, running_bot
-from tests.polling import eventually
-from tests.realparts import POSTGRES_DSN, postgres_url_or_skip
+from tests.support.bot_process import BotProcess
+from tests.support.polling import eventually
+from tests.support.realparts import POSTGRES_DSN, postgres_url_or_skip
 from tests.test_alert_flow import alert, notification
 
 AUTH = {"Authorization": f"Bearer {WEBHOOK_TOKEN}", "Content-Type": "application/json"}

@@ -22,7 +22,7 @@ from bot.runtime import BotRuntime
 from standins.fake_slack import FakeSlack
 from standins.slack_requests import signed_headers
 from tests.conftest import SIGNING_SECRET
-from tests.polling import eventually
+from tests.support.polling import eventually
 from tests.test_alert_flow import alert, notification, send
 
 FORGED = (

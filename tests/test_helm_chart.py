@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from bot.settings import Catalog
-from tests.realparts import unavailable
+from tests.support.realparts import unavailable
 
 ROOT = Path(__file__).resolve().parents[1]
 CHART = ROOT / "helm" / "incident-bot"

@@ -40,8 +40,8 @@ from commands.silence import silence_message, silences_list
 from commands.status import render_status
 from standins.fake_slack import FakeSlack
 from tests.conftest import running_bot
-from tests.polling import eventually
-from tests.slack_client import slash
+from tests.support.polling import eventually
+from tests.support.slack_client import slash
 from tests.test_alert_flow import send
 
 LONG = "x" * 200  # a 200-character name

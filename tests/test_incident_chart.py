@@ -12,8 +12,8 @@ from bot.core.svg_chart import Mark, render_svg_chart
 from bot.runtime import BotRuntime
 from standins.fake_prometheus import FakePrometheus
 from standins.fake_slack import FakeSlack
-from tests.slack_client import slash
-from tests.web_pages import PERSON, get, open_incident, visible_text, web_bot
+from tests.support.slack_client import slash
+from tests.support.web_pages import PERSON, get, open_incident, visible_text, web_bot
 
 T = datetime(2024, 6, 15, 14, 0, tzinfo=UTC)
 SVG = "{http://www.w3.org/2000/svg}"
@@ -89,7 +89,7 @@ def words(html: str) -> str:
 
 
 async def wait_status(bot: BotRuntime) -> None:
-    from tests.polling import eventually
+    from tests.support.polling import eventually
 
     async def checked() -> bool:
         return bool(await bot.store.timeline_of_kinds(1, ["status_checked"]))

@@ -15,8 +15,8 @@ from bot.core.web_tokens import sign_link
 from bot.runtime import BotRuntime
 from bot.settings import ConfigError, Settings
 from standins.fake_slack import FakeSlack
-from tests.slack_client import slash
-from tests.web_pages import (
+from tests.support.slack_client import slash
+from tests.support.web_pages import (
     BUTTONS,
     EVIL,
     PERSON,

@@ -15,8 +15,8 @@ from standins.fake_slack import FakeSlack
 from standins.fake_slack_state import FakeChannel
 from standins.slack_requests import interaction_body
 from tests.conftest import CATALOG, FAST, SLACK_MODES, Clock, bot_settings, mode_of
-from tests.polling import eventually
-from tests.slack_client import click, deliver_again, event, post_signed, slash
+from tests.support.polling import eventually
+from tests.support.slack_client import click, deliver_again, event, post_signed, slash
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from bot.runtime import BotRuntime
 from standins.fake_slack import FakeSlack
 from standins.slack_requests import signed_headers
 from tests.conftest import SIGNING_SECRET, WEBHOOK_TOKEN
-from tests.polling import eventually
+from tests.support.polling import eventually
 from tests.test_alert_flow import T0, alert, incidents, notification, settled, timeline
 from tests.test_web import deliveries
 

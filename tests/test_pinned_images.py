@@ -20,9 +20,9 @@ from bot.core.pinned_images import (
 from bot.core.web_tokens import sign_link
 from bot.runtime import BotRuntime
 from standins.fake_slack import FakeFile, FakeSlack
-from tests.polling import eventually
-from tests.slack_client import event
-from tests.web_pages import PERSON, WEB_SECRET, get, open_incident, web_bot
+from tests.support.polling import eventually
+from tests.support.slack_client import event
+from tests.support.web_pages import PERSON, WEB_SECRET, get, open_incident, web_bot
 
 API = "http://127.0.0.1:4000/api/"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64

@@ -20,7 +20,7 @@ from bot.core.alerts import Notification
 from bot.runtime import BotRuntime
 from standins.fake_slack import FakeSlack
 from tests.conftest import CATALOG, FAST, Clock, running_bot
-from tests.polling import eventually
+from tests.support.polling import eventually
 from tests.test_alert_flow import alert, incidents, notification, send, settled, wait_settled
 
 VALID_GROUPS = ("search", "checkout")

@@ -22,9 +22,8 @@ import yaml
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.polling import eventually
-from tests.realparts import require_binary
 from tests.support.metrics_exporter import LATENCY_BUCKETS, TrafficExporter
+from tests.support.polling import eventually
 from tests.support.prometheus_process import (
     BRIEF_ALERT_RULES,
     INSTALL_HINT,
@@ -35,6 +34,7 @@ from tests.support.prometheus_process import (
     find_prometheus,
     find_promtool,
 )
+from tests.support.realparts import require_binary
 
 # The expressions of BRIEF.md "Alert Rules", copied verbatim (whitespace aside).
 BRIEF_EXPRESSIONS = {

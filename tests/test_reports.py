@@ -27,10 +27,10 @@ from bot.storage.db import make_engine, migrate
 from bot.storage.models import ActionItem, Incident, IncidentAlert, Rollback, TimelineEvent
 from bot.store import IncidentStore
 from integrations.prometheus import PrometheusSource
-from tests.polling import eventually
-from tests.realparts import require_binary
 from tests.support.metrics_exporter import TrafficExporter
+from tests.support.polling import eventually
 from tests.support.prometheus_process import PrometheusProcess, find_prometheus
+from tests.support.realparts import require_binary
 
 T0 = datetime(2026, 11, 26, 14, 30, 0, tzinfo=UTC)
 CATALOG = Catalog.model_validate({"services": {"payments": {"namespace": "production"}}})

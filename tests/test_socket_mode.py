@@ -16,7 +16,7 @@ from bot.runtime import BotRuntime
 from standins.fake_slack import FakeSlack
 from standins.slack_requests import SocketRequests, command_payload
 from tests.conftest import BOT_TOKEN, running_bot
-from tests.polling import eventually
+from tests.support.polling import eventually
 
 # -- the fake's side ---------------------------------------------------------------------
 

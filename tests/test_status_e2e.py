@@ -14,9 +14,9 @@ from bot.runtime import BotRuntime
 from standins.fake_kubernetes import FakeKubernetes
 from standins.fake_slack import FakeSlack
 from tests.conftest import running_bot
-from tests.polling import eventually
-from tests.slack_client import slash
+from tests.support.polling import eventually
 from tests.support.prometheus_process import PrometheusProcess
+from tests.support.slack_client import slash
 
 NS, DEPLOYMENT = "production", "payment-service"
 

@@ -16,8 +16,8 @@ from bot.runtime import BotRuntime
 from standins.fake_kubernetes import FakeKubernetes
 from standins.fake_slack import FakeSlack
 from tests.conftest import CLUSTER_CATALOG, running_bot
-from tests.slack_client import slash
 from tests.support.prometheus_process import PrometheusProcess
+from tests.support.slack_client import slash
 from tests.test_status_e2e import DEPLOYMENT, NS, seed_cluster
 
 BROKEN_QUERY_CATALOG = {

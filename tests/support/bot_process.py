@@ -13,9 +13,9 @@ import aiohttp
 import yaml
 
 from tests.conftest import BOT_TOKEN, CATALOG, SIGNING_SECRET, WEBHOOK_TOKEN
-from tests.polling import eventually
+from tests.support.polling import eventually
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def free_port() -> int:
