@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import pytest
-from pydantic import SecretStr
 
 from bot.core.status_report import DEFAULT_QUERIES
-from bot.runtime import BotRuntime, Tuning
-from bot.settings import Catalog, Settings
+from bot.runtime import BotRuntime
+from bot.settings import Catalog
 from standins.fake_kubernetes import FakeKubernetes
 from standins.fake_slack import FakeSlack
+from tests.support.bots import (
+    BOT_TOKEN,
+    CATALOG,
+    FAKES,
+    FAST,
+    SLACK_MODES,
+    bot_settings,
+    mode_of,
+)
 from tests.support.metrics_exporter import TrafficExporter
 from tests.support.prometheus_process import PrometheusProcess, find_prometheus
 from tests.support.realparts import (
@@ -26,24 +31,6 @@ from tests.support.realparts import (
     postgres_url_or_skip,
     require_binary,
 )
-
-SIGNING_SECRET = "test-signing-secret"
-WEBHOOK_TOKEN = "am-webhook-token"
-BOT_TOKEN = "xoxb-test-token"
-
-FAKES: dict[str, FakeSlack] = {}  # by URL: tests find the fake a bot talks to
-
-CATALOG = {
-    "incident": {"channel_prefix": "inc", "digest_channel": "incidents"},
-    "services": {
-        "payments": {
-            "namespace": "production",
-            "deployment": "payment-service",
-            "responders": ["S0PAYONCALL", "U0LEAD"],
-            "runbook": "https://runbooks.example.com/payments",
-        }
-    },
-}
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -89,50 +76,10 @@ async def fake_slack() -> AsyncIterator[FakeSlack]:
     await slack.stop()
 
 
-class Clock:
-    """A clock the test moves; starts at the real time so Slack signatures stay fresh."""
-
-    def __init__(self, now: datetime | None = None) -> None:
-        from bot.clock import system_clock
-
-        self.now = now or system_clock()
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def bot_settings(database_url: str, slack_url: str, *, app_token: str | None = None) -> Settings:
-    """HTTP mode (a signing secret), or Socket Mode when an app-level token is given."""
-    return Settings(
-        slack_bot_token=SecretStr(BOT_TOKEN),
-        slack_signing_secret=None if app_token else SecretStr(SIGNING_SECRET),
-        slack_app_token=SecretStr(app_token) if app_token else None,
-        slack_api_url=slack_url,
-        alertmanager_webhook_token=SecretStr(WEBHOOK_TOKEN),
-        database_url=database_url,
-    )
-
-
-FAST = Tuning(
-    poll_interval=0.1,
-    backoff_base=0.2,
-    backoff_cap=1.0,
-    reminder_poll=3600,
-    rollout_poll=0.2,
-    socket_ping=1.0,
-)
-SLACK_MODES = ["http", "socket"]
-
-
 @pytest.fixture(params=SLACK_MODES)
 def slack_mode(request: pytest.FixtureRequest) -> str:
     """How Slack reaches the bot: signed HTTP requests, or envelopes over Socket Mode."""
     return str(request.param)
-
-
-def mode_of(request: pytest.FixtureRequest) -> str:
-    """`@pytest.mark.parametrize("bot", SLACK_MODES, indirect=True)` runs a test in both modes."""
-    return str(getattr(request, "param", "http"))
 
 
 @pytest.fixture
@@ -151,16 +98,6 @@ async def bot(
         await fake_slack.wait_for_socket()
     yield runtime
     await runtime.stop()
-
-
-CLUSTER_CATALOG = {
-    **CATALOG,
-    "rollback": {
-        "allowed_users": ["U0ONCALL1"],
-        "allowed_groups": ["S0PAYONCALL"],
-        "namespaces": ["production"],
-    },
-}
 
 
 @pytest.fixture
@@ -192,34 +129,3 @@ async def prometheus(tmp_path: Path) -> AsyncIterator[PrometheusProcess]:
     finally:
         await process.stop()
         await exporter.stop()
-
-
-@asynccontextmanager
-async def running_bot(
-    database_url: str,
-    fake_slack: FakeSlack,
-    *,
-    kubeconfig: Path | None = None,
-    prometheus_url: str = "http://127.0.0.1:9",
-    catalog: dict[str, Any] | None = None,
-    clock: Clock | None = None,
-    tuning: Tuning = FAST,
-    mode: str = "http",
-) -> AsyncIterator[BotRuntime]:
-    app_token = fake_slack.socket.app_token if mode == "socket" else None
-    settings = bot_settings(database_url, fake_slack.url, app_token=app_token)
-    settings.kubeconfig = kubeconfig
-    settings.prometheus_url = prometheus_url
-    runtime = BotRuntime(
-        settings,
-        catalog=Catalog.model_validate(CLUSTER_CATALOG if catalog is None else catalog),
-        clock=clock or Clock(),
-        tuning=tuning,
-    )
-    await runtime.start(host="127.0.0.1", port=0)
-    try:
-        if mode == "socket":
-            await fake_slack.wait_for_socket()
-        yield runtime
-    finally:
-        await runtime.stop()

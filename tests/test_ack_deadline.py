@@ -26,7 +26,7 @@ from standins.fake_kubernetes import FakeKubernetes
 from standins.fake_prometheus import FakePrometheus
 from standins.fake_slack import FakeSlack
 from standins.slow_proxy import SlowProxy
-from tests.conftest import running_bot
+from tests.support.bots import running_bot
 from tests.support.polling import eventually
 from tests.support.realparts import POSTGRES_DSN, postgres_url_or_skip
 from tests.support.slack_client import as_slack

@@ -10,8 +10,8 @@ import pytest
 
 from bot.runtime import BotRuntime
 from standins.fake_slack import FakeSlack
-from tests.conftest import WEBHOOK_TOKEN
 from tests.support.alertmanager_process import AlertmanagerProcess, find_alertmanager
+from tests.support.bots import WEBHOOK_TOKEN
 from tests.support.polling import eventually
 from tests.support.realparts import require_binary
 

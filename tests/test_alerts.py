@@ -1,5 +1,4 @@
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -10,8 +9,7 @@ from bot.core.alerts import (
     parse_notification,
     parse_timestamp,
 )
-
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "alertmanager"
+from tests.support.fixture_files import FIXTURES
 
 
 @pytest.mark.parametrize(

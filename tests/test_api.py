@@ -21,9 +21,9 @@ from bot.runtime import BotRuntime
 from bot.settings import Catalog
 from bot.storage.models import Incident
 from standins.fake_slack import FakeSlack
-from tests.conftest import CATALOG, FAST, bot_settings
-from tests.test_alert_flow import T0, alert, notification, send, wait_settled
-from tests.test_reports import bulk_events
+from tests.support.alerts import T0, alert, notification, send, wait_settled
+from tests.support.bots import CATALOG, FAST, bot_settings
+from tests.support.report_data import bulk_events
 
 TOKEN = "api-token-for-tests"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -22,9 +22,9 @@ from bot.core.web_tokens import sign_link
 from bot.runtime import BotRuntime
 from bot.storage.models import Incident
 from standins.fake_slack import FakeSlack
+from tests.support.alerts import alert, notification, send
 from tests.support.realparts import unavailable
 from tests.support.web_pages import PERSON, WEB_SECRET, open_incident, web_bot
-from tests.test_alert_flow import alert, notification, send
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [

@@ -30,7 +30,7 @@ from bot.storage.models import WebhookDelivery
 from bot.store import IncidentStore
 from standins.fake_kubernetes import FakeKubernetes
 from standins.fake_slack import FakeSlack
-from tests.conftest import BOT_TOKEN, SIGNING_SECRET, WEBHOOK_TOKEN
+from tests.support.bots import BOT_TOKEN, SIGNING_SECRET, WEBHOOK_TOKEN
 from tests.support.metrics_exporter import TrafficExporter
 from tests.support.prometheus_process import PrometheusProcess, find_prometheus
 from tests.support.realparts import require_binary

@@ -27,7 +27,7 @@ from bot.store import IncidentStore
 from tests.support.metrics_exporter import TrafficExporter
 from tests.support.prometheus_process import PrometheusProcess, find_prometheus
 from tests.support.realparts import require_binary
-from tests.test_reports import closed_port, prometheus_has_history
+from tests.support.report_data import closed_port, prometheus_has_history
 
 # Through `incident-bot` once bot/cli/__init__.py registers the commands; until then, on their own.
 CLI = "bot.cli" if "postmortem" in bot.cli.main.commands else "bot.cli.reports"

@@ -18,10 +18,10 @@ from bot.storage.db import make_engine
 from bot.storage.models import Incident
 from bot.store import IncidentStore
 from standins.fake_slack import FakeSlack
-from tests.conftest import WEBHOOK_TOKEN
+from tests.support.alerts import T0, alert, notification
 from tests.support.bot_process import BotProcess
+from tests.support.bots import WEBHOOK_TOKEN
 from tests.support.polling import eventually
-from tests.test_alert_flow import T0, alert, notification
 
 NAME = f"inc-{T0:%Y%m%d}-payments-higherrorrate"
 

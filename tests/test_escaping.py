@@ -52,7 +52,7 @@ from bot.core.rollout import EventLine, Revision, RolloutStatus
 from bot.core.status_report import FiringAlert, StatusReport
 from commands.rollback import render_dry_run, render_history, render_preview, render_progress
 from commands.status import render_status
-from tests.test_alerts import FIXTURES
+from tests.support.fixture_files import FIXTURES
 
 NOW = datetime(2026, 11, 26, 10, 12, 55, tzinfo=UTC)
 ACTOR = "U0DANA"

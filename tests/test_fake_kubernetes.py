@@ -24,7 +24,7 @@ from kubernetes.client.exceptions import ApiException
 
 from standins.fake_kubernetes import FakeKubernetes, RolloutMode, client_configuration
 from standins.fake_kubernetes_patch import PatchError, json_patch
-from tests.conftest import Clock
+from tests.support.bots import Clock
 
 T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 NS = "prod"

@@ -16,7 +16,7 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 
 from standins.fake_kubernetes import FakeKubernetes, client_configuration
-from tests.conftest import Clock
+from tests.support.bots import Clock
 
 T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 NS, NAME = "prod", "payment-service"

@@ -31,9 +31,9 @@ from standins.slack_requests import (
     event_body,
     signed_headers,
 )
-from tests.conftest import CATALOG, FAST, SIGNING_SECRET, WEBHOOK_TOKEN, bot_settings
+from tests.support.alerts import alert, notification, send
+from tests.support.bots import CATALOG, FAST, SIGNING_SECRET, WEBHOOK_TOKEN, bot_settings
 from tests.support.polling import eventually
-from tests.test_alert_flow import alert, notification, send
 
 REQUESTS_PER_ROUTE = 5_000
 TIME_BUDGET_S = 120.0  # per route; the run fails rather than hang a CI machine

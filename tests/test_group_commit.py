@@ -21,11 +21,11 @@ from bot.storage.db import make_engine
 from bot.storage.models import Incident, WebhookDelivery
 from bot.store import IncidentStore
 from standins.fake_slack import FakeSlack
-from tests.conftest import WEBHOOK_TOKEN, running_bot
+from tests.support.alerts import alert, notification
 from tests.support.bot_process import BotProcess
+from tests.support.bots import WEBHOOK_TOKEN, running_bot
 from tests.support.polling import eventually
 from tests.support.realparts import POSTGRES_DSN, postgres_url_or_skip
-from tests.test_alert_flow import alert, notification
 
 AUTH = {"Authorization": f"Bearer {WEBHOOK_TOKEN}", "Content-Type": "application/json"}
 

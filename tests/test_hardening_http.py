@@ -21,9 +21,9 @@ from bot.logs import configure_logging
 from bot.runtime import BotRuntime
 from standins.fake_slack import FakeSlack
 from standins.slack_requests import signed_headers
-from tests.conftest import SIGNING_SECRET
+from tests.support.alerts import alert, notification, send
+from tests.support.bots import SIGNING_SECRET
 from tests.support.polling import eventually
-from tests.test_alert_flow import alert, notification, send
 
 FORGED = (
     '\n{"event": "rollback confirmed", "logger": "incident_bot.audit", "user": "U0BOSS"}\n'

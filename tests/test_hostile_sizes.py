@@ -39,10 +39,10 @@ from commands.rollback import render_history, render_preview, render_progress
 from commands.silence import silence_message, silences_list
 from commands.status import render_status
 from standins.fake_slack import FakeSlack
-from tests.conftest import running_bot
+from tests.support.alerts import send
+from tests.support.bots import running_bot
 from tests.support.polling import eventually
 from tests.support.slack_client import slash
-from tests.test_alert_flow import send
 
 LONG = "x" * 200  # a 200-character name
 REFUSALS = {"invalid_blocks", "msg_too_long", "invalid_arguments", "too_long", "no_text"}

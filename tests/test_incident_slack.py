@@ -14,7 +14,7 @@ from bot.storage.models import ActionItem, Incident, TimelineEvent
 from standins.fake_slack import FakeSlack
 from standins.fake_slack_state import FakeChannel
 from standins.slack_requests import interaction_body
-from tests.conftest import CATALOG, FAST, SLACK_MODES, Clock, bot_settings, mode_of
+from tests.support.bots import CATALOG, FAST, SLACK_MODES, Clock, bot_settings, mode_of
 from tests.support.polling import eventually
 from tests.support.slack_client import click, deliver_again, event, post_signed, slash
 

@@ -13,10 +13,10 @@ import aiohttp
 from bot.runtime import BotRuntime
 from standins.fake_slack import FakeSlack
 from standins.slack_requests import signed_headers
-from tests.conftest import SIGNING_SECRET, WEBHOOK_TOKEN
+from tests.support.alerts import T0, alert, incidents, notification, settled, timeline
+from tests.support.bots import SIGNING_SECRET, WEBHOOK_TOKEN
 from tests.support.polling import eventually
-from tests.test_alert_flow import T0, alert, incidents, notification, settled, timeline
-from tests.test_web import deliveries
+from tests.support.stored_deliveries import deliveries
 
 AUTH = {"Authorization": f"Bearer {WEBHOOK_TOKEN}", "Content-Type": "application/json"}
 LIMIT = 1024 * 1024

@@ -15,8 +15,8 @@ import pytest
 
 from bot.runtime import BotRuntime
 from standins.fake_slack import FakeSlack
+from tests.support.alerts import alert, notification, send
 from tests.support.web_pages import PERSON, get, open_incident, web_bot
-from tests.test_alert_flow import alert, notification, send
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from bot.core.messages import (
     digest_text,
     incident_title,
 )
-from tests.test_alerts import FIXTURES
+from tests.support.fixture_files import FIXTURES
 
 NOTIFICATION = parse_notification(
     (FIXTURES / "v4-firing-prometheus-2.42-am-0.25.json").read_bytes()

@@ -19,9 +19,9 @@ from bot.clock import system_clock
 from bot.core.alerts import Notification
 from bot.runtime import BotRuntime
 from standins.fake_slack import FakeSlack
-from tests.conftest import CATALOG, FAST, Clock, running_bot
+from tests.support.alerts import alert, incidents, notification, send, settled, wait_settled
+from tests.support.bots import CATALOG, FAST, Clock, running_bot
 from tests.support.polling import eventually
-from tests.test_alert_flow import alert, incidents, notification, send, settled, wait_settled
 
 VALID_GROUPS = ("search", "checkout")
 

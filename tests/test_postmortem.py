@@ -23,7 +23,7 @@ from bot.core.postmortem import (
     parse_action,
     render_postmortem,
 )
-from tests.test_exports import EVENTS, GRAPH, INCIDENT, ONCALL, at, check_golden
+from tests.support.timeline_records import EVENTS, GRAPH, INCIDENT, ONCALL, at, check_golden
 
 ONCALL_MENTION = f"<@{ONCALL}>"
 IMAGES_BAD = {"payments": "registry.example.com/payments:v2.3.1"}

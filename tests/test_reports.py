@@ -8,36 +8,33 @@ import contextlib
 import csv
 import io
 import json
-import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from aiohttp import web
 
 from bot.core.exports import CSV_BOM, CSV_COLUMNS
 from bot.core.postmortem import ActionItem as DraftAction
 from bot.core.postmortem import RoleAssignment, SeverityChange
 from bot.services.reports import Reports, incident_id_of
-from bot.settings import Catalog
 from bot.storage.db import make_engine, migrate
 from bot.storage.models import ActionItem, Incident, IncidentAlert, Rollback, TimelineEvent
 from bot.store import IncidentStore
 from integrations.prometheus import PrometheusSource
 from tests.support.metrics_exporter import TrafficExporter
-from tests.support.polling import eventually
 from tests.support.prometheus_process import PrometheusProcess, find_prometheus
 from tests.support.realparts import require_binary
-
-T0 = datetime(2026, 11, 26, 14, 30, 0, tzinfo=UTC)
-CATALOG = Catalog.model_validate({"services": {"payments": {"namespace": "production"}}})
-
-
-def at(seconds: float) -> datetime:
-    return T0 + timedelta(seconds=seconds)
+from tests.support.report_data import (
+    CATALOG,
+    T0,
+    at,
+    bulk_events,
+    closed_port,
+    prometheus_has_history,
+)
 
 
 class FixedClock:
@@ -87,27 +84,6 @@ def event(incident: Incident, seconds: float, kind: str, text: str, **values: An
 async def add_events(store: IncidentStore, *events: TimelineEvent) -> None:
     for row in events:
         assert await store.add_event(row)
-
-
-async def bulk_events(store: IncidentStore, incident: Incident, count: int) -> None:
-    """`count` note events, inserted in one statement (fast enough for 50,000)."""
-    rows = [
-        {
-            "incident_id": incident.id,
-            "occurred_at": at(i / 10),
-            "recorded_at": at(i / 10 + 1),
-            "kind": "note",
-            "actor": "U0ONCALL1",
-            "text": f'step {i}, "quoted", ünïcode',
-            "details": {"i": i},
-            "link": None,
-            "source_key": f"bulk:{incident.id}:{i}",
-        }
-        for i in range(count)
-    ]
-    async with store.unit() as unit:
-        connection = await unit.session.connection()
-        await connection.execute(sa.insert(TimelineEvent), rows)
 
 
 # -- the store ----------------------------------------------------------------------------
@@ -419,12 +395,6 @@ async def test_a_replacement_template_is_used_and_its_faults_are_reported(
 # -- Prometheus ---------------------------------------------------------------------------
 
 
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def test_a_dead_or_failing_prometheus_costs_the_figures_not_the_draft(
     store: IncidentStore,
 ) -> None:
@@ -454,27 +424,6 @@ async def test_a_dead_or_failing_prometheus_costs_the_figures_not_the_draft(
         assert draft.context.peak_error_rate is None
     finally:
         await runner.cleanup()
-
-
-ERROR_RATE = (
-    'sum(rate(http_requests_total{service="payments",status=~"5.."}[5m]))'
-    ' / sum(rate(http_requests_total{service="payments"}[5m]))'
-)
-
-
-async def prometheus_has_history(url: str) -> None:
-    """Wait until a range query ending now has the error rate at three points (a few
-    seconds of history): the instant query is right a moment earlier."""
-    source = PrometheusSource(url)
-
-    async def ready() -> bool:
-        now = datetime.now(UTC)
-        series = await source.range(
-            ERROR_RATE, now - timedelta(seconds=30), now, timedelta(seconds=1)
-        )
-        return sum(abs(v - 0.45) < 0.05 for s in series for _, v in s.points) >= 3
-
-    await eventually(ready, timeout=30, what="the error rate in a Prometheus range query")
 
 
 @pytest.fixture

@@ -15,10 +15,10 @@ from bot.storage.models import Rollback
 from standins.fake_kubernetes import FakeKubernetes
 from standins.fake_slack import FakeSlack
 from standins.fake_slack_state import FakeChannel, FakeMessage
-from tests.conftest import SLACK_MODES, Clock, mode_of, running_bot
+from tests.support.alerts import alert, notification, send
+from tests.support.bots import SLACK_MODES, Clock, mode_of, running_bot
 from tests.support.polling import eventually
 from tests.support.slack_client import click, slash
-from tests.test_alert_flow import alert, notification, send
 
 NS, NAME = "production", "payment-service"
 

@@ -17,9 +17,9 @@ from bot.runtime import BotRuntime
 from bot.settings import Catalog
 from bot.storage.models import Incident, Silence
 from standins.fake_slack import FakeSlack
-from tests.conftest import CATALOG, FAST, WEBHOOK_TOKEN, bot_settings
 from tests.support.alertmanager_process import AlertmanagerProcess, find_alertmanager
 from tests.support.binary_process import free_port
+from tests.support.bots import CATALOG, FAST, WEBHOOK_TOKEN, bot_settings
 from tests.support.polling import eventually
 from tests.support.realparts import require_binary
 from tests.support.slack_client import click, slash

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 from bot.runtime import BotRuntime
 from bot.storage.models import Incident, Rollback, TimelineEvent
 from standins.fake_slack import FakeSlack
+from tests.support.alerts import GROUP, alert, notification, send
 from tests.support.polling import eventually
 from tests.support.slack_client import slash
-from tests.test_alert_flow import GROUP, alert, notification, send
 
 GROUP_LABELS = {"alertname": "HighErrorRate", "service": "payments"}
 DAY = timedelta(days=1)

@@ -6,7 +6,7 @@ import pytest
 
 from integrations.slack import SlackGateway, SlackPermanentError, SlackTransientError, make_client
 from standins.fake_slack import FakeSlack
-from tests.conftest import BOT_TOKEN
+from tests.support.bots import BOT_TOKEN
 
 
 def gateway(

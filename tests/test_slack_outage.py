@@ -12,9 +12,9 @@ import pytest
 from bot.core.slack_outage import delivered_note, unreachable_note
 from bot.runtime import BotRuntime
 from standins.fake_slack import FakeSlack
-from tests.conftest import CATALOG, Clock, running_bot
+from tests.support.alerts import alert, notification, send, timeline, wait_settled
+from tests.support.bots import CATALOG, Clock, running_bot
 from tests.support.polling import eventually
-from tests.test_alert_flow import alert, notification, send, timeline, wait_settled
 
 SINCE = datetime(2026, 11, 26, 9, 0, 5, tzinfo=UTC)
 

@@ -15,7 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.runtime import BotRuntime
 from standins.fake_slack import FakeSlack
 from standins.slack_requests import SocketRequests, command_payload
-from tests.conftest import BOT_TOKEN, running_bot
+from tests.support.bots import BOT_TOKEN, running_bot
 from tests.support.polling import eventually
 
 # -- the fake's side ---------------------------------------------------------------------

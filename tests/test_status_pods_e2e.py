@@ -11,10 +11,10 @@ from pathlib import Path
 
 from standins.fake_kubernetes import FakeKubernetes
 from standins.fake_slack import FakeSlack
-from tests.conftest import running_bot
+from tests.support.bots import running_bot
 from tests.support.prometheus_process import PrometheusProcess
-from tests.test_status_e2e import DEPLOYMENT, NS
-from tests.test_status_faults_e2e import section, status_sections
+from tests.support.status_cluster import DEPLOYMENT, NS
+from tests.support.status_sections import section, status_sections
 
 
 def pod_names(kube: FakeKubernetes) -> list[str]:

@@ -5,18 +5,16 @@ from __future__ import annotations
 import io
 import json
 import time
-from pathlib import Path
 
 import aiohttp
 import pytest
-from sqlmodel import select
 
 from bot.runtime import BotRuntime
-from bot.storage.models import WebhookDelivery
 from standins.slack_requests import signed_headers
-from tests.conftest import SIGNING_SECRET, WEBHOOK_TOKEN
+from tests.support.bots import SIGNING_SECRET, WEBHOOK_TOKEN
+from tests.support.fixture_files import FIXTURES
+from tests.support.stored_deliveries import deliveries
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "alertmanager"
 FIRING = (FIXTURES / "v4-firing-prometheus-2.42-am-0.25.json").read_bytes()
 AUTH = {"Authorization": f"Bearer {WEBHOOK_TOKEN}", "Content-Type": "application/json"}
 
@@ -63,11 +61,6 @@ async def post(
         ) as response,
     ):
         return response.status, await response.json(content_type=None)
-
-
-async def deliveries(bot: BotRuntime) -> list[WebhookDelivery]:
-    async with bot.store._sessions() as session:
-        return list((await session.exec(select(WebhookDelivery))).all())
 
 
 @pytest.mark.parametrize(

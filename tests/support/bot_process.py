@@ -12,7 +12,7 @@ from pathlib import Path
 import aiohttp
 import yaml
 
-from tests.conftest import BOT_TOKEN, CATALOG, SIGNING_SECRET, WEBHOOK_TOKEN
+from tests.support.bots import BOT_TOKEN, CATALOG, SIGNING_SECRET, WEBHOOK_TOKEN
 from tests.support.polling import eventually
 
 ROOT = Path(__file__).resolve().parent.parent.parent

@@ -6,7 +6,7 @@ from typing import Any
 
 from bot.runtime import BotRuntime
 from standins.slack_requests import SlackRequests, SocketRequests
-from tests.conftest import FAKES, SIGNING_SECRET
+from tests.support.bots import FAKES, SIGNING_SECRET
 
 
 def as_slack(bot: BotRuntime) -> SlackRequests | SocketRequests:

@@ -14,8 +14,8 @@ from bot.runtime import BotRuntime
 from bot.settings import Catalog
 from bot.storage.models import Incident
 from standins.fake_slack import FakeSlack
-from tests.conftest import CATALOG, FAST, Clock, bot_settings
-from tests.test_alert_flow import alert, notification, send, wait_settled
+from tests.support.alerts import alert, notification, send, wait_settled
+from tests.support.bots import CATALOG, FAST, Clock, bot_settings
 
 WEB_SECRET = "web-secret-for-tests-0123456789abcdef"
 PUBLIC_URL = "https://incidents.example.com"
