@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.storage.db import make_engine  # noqa: E402
-from bot.store import IncidentStore  # noqa: E402
+from bot.storage.store import IncidentStore  # noqa: E402
 from standins.fake_slack import FakeSlack  # noqa: E402
 
 PAYLOAD = ROOT / "tests" / "fixtures" / "alertmanager" / "v4-firing-prometheus-2.42-am-0.25.json"

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 
-from bot.alert_intake import AlertIntake, RetryPolicy
 from bot.clock import Clock, system_clock
 from bot.core.reminders import ReminderPolicy
 from bot.core.retention import RetentionPolicy
@@ -16,6 +15,7 @@ from bot.core.web_access import parse_networks
 from bot.http.api import ApiDeps
 from bot.http.live_timeline import LiveTimeline
 from bot.http.pages import PageDeps
+from bot.http.web import WebDeps, make_web_app
 from bot.metrics import BotMetrics
 from bot.services.incident import IncidentService
 from bot.services.page_links import PageLinks
@@ -34,14 +34,14 @@ from bot.slack.listeners.commands import CommandDeps, register_commands
 from bot.slack.listeners.incident import IncidentDeps, register_incident
 from bot.slack.listeners.silence import SilenceDeps, register_silence_buttons
 from bot.slack.socket_mode import EnvelopeClaims, SocketMode
-from bot.slack_worker import SlackWorker
 from bot.storage.db import make_engine, migrate
 from bot.storage.group_commit import GroupCommit
-from bot.store import IncidentStore
-from bot.web import WebDeps, make_web_app
+from bot.storage.store import IncidentStore
 from bot.workers.background import BackgroundWork
+from bot.workers.intake import AlertIntake, RetryPolicy
 from bot.workers.reminders import ReminderWorker
 from bot.workers.retention import RetentionWorker
+from bot.workers.slack_outbox import SlackWorker
 from bot.workers.tasks import TaskSet
 from integrations.alertmanager import AlertmanagerAPI
 from integrations.kubernetes import (

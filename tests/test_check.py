@@ -27,7 +27,7 @@ from bot.cli.check.command import check
 from bot.settings import Settings
 from bot.storage.db import make_engine, migrate
 from bot.storage.models import WebhookDelivery
-from bot.store import IncidentStore
+from bot.storage.store import IncidentStore
 from standins.fake_kubernetes import FakeKubernetes
 from standins.fake_slack import FakeSlack
 from tests.support.bots import BOT_TOKEN, SIGNING_SECRET, WEBHOOK_TOKEN

@@ -23,7 +23,7 @@ from bot.core.exports import CSV_BOM, CSV_COLUMNS, IncidentRecord
 from bot.core.stats import incident_stats
 from bot.storage.db import make_engine, migrate
 from bot.storage.models import Incident, Rollback, TimelineEvent
-from bot.store import IncidentStore
+from bot.storage.store import IncidentStore
 from tests.support.metrics_exporter import TrafficExporter
 from tests.support.prometheus_process import PrometheusProcess, find_prometheus
 from tests.support.realparts import require_binary

@@ -16,7 +16,7 @@ import pytest
 from bot.runtime import BotRuntime
 from bot.storage.db import make_engine
 from bot.storage.models import Incident
-from bot.store import IncidentStore
+from bot.storage.store import IncidentStore
 from standins.fake_slack import FakeSlack
 from tests.support.alerts import T0, alert, notification
 from tests.support.bot_process import BotProcess

@@ -19,7 +19,7 @@ from sqlmodel import select
 from bot.runtime import BotRuntime
 from bot.storage.db import make_engine
 from bot.storage.models import Incident, WebhookDelivery
-from bot.store import IncidentStore
+from bot.storage.store import IncidentStore
 from standins.fake_slack import FakeSlack
 from tests.support.alerts import alert, notification
 from tests.support.bot_process import BotProcess

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from alembic import command
 
 from bot.storage.db import alembic_config, make_engine
-from bot.store import IncidentStore
+from bot.storage.store import IncidentStore
 
 KEY = '{}:{alertname="HighErrorRate", service="payments"}'
 

@@ -20,7 +20,7 @@ from bot.services.reports import Reports
 from bot.settings import Catalog
 from bot.storage.db import make_engine, migrate
 from bot.storage.models import Incident, TimelineEvent
-from bot.store import IncidentStore
+from bot.storage.store import IncidentStore
 from integrations.slack import SlackGateway, make_client
 from standins.fake_slack import FakeSlack
 

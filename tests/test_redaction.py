@@ -96,6 +96,6 @@ def test_slack_network_errors_read_as_one_phrase() -> None:
 def test_refs_that_are_not_numbers_are_refused_not_crashed_on(
     ref: str, expected: int | None
 ) -> None:
-    from bot.store import parse_ref
+    from bot.storage.store import parse_ref
 
     assert parse_ref(ref) == expected

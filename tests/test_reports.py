@@ -22,7 +22,7 @@ from bot.core.postmortem import RoleAssignment, SeverityChange
 from bot.services.reports import Reports, incident_id_of
 from bot.storage.db import make_engine, migrate
 from bot.storage.models import ActionItem, Incident, IncidentAlert, Rollback, TimelineEvent
-from bot.store import IncidentStore
+from bot.storage.store import IncidentStore
 from integrations.prometheus import PrometheusSource
 from tests.support.metrics_exporter import TrafficExporter
 from tests.support.prometheus_process import PrometheusProcess, find_prometheus

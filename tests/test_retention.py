@@ -13,7 +13,7 @@ from bot.core.retention import RetentionPolicy, purge_key
 from bot.settings import Settings
 from bot.storage.db import make_engine, migrate
 from bot.storage.models import SlackEventSeen, WebhookDelivery
-from bot.store import IncidentStore
+from bot.storage.store import IncidentStore
 from bot.workers.retention import RetentionWorker
 
 NOW = datetime(2026, 11, 30, 11, 20, tzinfo=UTC)

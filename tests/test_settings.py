@@ -129,7 +129,7 @@ def test_blank_api_token_means_api_off(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_bearer_ok_refuses_an_empty_expected_token() -> None:
-    from bot.web import bearer_ok
+    from bot.http.web import bearer_ok
 
     assert not bearer_ok("Bearer ", SecretStr(""))
     assert not bearer_ok("Bearer", SecretStr(" "))

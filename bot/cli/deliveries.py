@@ -20,7 +20,7 @@ from bot.settings import ConfigError, load_settings
 from bot.storage.db import make_engine
 from bot.storage.deliveries import DeliveryQueue
 from bot.storage.models import WebhookDelivery
-from bot.store import IncidentStore
+from bot.storage.store import IncidentStore
 
 
 def _state(row: WebhookDelivery) -> str:

@@ -46,7 +46,7 @@ from bot.services.reports import EXPORT_FORMATS, Reports, incident_id_of
 from bot.settings import ConfigError, Settings, load_catalog, load_settings
 from bot.storage.db import Schema, make_engine, schema_state
 from bot.storage.models import Incident
-from bot.store import IncidentStore
+from bot.storage.store import IncidentStore
 from integrations.prometheus import PrometheusSource
 from integrations.slack import SlackGateway, make_client
 

@@ -32,7 +32,7 @@ from bot.core.exports import phase_of
 from bot.core.incident_page import EventView, event_view, kind_filter
 from bot.services.report_rows import event_record, incident_record
 from bot.storage.models import Incident, TimelineEvent
-from bot.store import IncidentStore
+from bot.storage.store import IncidentStore
 
 log = structlog.get_logger(__name__)
 

@@ -27,7 +27,7 @@ from bot.core.exports import Curation, EventRecord
 from bot.ports import ChatPort
 from bot.services.report_rows import event_record
 from bot.storage.models import EventCuration, Incident, TimelineEvent
-from bot.store import IncidentStore
+from bot.storage.store import IncidentStore
 from integrations.slack import SlackError
 
 log = structlog.get_logger("incident_bot.audit")

@@ -13,7 +13,6 @@ from typing import Any
 
 import structlog
 
-from bot.alert_intake import OPEN_CHANNEL, POST_MESSAGE, SYNC_INCIDENT
 from bot.clock import Clock
 from bot.core.escaping import mention, mrkdwn
 from bot.core.incident_rules import IncidentStatus
@@ -31,7 +30,8 @@ from bot.core.lifecycle import (
 )
 from bot.settings import Catalog
 from bot.storage.models import ActionItem, Incident, TimelineEvent
-from bot.store import IncidentStore, Unit
+from bot.storage.outbox import JobKind
+from bot.storage.store import IncidentStore, Unit
 from commands.incident import Action, Declare
 
 log = structlog.get_logger(__name__)
@@ -125,7 +125,7 @@ class IncidentService:
             )
             await unit.enqueue(
                 incident.id,
-                OPEN_CHANNEL,
+                JobKind.OPEN_CHANNEL,
                 now,
                 {"declared": {"reporter": reporter, "source_key": key}},
             )
@@ -157,8 +157,8 @@ class IncidentService:
                 await unit.add_event(self._row(incident, event, actor, now))
             if announce:
                 text = "\n".join(e.text for e in result.events)
-                await unit.enqueue(incident.id, POST_MESSAGE, now, {"text": text})
-            await unit.enqueue(incident.id, SYNC_INCIDENT, now)
+                await unit.enqueue(incident.id, JobKind.POST_MESSAGE, now, {"text": text})
+            await unit.enqueue(incident.id, JobKind.SYNC_INCIDENT, now)
         self._wake()
         return result
 
@@ -237,7 +237,7 @@ class IncidentService:
         assert incident.id is not None
         async with self.store.unit() as unit:
             await unit.enqueue(
-                incident.id, POST_MESSAGE, self.clock(), {"text": text, "invite": [user]}
+                incident.id, JobKind.POST_MESSAGE, self.clock(), {"text": text, "invite": [user]}
             )
         self._wake()
 
@@ -308,7 +308,10 @@ class IncidentService:
         assert incident.id is not None
         async with self.store.unit() as unit:
             await unit.enqueue(
-                incident.id, POST_MESSAGE, self.clock(), {"text": text, "postmortem_button": blocks}
+                incident.id,
+                JobKind.POST_MESSAGE,
+                self.clock(),
+                {"text": text, "postmortem_button": blocks},
             )
         self._wake()
 

@@ -20,7 +20,7 @@ from bot.clock import Clock
 from bot.core.people import USER_ID, mentioned_ids
 from bot.ports import ChatPort
 from bot.storage.models import Incident, SlackUser, TimelineEvent
-from bot.store import IncidentStore
+from bot.storage.store import IncidentStore
 
 MAX_AGE = timedelta(days=7)  # people change their display names; not often
 LOOKUP_TIMEOUT = 3.0  # seconds for all the lookups of one document

@@ -21,7 +21,7 @@ from bot.core.incident_page import KEPT_IMAGES
 from bot.core.pinned_images import MAX_BYTES, images_to_keep, sniffed_type
 from bot.ports import ChatPort
 from bot.storage.models import PinnedImage, TimelineEvent
-from bot.store import IncidentStore
+from bot.storage.store import IncidentStore
 
 log = structlog.get_logger(__name__)
 

@@ -40,7 +40,7 @@ from bot.core.people import label_mentions
 from bot.services.curations import CurationView
 from bot.services.report_rows import incident_record
 from bot.storage.models import Incident
-from bot.store import IncidentStore
+from bot.storage.store import IncidentStore
 
 PAGE_SIZE = 5000  # events per database page while streaming an export
 BATCH_BYTES = 256 * 1024  # output handed from the export thread to the event loop at a time

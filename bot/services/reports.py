@@ -90,7 +90,7 @@ from bot.services.report_stream import (
 from bot.settings import Catalog
 from bot.storage.models import ActionItem as ActionItemRow
 from bot.storage.models import Incident, IncidentAlert, Rollback, Silence, TimelineEvent
-from bot.store import IncidentStore, parse_ref
+from bot.storage.store import IncidentStore, parse_ref
 from integrations.prometheus import PrometheusSource, Series
 
 __all__ = [

@@ -28,7 +28,7 @@ from bot.ports import ChatPort
 from bot.services.group_directory import GroupDirectory
 from bot.settings import Catalog
 from bot.storage.models import Incident, Rollback, TimelineEvent
-from bot.store import IncidentStore
+from bot.storage.store import IncidentStore
 from commands.rollback import (
     RollbackArgs,
     plan_summary,

@@ -35,7 +35,7 @@ from bot.ports import ChatPort
 from bot.services.group_directory import GroupDirectory
 from bot.settings import Catalog
 from bot.storage.models import Incident, Silence, TimelineEvent
-from bot.store import IncidentStore
+from bot.storage.store import IncidentStore
 from commands.silence import silence_message
 from integrations.alertmanager import (
     AlertmanagerAPI,

@@ -29,7 +29,7 @@ from bot.core.similar import (
 )
 from bot.storage.history import IncidentHistory
 from bot.storage.models import Incident, TimelineEvent
-from bot.store import IncidentStore
+from bot.storage.store import IncidentStore
 
 log = structlog.get_logger(__name__)
 PageUrl = Callable[[int], str | None]

@@ -11,7 +11,7 @@ from bot.core.messages import suspected_deploy_blocks
 from bot.core.rollout import revisions, rollouts_between
 from bot.settings import Catalog
 from bot.storage.models import Incident, TimelineEvent
-from bot.store import IncidentStore
+from bot.storage.store import IncidentStore
 from commands.rollback import suggestion_button
 from integrations.kubernetes import KubernetesSource, label_selector
 

@@ -33,7 +33,7 @@ from bot.clock import Clock
 from bot.core.envelopes import ACK_WINDOW, Claim, Verdict, on_delivery
 from bot.metrics import BotMetrics
 from bot.storage.models import SlackEnvelope
-from bot.store import IncidentStore
+from bot.storage.store import IncidentStore
 from bot.workers.tasks import TaskSet
 
 log = structlog.get_logger(__name__)

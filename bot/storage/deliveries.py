@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 
 from bot.storage.models import WebhookDelivery
-from bot.store import IncidentStore
+from bot.storage.store import IncidentStore
 
 MAX_ERROR_CHARS = 2000
 

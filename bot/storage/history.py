@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 
 from bot.storage.models import Incident, Rollback, TimelineEvent
-from bot.store import IncidentStore
+from bot.storage.store import IncidentStore
 
 
 class IncidentHistory:

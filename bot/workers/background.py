@@ -16,8 +16,8 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
 
-from bot.alert_intake import AlertIntake
-from bot.slack_worker import SlackWorker
+from bot.workers.intake import AlertIntake
+from bot.workers.slack_outbox import SlackWorker
 
 log = structlog.get_logger(__name__)
 Step = Callable[[], Awaitable[object]]

@@ -13,13 +13,13 @@ from typing import Any
 import structlog
 from sqlalchemy.exc import IntegrityError
 
-from bot.alert_intake import POST_MESSAGE
 from bot.clock import Clock
 from bot.core.alerts import format_timestamp, parse_timestamp
 from bot.core.incident_rules import IncidentStatus
 from bot.core.reminders import Reminder, ReminderInput, ReminderPolicy, due_reminders, snooze
 from bot.storage.models import Incident, ReminderSent
-from bot.store import IncidentStore
+from bot.storage.outbox import JobKind
+from bot.storage.store import IncidentStore
 
 log = structlog.get_logger(__name__)
 SNOOZE = "reminder_snooze"
@@ -92,7 +92,7 @@ class ReminderWorker:
                     reminder.due_at,
                 )
                 unit.session.add(incident)
-                await unit.enqueue(incident.id, POST_MESSAGE, now,
+                await unit.enqueue(incident.id, JobKind.POST_MESSAGE, now,
                                    {"text": reminder.text,
                                     "blocks": snooze_blocks(reminder, incident.id)})  # fmt: skip
         except IntegrityError:

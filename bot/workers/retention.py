@@ -15,7 +15,7 @@ from sqlmodel import col
 from bot.clock import Clock
 from bot.core.retention import RetentionPolicy, purge_key
 from bot.storage.models import MaintenanceRun, SlackEnvelope, SlackEventSeen, WebhookDelivery
-from bot.store import IncidentStore
+from bot.storage.store import IncidentStore
 
 log = structlog.get_logger(__name__)
 

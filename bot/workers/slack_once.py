@@ -18,7 +18,7 @@ import structlog
 
 from bot.ports import ChatPort
 from bot.storage.models import Incident
-from bot.store import IncidentStore
+from bot.storage.store import IncidentStore
 from integrations.slack import PostedMessage, SlackPermanentError
 
 log = structlog.get_logger(__name__)

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from bot.settings import Catalog
 from bot.storage.models import Incident, TimelineEvent
-from bot.store import IncidentStore
+from bot.storage.store import IncidentStore
 from integrations.prometheus import PrometheusSource
 from tests.support.polling import eventually
 

@@ -8,7 +8,7 @@ from bot.cli.check.results import CheckResult, ok, problem
 from bot.settings import Settings
 from bot.storage.db import Schema, make_engine, missing_sqlite_file, schema_state
 from bot.storage.deliveries import DeliveryQueue
-from bot.store import IncidentStore
+from bot.storage.store import IncidentStore
 
 
 async def check_deliveries(

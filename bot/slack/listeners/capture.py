@@ -23,7 +23,7 @@ from bot.clock import Clock
 from bot.ports import ChatPort
 from bot.services.pinned_images import ImageKeeper
 from bot.storage.models import SlackEventSeen, TimelineEvent
-from bot.store import IncidentStore
+from bot.storage.store import IncidentStore
 from bot.workers.tasks import TaskSet
 
 log = structlog.get_logger(__name__)

@@ -20,7 +20,7 @@ from bot.services.status import DeploymentMissing, StatusService
 from bot.settings import Catalog
 from bot.slack.ack import ACK_BUDGET, ack_within
 from bot.storage.models import Incident, TimelineEvent
-from bot.store import IncidentStore
+from bot.storage.store import IncidentStore
 from bot.workers.tasks import TaskSet
 from commands.common import UsageError
 from commands.rollback import (

@@ -23,7 +23,7 @@ from bot.services.similar import SimilarIncidents
 from bot.slack.ack import ACK_BUDGET, ack_within
 from bot.slack.listeners.silence import SilenceDeps, run_silence_command
 from bot.storage.models import Incident
-from bot.store import IncidentStore
+from bot.storage.store import IncidentStore
 from bot.workers.reminders import SNOOZE, ReminderWorker
 from bot.workers.tasks import TaskSet
 from commands.common import UsageError

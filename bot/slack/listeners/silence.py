@@ -20,7 +20,7 @@ from bot.ports import ChatPort
 from bot.services.incident import record_command
 from bot.services.silence import SilencePlan, SilenceService
 from bot.storage.models import Incident
-from bot.store import IncidentStore
+from bot.storage.store import IncidentStore
 from bot.workers.tasks import TaskSet
 from commands.incident import Silence, Silences, Unsilence
 from commands.silence import (

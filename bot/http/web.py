@@ -26,7 +26,7 @@ from bot.http.pages import PageDeps, add_page_routes
 from bot.metrics import BotMetrics
 from bot.storage.db import is_migrated
 from bot.storage.group_commit import GroupCommit
-from bot.store import IncidentStore
+from bot.storage.store import IncidentStore
 from bot.workers.background import BackgroundWork
 
 log = structlog.get_logger(__name__)

@@ -26,6 +26,7 @@ from bot.storage.models import (
     TimelineEvent,
     WebhookDelivery,
 )
+from bot.storage.outbox import JobKind
 
 T = TypeVar("T", bound=SQLModel)
 
@@ -106,10 +107,14 @@ class Unit:
         return bool(getattr(result, "rowcount", 0))
 
     async def enqueue(
-        self, incident_id: int, kind: str, now: datetime, payload: dict[str, Any] | None = None
+        self, incident_id: int, kind: JobKind, now: datetime, payload: dict[str, Any] | None = None
     ) -> None:
         job = SlackJob(
-            incident_id=incident_id, kind=kind, payload=payload or {}, created_at=now, due_at=now
+            incident_id=incident_id,
+            kind=kind.value,
+            payload=payload or {},
+            created_at=now,
+            due_at=now,
         )
         await self.add(job)
 

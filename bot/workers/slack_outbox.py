@@ -17,7 +17,6 @@ import sqlalchemy as sa
 import structlog
 from sqlmodel import col
 
-from bot.alert_intake import OPEN_CHANNEL, POST_MESSAGE, SYNC_INCIDENT
 from bot.clock import Clock
 from bot.core.alerts import Notification
 from bot.core.channel_names import incident_channel_name
@@ -38,7 +37,8 @@ from bot.core.slack_outage import OutageNote, delivered_note, unreachable_note
 from bot.ports import ChatPort
 from bot.settings import Catalog
 from bot.storage.models import Incident, SlackJob, TimelineEvent
-from bot.store import IncidentStore
+from bot.storage.outbox import JobKind
+from bot.storage.store import IncidentStore
 from bot.workers.slack_once import SlackOnce
 from commands.silence import silence_button
 from integrations.slack import SlackError, SlackPermanentError, SlackTransientError
@@ -171,13 +171,13 @@ class SlackWorker:
         incident = await self.store.incident(job.incident_id)
         if incident is None:
             raise SlackPermanentError(job.kind, "incident_not_found")
-        if job.kind == OPEN_CHANNEL:
+        if job.kind == JobKind.OPEN_CHANNEL:
             raw = job.payload.get("notification")
             notification = Notification.model_validate(raw) if raw else None
             await self._open_channel(incident, notification, retried=retried)
-        elif job.kind == POST_MESSAGE:
+        elif job.kind == JobKind.POST_MESSAGE:
             await self._post(incident, job, retried=retried)
-        elif job.kind == SYNC_INCIDENT:
+        elif job.kind == JobKind.SYNC_INCIDENT:
             await self._sync(incident, retried=retried)
         else:
             raise SlackPermanentError(job.kind, "unknown_job_kind")

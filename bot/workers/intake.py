@@ -45,13 +45,11 @@ from bot.metrics import BotMetrics
 from bot.settings import Catalog
 from bot.storage.deliveries import DeliveryQueue, PendingDelivery
 from bot.storage.models import Incident, IncidentAlert, TimelineEvent, WebhookDelivery
-from bot.store import IncidentStore, Unit
+from bot.storage.outbox import JobKind
+from bot.storage.store import IncidentStore, Unit
 
 log = structlog.get_logger(__name__)
 
-OPEN_CHANNEL = "open_channel"
-POST_MESSAGE = "post_message"
-SYNC_INCIDENT = "sync_incident"
 BATCH = 50  # deliveries processed in one transaction
 
 
@@ -288,7 +286,9 @@ class AlertIntake:
                 details={"group_key": notification.group_key, "severity": incident.severity},
             )
         )
-        await unit.enqueue(incident.id, OPEN_CHANNEL, now, {"notification": _dump(notification)})
+        await unit.enqueue(
+            incident.id, JobKind.OPEN_CHANNEL, now, {"notification": _dump(notification)}
+        )
         return incident
 
     async def _record(
@@ -319,9 +319,9 @@ class AlertIntake:
             post = changes_post(
                 shown, all_resolved=all_resolved, truncated=truncated, ref=incident.ref
             )
-            await unit.enqueue(incident.id, POST_MESSAGE, now, post.payload())
+            await unit.enqueue(incident.id, JobKind.POST_MESSAGE, now, post.payload())
         if (after != before or new_changes) and not opened:
-            await unit.enqueue(incident.id, SYNC_INCIDENT, now)
+            await unit.enqueue(incident.id, JobKind.SYNC_INCIDENT, now)
 
     async def _change_lifecycle(
         self, unit: Unit, incident: Incident, before: Lifecycle, after: Lifecycle
@@ -440,5 +440,5 @@ def _event(
 
 
 __all__: Sequence[str] = (
-    "OPEN_CHANNEL", "POST_MESSAGE", "SYNC_INCIDENT", "AlertIntake", "RetryPolicy",
+    "AlertIntake", "RetryPolicy",
 )  # fmt: skip
