@@ -56,7 +56,7 @@ def sent_to_docker(names: list[str]) -> list[str]:
     return sent
 
 
-def build_wheel(names: list[str], tmp_path: Path) -> set[str]:
+def build_wheel(names: list[str], tmp_path: Path) -> list[str]:
     """`pip wheel --no-deps .` (as the Dockerfile runs it) over a tree holding only `names`."""
     tree = tmp_path / "src"
     for name in names:
@@ -73,15 +73,24 @@ def build_wheel(names: list[str], tmp_path: Path) -> set[str]:
     )
     (wheel,) = out.glob("incident_bot-*.whl")
     with zipfile.ZipFile(wheel) as archive:
-        return {name.split("/")[0] for name in archive.namelist()}
+        return archive.namelist()
+
+
+def top_level(files: list[str]) -> set[str]:
+    return {name.split("/")[0] for name in files}
 
 
 def test_the_image_wheel_holds_no_stand_in(tmp_path: Path) -> None:
     sent = sent_to_docker(tracked_files())
     assert not [name for name in sent if name.startswith(("standins/", "tests/"))]
-    top = build_wheel(sent, tmp_path)
+    files = build_wheel(sent, tmp_path)
+    top = top_level(files)
     assert {"bot", "commands", "integrations"} <= top
     assert "standins" not in top
+    # what `serve` reads from the package: the migrations (Alembic) and the templates
+    assert "bot/storage/migrations/env.py" in files
+    assert "bot/storage/migrations/versions/0001_initial_schema.py" in files
+    assert "bot/templates/postmortem.md.j2" in files
     dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8").splitlines()
     copied = [line for line in dockerfile if line.startswith("COPY")]
     assert copied
@@ -89,7 +98,7 @@ def test_the_image_wheel_holds_no_stand_in(tmp_path: Path) -> None:
 
 
 def test_an_install_from_a_clone_includes_the_stand_ins_for_the_demo(tmp_path: Path) -> None:
-    top = build_wheel(tracked_files(), tmp_path)
+    top = top_level(build_wheel(tracked_files(), tmp_path))
     assert {"bot", "commands", "integrations", "standins"} <= top
     assert "tests" not in top
 
