@@ -98,13 +98,13 @@ class Curator:
             event_id=event_id, incident_id=incident.id, updated_by=person, updated_at=now,
             **{k: v for k, v in asdict(after).items() if k not in ("original_text", "original_at")},
         )  # fmt: skip
-        audit = TimelineEvent(
-            incident_id=incident.id,
-            occurred_at=now,
-            recorded_at=now,
-            kind=CURATION_KIND,
-            actor=slack_user or person,  # a Slack user shows by name in exports and drafts
-            text=line,
+        audit = TimelineEvent.record(
+            incident.id,
+            CURATION_KIND,
+            line,
+            actor=slack_user or person,
+            now=now,
+            key=f"curation:{event_id}:{request.action.value}:{now.isoformat()}:{person}",
             details={
                 "by": person,
                 "slack_user": slack_user,
@@ -113,7 +113,6 @@ class Curator:
                 "before": _plain(before),
                 "after": _plain(after),
             },
-            source_key=f"curation:{event_id}:{request.action.value}:{now.isoformat()}:{person}",
         )
         await self.store.save_curation(row, audit)
         log.info("timeline curated", incident=incident.ref, event_id=event_id, by=person, what=line)

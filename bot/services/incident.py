@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 import structlog
 
@@ -63,31 +62,6 @@ def _apply(incident: Incident, state: LifecycleState) -> None:
         setattr(incident, name, getattr(state, name))
 
 
-def _event(
-    incident_id: int,
-    kind: str,
-    text: str,
-    actor: str | None,
-    now: datetime,
-    *,
-    key: str,
-    details: dict[str, Any] | None = None,
-    occurred_at: datetime | None = None,
-    link: str | None = None,
-) -> TimelineEvent:
-    return TimelineEvent(
-        incident_id=incident_id,
-        kind=kind,
-        text=text,
-        actor=actor,
-        occurred_at=occurred_at or now,
-        recorded_at=now,
-        details=details or {},
-        source_key=key,
-        link=link,
-    )
-
-
 class IncidentService:
     def __init__(
         self, store: IncidentStore, catalog: Catalog, clock: Clock, wake: Callable[[], None]
@@ -113,12 +87,12 @@ class IncidentService:
             await unit.add(incident)
             assert incident.id is not None
             await unit.add_event(
-                _event(
+                TimelineEvent.record(
                     incident.id,
                     "incident_declared",
                     f"{mention(reporter)} declared {incident.ref}: {mrkdwn(incident.title)}",
-                    reporter,
-                    now,
+                    actor=reporter,
+                    now=now,
                     key=f"incident:{incident.id}:declared",
                     details={"severity": incident.severity, "service": incident.service},
                 )
@@ -167,12 +141,12 @@ class IncidentService:
     ) -> TimelineEvent:
         assert incident.id is not None
         stamp = event.occurred_at.isoformat()
-        return _event(
+        return TimelineEvent.record(
             incident.id,
             event.kind.value,
             event.text,
-            actor,
-            now,
+            actor=actor,
+            now=now,
             key=f"incident:{incident.id}:{event.kind.value}:{stamp}:{event.text[:40]}",
             details=dict(event.details),
             occurred_at=event.occurred_at,
@@ -254,7 +228,9 @@ class IncidentService:
                 await unit.add_event(self._row(incident, event, actor, now))
             # Timeline texts are Slack mrkdwn; the note came in as plain text (parse unescaped it).
             added = await unit.add_event(
-                _event(incident.id, "note", mrkdwn(text), actor, now, key=key)
+                TimelineEvent.record(
+                    incident.id, "note", mrkdwn(text), actor=actor, now=now, key=key
+                )
             )
             if added and text.lstrip().upper().startswith("TODO"):
                 body = text.lstrip()[4:].lstrip(" :-")
@@ -284,12 +260,12 @@ class IncidentService:
             await unit.add(item)
             owner = f" (owner {mention(command.owner)})" if command.owner else ""
             await unit.add_event(
-                _event(
+                TimelineEvent.record(
                     incident.id,
                     "action_item",
                     f"Action item: {mrkdwn(command.text)}{owner}",
-                    actor,
-                    now,
+                    actor=actor,
+                    now=now,
                     key=f"action:{item.id}",
                 )
             )
@@ -332,12 +308,12 @@ async def record_command(
 ) -> None:
     """Every command run in an incident channel, and what came of it, is on the record."""
     await unit.add_event(
-        _event(
+        TimelineEvent.record(
             incident_id,
             "command",
             f"{text} -> {result}",
-            actor,
-            now,
+            actor=actor,
+            now=now,
             key=key,
             details={"command": text, "result": result},
         )

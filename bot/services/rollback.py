@@ -449,15 +449,14 @@ class RollbackService:
             return
         now = self.clock()
         await self.store.add_event(
-            TimelineEvent(
-                incident_id=incident.id,
-                kind=kind,
-                text=text,
+            TimelineEvent.record(
+                incident.id,
+                kind,
+                text,
                 actor=actor,
-                occurred_at=now,
-                recorded_at=now,
+                now=now,
+                key=key or f"{kind}:{now.isoformat()}",
                 details=details or {},
-                source_key=key or f"{kind}:{now.isoformat()}",
             )
         )
 

@@ -215,15 +215,24 @@ class SilenceService:
         async with self.store.unit() as unit:
             await unit.add(row)
             await unit.add_event(
-                TimelineEvent(
-                    incident_id=incident.id, kind="silence_created", actor=plan.user, text=text,
-                    occurred_at=row.starts_at, recorded_at=self.clock(),
-                    source_key=f"silence:{row.silence_id}:created",
-                    details={"silence_id": row.silence_id, "matchers": row.matchers,
-                             "ends_at": format_timestamp(row.ends_at), "keep": row.keep,
-                             "reason": row.reason, "created_by": row.created_by_name},
+                TimelineEvent.record(
+                    incident.id,
+                    "silence_created",
+                    text,
+                    actor=plan.user,
+                    now=self.clock(),
+                    key=f"silence:{row.silence_id}:created",
+                    occurred_at=row.starts_at,
+                    details={
+                        "silence_id": row.silence_id,
+                        "matchers": row.matchers,
+                        "ends_at": format_timestamp(row.ends_at),
+                        "keep": row.keep,
+                        "reason": row.reason,
+                        "created_by": row.created_by_name,
+                    },
                 )
-            )  # fmt: skip
+            )
 
     async def _announce(self, row: Silence) -> None:
         assert row.id is not None
@@ -355,8 +364,5 @@ class SilenceService:
         assert incident.id is not None
         now = self.clock()
         await self.store.add_event(
-            TimelineEvent(
-                incident_id=incident.id, kind=kind, text=text, actor=actor, occurred_at=now,
-                recorded_at=now, source_key=key,
-            )
-        )  # fmt: skip
+            TimelineEvent.record(incident.id, kind, text, actor=actor, now=now, key=key)
+        )

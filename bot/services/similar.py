@@ -112,13 +112,16 @@ class SimilarIncidents:
         if incident.id is not None:
             now = self.clock()
             await self.store.add_event(
-                TimelineEvent(
-                    incident_id=incident.id, kind="seen_before", actor="incident-bot",
-                    text=line.removeprefix(":repeat: "), occurred_at=now, recorded_at=now,
-                    source_key=f"incident:{incident.id}:seen_before",
+                TimelineEvent.record(
+                    incident.id,
+                    "seen_before",
+                    line.removeprefix(":repeat: "),
+                    actor="incident-bot",
+                    now=now,
+                    key=f"incident:{incident.id}:seen_before",
                     details={"similar": [s.incident.ref for s in similar[:10]]},
                 )
-            )  # fmt: skip
+            )
         return [section(line)]
 
     async def similar_text(self, incident: Incident) -> str:

@@ -56,10 +56,15 @@ class SuspectedDeploy:
                 "minutes_before": minutes, "rollback_to": older[0].number if older else None,
             }  # fmt: skip
             await self.store.add_event(
-                TimelineEvent(
-                    incident_id=incident.id, kind="suspected_deploy", text=text,
-                    actor="incident-bot", occurred_at=suspect.created_at, recorded_at=now,
-                    details=details, source_key=f"incident:{incident.id}:suspected_deploy",
+                TimelineEvent.record(
+                    incident.id,
+                    "suspected_deploy",
+                    text,
+                    actor="incident-bot",
+                    now=now,
+                    key=f"incident:{incident.id}:suspected_deploy",
+                    occurred_at=suspect.created_at,
+                    details=details,
                 )
-            )  # fmt: skip
+            )
         return suspected_deploy_blocks(text, button)

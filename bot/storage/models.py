@@ -112,6 +112,34 @@ class TimelineEvent(SQLModel, table=True):
     # A retried delivery carries the same key and so adds nothing.
     source_key: str = Field(sa_column=sa.Column(sa.String(), nullable=False, unique=True))
 
+    @classmethod
+    def record(
+        cls,
+        incident_id: int,
+        kind: str,
+        text: str,
+        *,
+        actor: str | None,
+        now: datetime,
+        key: str,
+        occurred_at: datetime | None = None,
+        details: dict[str, Any] | None = None,
+        link: str | None = None,
+    ) -> TimelineEvent:
+        """The one way to make an event: recorded `now`, having happened at `occurred_at`
+        (`now` unless given); `key` is its `source_key`, so a retry adds nothing."""
+        return cls(
+            incident_id=incident_id,
+            kind=kind,
+            text=text,
+            actor=actor,
+            occurred_at=occurred_at or now,
+            recorded_at=now,
+            details=details or {},
+            source_key=key,
+            link=link,
+        )
+
 
 class WebhookDelivery(SQLModel, table=True):
     """Each body Alertmanager sent, kept before we answer it, processed after.

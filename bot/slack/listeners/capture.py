@@ -110,13 +110,18 @@ class Capture:
         now = self.clock()
         author = message.get("user") or message.get("bot_id")
         added = await self.store.add_event(
-            TimelineEvent(
-                incident_id=incident.id, kind="pinned_message", actor=author,
-                text=str(message.get("text", "")), occurred_at=ts_time(ts), recorded_at=now,
-                link=link, source_key=message_key(channel, ts),
+            TimelineEvent.record(
+                incident.id,
+                "pinned_message",
+                str(message.get("text", "")),
+                actor=author,
+                now=now,
+                key=message_key(channel, ts),
+                occurred_at=ts_time(ts),
                 details={"pinned_by": by, "author": author, "ts": ts},
+                link=link,
             )
-        )  # fmt: skip
+        )
         if not added:  # pinned again after an unpin: the entry is back
             await self._update_event(channel, ts, _restore)
         if self.images is not None:

@@ -149,13 +149,16 @@ async def answer_status(
     if incident is not None and incident.id is not None:
         now = deps.clock()
         await deps.store.add_event(
-            TimelineEvent(
-                incident_id=incident.id, kind="status_checked", actor=user,
-                text=result.report.summary_line(), occurred_at=now, recorded_at=now,
+            TimelineEvent.record(
+                incident.id,
+                "status_checked",
+                result.report.summary_line(),
+                actor=user,
+                now=now,
+                key=f"slack:command:{command.get('trigger_id') or now.isoformat()}",
                 details=result.report.key_figures(),
-                source_key=f"slack:command:{command.get('trigger_id') or now.isoformat()}",
             )
-        )  # fmt: skip
+        )
 
 
 async def _status_failed(deps: CommandDeps, channel: str, target: Target, error: Exception) -> None:
