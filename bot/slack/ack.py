@@ -23,7 +23,7 @@ log = structlog.get_logger(__name__)
 ACK_BUDGET = 2.0  # seconds; Slack allows 3, the rest is for the network and the socket
 PENDING = "Working on it: the answer follows here in a moment."
 FAILED = "That failed on the bot's side; its log says why. Nothing was changed by this reply."
-Ack = Callable[..., Awaitable[None]]
+Ack = Callable[..., Awaitable[object]]  # slack_bolt's AsyncAck, or our in-budget wrapper
 
 
 class BudgetedAck:

@@ -8,6 +8,7 @@ from typing import Any
 
 import structlog
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
 
 from bot.clock import Clock
 from bot.core.escaping import mrkdwn
@@ -18,7 +19,7 @@ from bot.ports import ChatPort
 from bot.services.rollback import RollbackService
 from bot.services.status import DeploymentMissing, StatusService
 from bot.settings import Catalog
-from bot.slack.ack import ACK_BUDGET, ack_within
+from bot.slack.ack import ACK_BUDGET, Ack, ack_within
 from bot.storage.models import Incident, TimelineEvent
 from bot.storage.store import IncidentStore
 from bot.workers.tasks import TaskSet
@@ -57,33 +58,33 @@ def catalog_targets(catalog: Catalog) -> dict[str, tuple[str, str | None]]:
 
 def register_commands(app: AsyncApp, deps: CommandDeps) -> None:
     @app.command("/status")
-    async def status(ack: Any, respond: Any, command: dict[str, Any]) -> None:
+    async def status(ack: AsyncAck, respond: Any, command: dict[str, Any]) -> None:
         await ack_within(
             ack, respond, lambda a: run_status(deps, a, command),
             tasks=deps.tasks, what="/status", budget=deps.ack_budget,
         )  # fmt: skip
 
     @app.command("/rollback")
-    async def rollback(ack: Any, respond: Any, command: dict[str, Any]) -> None:
+    async def rollback(ack: AsyncAck, respond: Any, command: dict[str, Any]) -> None:
         await ack_within(
             ack, respond, lambda a: run_rollback(deps, a, command),
             tasks=deps.tasks, what="/rollback", budget=deps.ack_budget,
         )  # fmt: skip
 
     @app.action(CONFIRM)
-    async def confirm(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+    async def confirm(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
         work = deps.rollback.confirm(int(action["value"]), body["user"]["id"])
         deps.tasks.spawn(work, name="rollback confirm")
 
     @app.action(CANCEL)
-    async def cancel(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+    async def cancel(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
         work = deps.rollback.cancel(int(action["value"]), body["user"]["id"])
         deps.tasks.spawn(work, name="rollback cancel")
 
     @app.action(SUGGESTED)
-    async def suggested(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+    async def suggested(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
         namespace, deployment, revision = parse_suggestion(action["value"])
         args = RollbackArgs(deployment, namespace, revision, False, False, False)
@@ -98,7 +99,7 @@ async def suggested_rollback(
     await deps.rollback.request(channel, user, args, incident)
 
 
-async def run_status(deps: CommandDeps, ack: Any, command: dict[str, Any]) -> None:
+async def run_status(deps: CommandDeps, ack: Ack, command: dict[str, Any]) -> None:
     started = time.monotonic()
     channel = command["channel_id"]
     try:
@@ -173,7 +174,7 @@ async def _status_failed(deps: CommandDeps, channel: str, target: Target, error:
         log.error("could not tell the user /status failed", channel=channel, error=e.error)
 
 
-async def run_rollback(deps: CommandDeps, ack: Any, command: dict[str, Any]) -> None:
+async def run_rollback(deps: CommandDeps, ack: Ack, command: dict[str, Any]) -> None:
     started = time.monotonic()
     try:
         args = parse_rollback(command.get("text", ""))

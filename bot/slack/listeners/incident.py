@@ -10,6 +10,7 @@ from typing import Any
 
 import structlog
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
 
 from bot.clock import Clock
 from bot.core.alerts import format_timestamp
@@ -20,7 +21,7 @@ from bot.core.lifecycle import TransitionError, format_duration
 from bot.ports import ChatPort
 from bot.services.incident import IncidentService, record_command
 from bot.services.similar import SimilarIncidents
-from bot.slack.ack import ACK_BUDGET, ack_within
+from bot.slack.ack import ACK_BUDGET, Ack, ack_within
 from bot.slack.listeners.silence import SilenceDeps, run_silence_command
 from bot.storage.models import Incident
 from bot.storage.store import IncidentStore
@@ -77,14 +78,14 @@ class IncidentDeps:
 
 def register_incident(app: AsyncApp, deps: IncidentDeps) -> None:
     @app.command("/incident")
-    async def incident(ack: Any, respond: Any, command: dict[str, Any]) -> None:
+    async def incident(ack: AsyncAck, respond: Any, command: dict[str, Any]) -> None:
         await ack_within(
             ack, respond, lambda a: run_incident(deps, a, command),
             tasks=deps.tasks, what="/incident", budget=deps.ack_budget,
         )  # fmt: skip
 
     @app.action(re.compile(f"^{SNOOZE}_"))
-    async def snoozed(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+    async def snoozed(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
         incident_id, kind, minutes = action["value"].split(":")
         if deps.reminders is None:
@@ -100,19 +101,19 @@ def register_incident(app: AsyncApp, deps: IncidentDeps) -> None:
                 )  # fmt: skip
 
     @app.action("postmortem_draft")
-    async def draft(ack: Any, body: dict[str, Any]) -> None:
+    async def draft(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
         channel = body["channel"]["id"]
         deps.tasks.spawn(upload_postmortem(deps, channel), name="post-mortem draft")
 
     @app.shortcut(SHORTCUT)
-    async def shortcut(ack: Any, shortcut: dict[str, Any]) -> None:
+    async def shortcut(ack: AsyncAck, shortcut: dict[str, Any]) -> None:
         await ack()
         text = (shortcut.get("message") or {}).get("text", "")
         await deps.chat.open_view(shortcut["trigger_id"], declare_modal(text[:150]))
 
     @app.view(MODAL)
-    async def submitted(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
+    async def submitted(ack: AsyncAck, body: dict[str, Any], view: dict[str, Any]) -> None:
         values = view["state"]["values"]
         title = (values["title"]["title"].get("value") or "").strip()
         if not title:
@@ -135,7 +136,7 @@ async def upload_postmortem(deps: IncidentDeps, channel: str) -> None:
     await deps.chat.upload_file(channel, content, filename, title=filename)
 
 
-async def run_incident(deps: IncidentDeps, ack: Any, command: dict[str, Any]) -> None:
+async def run_incident(deps: IncidentDeps, ack: Ack, command: dict[str, Any]) -> None:
     text, user, channel = command.get("text", ""), command["user_id"], command["channel_id"]
     try:
         parsed = parse_incident_command(text)

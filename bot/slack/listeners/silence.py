@@ -13,12 +13,14 @@ from datetime import timedelta
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
 
 from bot.clock import Clock
 from bot.core.silences import format_matchers, format_span
 from bot.ports import ChatPort
 from bot.services.incident import record_command
 from bot.services.silence import SilencePlan, SilenceService
+from bot.slack.ack import Ack
 from bot.storage.models import Incident
 from bot.storage.store import IncidentStore
 from bot.workers.tasks import TaskSet
@@ -48,7 +50,7 @@ def slack_name(user: dict[str, Any]) -> str:
 
 def register_silence_buttons(app: AsyncApp, deps: SilenceDeps) -> None:
     @app.action(SILENCE_BUTTON)
-    async def silence_clicked(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+    async def silence_clicked(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
         incident_id, minutes = parse_silence_button(action["value"])
         user = body["user"]
@@ -59,7 +61,9 @@ def register_silence_buttons(app: AsyncApp, deps: SilenceDeps) -> None:
         deps.tasks.spawn(work, name="silence button")
 
     @app.action(UNSILENCE_BUTTON)
-    async def unsilence_clicked(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+    async def unsilence_clicked(
+        ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]
+    ) -> None:
         await ack()
         channel, user = body["channel"]["id"], body["user"]["id"]
 
@@ -86,7 +90,7 @@ async def _silence_from_button(
 
 async def run_silence_command(
     deps: SilenceDeps,
-    ack: Any,
+    ack: Ack,
     parsed: Silence | Silences | Unsilence,
     incident: Incident,
     command: dict[str, Any],
