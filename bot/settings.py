@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.core.incident_rules import SEVERITIES
+from bot.core.reminders import default_status_minutes
 from bot.core.web_access import parse_networks
 from bot.core.web_tokens import secret_problem
 
@@ -36,9 +37,7 @@ class IncidentConfig(BaseModel):
     reopen_window_minutes: int = Field(default=60, ge=0)
     roles: list[str] = Field(default_factory=list)  # beyond commander, communications, scribe
     # Nudge the commander after this many minutes without a status update (null: never).
-    status_update_minutes: dict[str, int | None] = Field(
-        default_factory=lambda: {"sev1": 30, "sev2": 60, "sev3": 120, "sev4": None}
-    )
+    status_update_minutes: dict[str, int | None] = Field(default_factory=default_status_minutes)
     no_commander_minutes: int | None = Field(default=10, gt=0)
     max_silence_hours: float = Field(default=24, gt=0)  # the longest /incident silence
 

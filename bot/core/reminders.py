@@ -33,7 +33,8 @@ class ReminderKind(StrEnum):
     NO_COMMANDER = "no_commander"
 
 
-def _default_status_minutes() -> dict[str, int | None]:
+def default_status_minutes() -> dict[str, int | None]:
+    """Minutes without a status update before the nudge, by severity (None: never)."""
     return {"sev1": 30, "sev2": 60, "sev3": 120, "sev4": None}
 
 
@@ -41,7 +42,7 @@ def _default_status_minutes() -> dict[str, int | None]:
 class ReminderPolicy:
     """Minutes before each nudge; None turns a nudge off. Severities not listed get none."""
 
-    status_update_minutes: Mapping[str, int | None] = field(default_factory=_default_status_minutes)
+    status_update_minutes: Mapping[str, int | None] = field(default_factory=default_status_minutes)
     no_commander_minutes: int | None = 10
     snooze_minutes: tuple[int, ...] = (15, 60)
 
