@@ -94,8 +94,15 @@ class KubernetesSource:
         self._timeout = timeout
 
     async def _call(self, call: Callable[[], Any]) -> Any:
+        # The blocking client runs in a thread that a cancelled caller (a /status budget)
+        # cannot stop: the answer it gets later is closed then, never left to the garbage
+        # collector with its socket open.
+        answer = asyncio.get_running_loop().run_in_executor(None, call)
         try:
-            return await asyncio.to_thread(call)
+            return await asyncio.shield(answer)
+        except asyncio.CancelledError:
+            answer.add_done_callback(_close_abandoned)
+            raise
         except ApiException as e:
             raise _classify(e) from e
         except (urllib3.exceptions.HTTPError, OSError) as e:
@@ -187,6 +194,17 @@ def _body(response: Any) -> bytes:
         if release is not None:
             release()
     return data if isinstance(data, bytes) else str(data or "").encode()
+
+
+def _close_abandoned(answer: asyncio.Future[Any]) -> None:
+    if answer.cancelled() or answer.exception() is not None:
+        return
+    response = answer.result()
+    for name in ("close", "release_conn"):  # close: never read a body nobody wants
+        method = getattr(response, name, None)
+        if callable(method):
+            with contextlib.suppress(Exception):
+                method()
 
 
 def label_selector(match_labels: dict[str, str]) -> str:
