@@ -12,6 +12,8 @@ import pytest
 from bot.core.status_report import DEFAULT_QUERIES
 from bot.runtime import BotRuntime
 from bot.settings import Catalog
+from bot.storage.db import make_engine, migrate
+from bot.storage.store import IncidentStore
 from standins.fake_kubernetes import FakeKubernetes
 from standins.fake_slack import FakeSlack
 from tests.support.bots import (
@@ -129,3 +131,14 @@ async def prometheus(tmp_path: Path) -> AsyncIterator[PrometheusProcess]:
     finally:
         await process.stop()
         await exporter.stop()
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[IncidentStore]:
+    """The store on a migrated database (SQLite and PostgreSQL, by `database_url`)."""
+    engine = make_engine(database_url)
+    await migrate(engine)
+    try:
+        yield IncidentStore(engine)
+    finally:
+        await engine.dispose()

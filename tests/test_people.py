@@ -18,11 +18,11 @@ from bot.core.postmortem import RoleAssignment
 from bot.services.people import MAX_AGE, PeopleDirectory
 from bot.services.reports import Reports
 from bot.settings import Catalog
-from bot.storage.db import make_engine, migrate
 from bot.storage.models import Incident, TimelineEvent
 from bot.storage.store import IncidentStore
 from integrations.slack import SlackGateway, make_client
 from standins.fake_slack import FakeSlack
+from tests.support.bots import Clock
 
 T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 NAMES = {"U0DANA": "dana", "U0SAM": "Sam Lee"}
@@ -60,24 +60,6 @@ def test_mentioned_ids_and_names_through_nested_records() -> None:
     assert isinstance(named["roles"][0], RoleAssignment)
 
 
-class MovableClock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[IncidentStore]:
-    engine = make_engine(database_url)
-    await migrate(engine)
-    try:
-        yield IncidentStore(engine)
-    finally:
-        await engine.dispose()
-
-
 @pytest.fixture
 async def slack() -> AsyncIterator[FakeSlack]:
     fake = FakeSlack()
@@ -97,7 +79,7 @@ def gateway(slack: FakeSlack) -> SlackGateway:
 async def test_names_are_asked_of_slack_once_and_kept(
     store: IncidentStore, slack: FakeSlack
 ) -> None:
-    clock = MovableClock()
+    clock = Clock(T0)
     people = PeopleDirectory(store, gateway(slack), clock)
     wanted = ["U0DANA", "U0SAM", "U0GONE", "alertmanager", "incident-bot"]
     assert await people.names(wanted) == {"U0DANA": "dana", "U0SAM": "Sam Lee"}
@@ -149,7 +131,7 @@ async def test_exports_and_the_draft_show_people_by_name(
     store: IncidentStore, slack: FakeSlack
 ) -> None:
     incident = await incident_with_events(store)
-    clock = MovableClock()
+    clock = Clock(T0)
     reports = Reports(store, Catalog(), clock, people=PeopleDirectory(store, gateway(slack), clock))
     markdown = (await reports.timeline_bytes(incident, "md")).decode()
     assert "| acknowledged | @dana | Acknowledged by @dana |" in markdown

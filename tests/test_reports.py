@@ -45,16 +45,6 @@ class FixedClock:
         return self.now
 
 
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[IncidentStore]:
-    engine = make_engine(database_url)
-    await migrate(engine)
-    try:
-        yield IncidentStore(engine)
-    finally:
-        await engine.dispose()
-
-
 async def make_incident(store: IncidentStore, **values: Any) -> Incident:
     fields: dict[str, Any] = {
         "title": "HighErrorRate on payments",
