@@ -341,13 +341,14 @@ def _incident_facts(incident: IncidentRecord) -> list[tuple[str, str | None]]:
         ("Channel", channel),
         ("Commander", f"@{name}" if name else incident.commander),
     ]
-    for label, field_name in _MILESTONES:
+    for label, field_name in MILESTONES:
         value = getattr(incident, field_name)
         facts.append((label, format_utc_seconds(value) if value else None))
     return facts
 
 
-_MILESTONES = (
+# (label, IncidentRecord field): the lifecycle milestones, in order, as documents show them.
+MILESTONES = (
     ("Impact start", "started_at"),
     ("Detected", "detected_at"),
     ("Acknowledged", "acknowledged_at"),

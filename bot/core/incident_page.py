@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 from bot.core.alerts import format_timestamp
 from bot.core.curation import CORRECTABLE_KINDS, CURATION_KIND
 from bot.core.exports import (
+    MILESTONES,
     PHASE_DEFINITIONS,
     EventRecord,
     IncidentRecord,
@@ -168,20 +169,9 @@ def phase_groups(
     return groups
 
 
-_MILESTONES = (
-    ("Impact start", "started_at"),
-    ("Detected", "detected_at"),
-    ("Acknowledged", "acknowledged_at"),
-    ("Identified", "identified_at"),
-    ("Mitigated", "mitigated_at"),
-    ("Resolved", "resolved_at"),
-    ("Closed", "closed_at"),
-)
-
-
 def lifecycle_facts(incident: IncidentRecord) -> list[Fact]:
     facts = []
-    for label, name in _MILESTONES:
+    for label, name in MILESTONES:
         value: datetime | None = getattr(incident, name)
         facts.append(
             Fact(
