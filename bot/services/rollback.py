@@ -1,14 +1,11 @@
-"""/rollback from request to outcome: permission, preview, confirmation, patch, watch, audit.
+"""/rollback from request to patch: permission, preview, confirmation, the patch; the watch
+of the rollout after it is `rollout_watch`, what is said and kept on the way `rollback_record`.
 
 Nothing reaches the cluster without a confirmation click by the person who
 asked, within 15 minutes, on a deployment unchanged since the preview.
 """
 
 from __future__ import annotations
-
-import asyncio
-import contextlib
-from typing import Any
 
 import structlog
 
@@ -23,11 +20,13 @@ from bot.core.rollback import (
     may_roll_back,
     plan_rollback,
 )
-from bot.core.rollout import revisions, rollout_status
+from bot.core.rollout import revisions
 from bot.ports import ChatPort
 from bot.services.group_directory import GroupDirectory
+from bot.services.rollback_record import RollbackRecord
+from bot.services.rollout_watch import RolloutWatch
 from bot.settings import Catalog
-from bot.storage.models import Incident, Rollback, TimelineEvent
+from bot.storage.models import Incident, Rollback
 from bot.storage.store import IncidentStore
 from commands.rollback import (
     RollbackArgs,
@@ -35,7 +34,6 @@ from commands.rollback import (
     render_dry_run,
     render_history,
     render_preview,
-    render_progress,
 )
 from integrations.kubernetes import (
     KubernetesConflict,
@@ -45,9 +43,7 @@ from integrations.kubernetes import (
     KubernetesSource,
     label_selector,
 )
-from integrations.slack import SlackError
 
-log = structlog.get_logger(__name__)
 audit = structlog.get_logger("incident_bot.audit")
 
 
@@ -66,14 +62,13 @@ class RollbackService:
         self.store, self.chat, self.kubernetes = store, chat, kubernetes
         self.catalog, self.clock = catalog, clock
         self.groups = GroupDirectory(chat, clock)
-        self.watch_interval, self.watch_timeout = watch_interval, watch_timeout
-        self._watches: set[asyncio.Task[None]] = set()
+        self.record = RollbackRecord(store, chat, clock)
+        self.watch = RolloutWatch(
+            kubernetes, chat, self.record, interval=watch_interval, timeout=watch_timeout
+        )
 
     async def stop(self) -> None:
-        for task in list(self._watches):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self.watch.stop()
 
     def target(self, args: RollbackArgs, incident: Incident | None) -> tuple[str, str] | None:
         """(namespace, deployment): the arguments, else the incident's service from the catalog."""
@@ -94,14 +89,14 @@ class RollbackService:
     ) -> None:
         where = self.target(args, incident)
         if where is None:
-            await self._tell(
+            await self.record.tell(
                 channel, user, "Which deployment? /rollback <deployment> [-n namespace]"
             )
             return
         namespace, name = where
         k8s = self.kubernetes
         if k8s is None:
-            await self._tell(
+            await self.record.tell(
                 channel, user, "Kubernetes is not configured for this bot (no kubeconfig)."
             )
             return
@@ -111,7 +106,7 @@ class RollbackService:
             allowed = self.catalog.rollback.namespaces
             if namespace not in allowed:
                 listed = ", ".join(allowed) or "none configured"
-                await self._tell(
+                await self.record.tell(
                     channel, user,
                     f"Not showing the history: rollbacks are not allowed in namespace "
                     f"{mrkdwn(namespace)} (allowed: {mrkdwn(listed)}).",
@@ -124,25 +119,25 @@ class RollbackService:
             selector = label_selector(deployment["spec"]["selector"].get("matchLabels", {}))
             replicasets = await k8s.replicasets(namespace, selector)
         except KubernetesNotFound:
-            await self._tell(
+            await self.record.tell(
                 channel, user, f"No deployment {mrkdwn(name)} in namespace {mrkdwn(namespace)}."
             )
             return
         except KubernetesError as e:
-            await self._tell(
+            await self.record.tell(
                 channel, user, f"Kubernetes did not answer: {mrkdwn(e)}. Nothing was changed."
             )
             return
         if args.history:
             revs = revisions(deployment, replicasets)
             current = revs[0].number if revs else None
-            await self._tell(channel, user, render_history(namespace, name, revs, current))
+            await self.record.tell(channel, user, render_history(namespace, name, revs, current))
             return
         try:
             plan = plan_rollback(deployment, replicasets, to_revision=args.to_revision)
         except RollbackRefused as e:
-            await self._tell(channel, user, f"Not rolling back: {mrkdwn(e)}")
-            await self._note(
+            await self.record.tell(channel, user, f"Not rolling back: {mrkdwn(e)}")
+            await self.record.note(
                 incident, "rollback_refused", mrkdwn(f"Rollback of {name} refused: {e}"), user
             )
             return
@@ -173,8 +168,8 @@ class RollbackService:
             deployment=name,
             reason=permission.reason,
         )
-        await self._tell(channel, user, f"Not rolling back: {permission.reason}.")
-        await self._note(
+        await self.record.tell(channel, user, f"Not rolling back: {permission.reason}.")
+        await self.record.note(
             incident,
             "rollback_refused",
             f"Rollback of {mrkdwn(namespace)}/{mrkdwn(name)} refused: {permission.reason}",
@@ -189,11 +184,11 @@ class RollbackService:
                 plan.namespace, plan.deployment, list(plan.patch), dry_run=True
             )
         except KubernetesError as e:
-            await self._tell(channel, user, f"Dry run refused by the API server: {mrkdwn(e)}")
+            await self.record.tell(channel, user, f"Dry run refused by the API server: {mrkdwn(e)}")
             return
         template = result.get("spec", {}).get("template", {})
         images = tuple(c.get("image", "") for c in template.get("spec", {}).get("containers", []))
-        await self._tell(channel, user, render_dry_run(plan, images))
+        await self.record.tell(channel, user, render_dry_run(plan, images))
 
     async def _preview(
         self, channel: str, user: str, plan: RollbackPlan, incident: Incident | None, *, force: bool
@@ -221,12 +216,12 @@ class RollbackService:
         assert row.id is not None
         text, blocks = render_preview(plan, rollback_id=row.id, requested_by=user, force=force)
         posted = await self.chat.post_message(channel, text, blocks)
-        await self._set(row, message_ts=posted.ts)
+        await self.record.set(row, message_ts=posted.ts)
         audit.info(
             "rollback requested", rollback=row.id, user=user,
             plan=mrkdwn_to_plain(plan_summary(plan)),
         )  # fmt: skip
-        await self._note(
+        await self.record.note(
             incident,
             "rollback_requested",
             f"{mention(user)} asked to roll back {plan_summary(plan)}",
@@ -240,7 +235,7 @@ class RollbackService:
             return
         problem = check_click(_pending(row), user, self.clock())
         if problem is not None:
-            await self._tell(row.channel_id, user, f"Nothing done: {problem}.")
+            await self.record.tell(row.channel_id, user, f"Nothing done: {problem}.")
             return
         assert self.kubernetes is not None
         incident = await self.store.incident(row.incident_id) if row.incident_id else None
@@ -258,7 +253,7 @@ class RollbackService:
             return
         row = await self.store.get(Rollback, rollback_id) or row
         audit.info("rollback confirmed", rollback=row.id, user=user)
-        await self._note(
+        await self.record.note(
             incident,
             "rollback_confirmed",
             f"{mention(user)} confirmed the rollback of {mrkdwn(row.namespace)}/"
@@ -272,7 +267,7 @@ class RollbackService:
                 raise KubernetesConflict("the deployment changed since the preview")
             await self.kubernetes.patch_deployment(row.namespace, row.deployment, row.patch)
         except (KubernetesConflict, KubernetesRefused) as e:
-            await self._finish(
+            await self.record.finish(
                 row,
                 incident,
                 RollbackStatus.STALE,
@@ -280,12 +275,12 @@ class RollbackService:
             )
             return
         except KubernetesError as e:
-            await self._finish(
+            await self.record.finish(
                 row, incident, RollbackStatus.FAILED, f"Kubernetes refused the patch: {mrkdwn(e)}"
             )
             return
-        row = await self._set(row, status=RollbackStatus.PATCHED.value)
-        await self._note(
+        row = await self.record.set(row, status=RollbackStatus.PATCHED.value)
+        await self.record.note(
             incident,
             "rollback_patched",
             mrkdwn(
@@ -302,12 +297,7 @@ class RollbackService:
                 "to_images": row.to_images,
             },
         )
-        self._start_watch(row, incident)
-
-    def _start_watch(self, row: Rollback, incident: Incident | None) -> None:
-        task = asyncio.create_task(self._watch(row, incident))
-        self._watches.add(task)
-        task.add_done_callback(self._watches.discard)
+        self.watch.start(row, incident)
 
     async def resume(self) -> int:
         """After a restart: watch again every rollout that was patched but not yet finished."""
@@ -316,7 +306,7 @@ class RollbackService:
         rows = await self.store.rollbacks_with_status(RollbackStatus.PATCHED.value)
         for row in rows:
             incident = await self.store.incident(row.incident_id) if row.incident_id else None
-            self._start_watch(row, incident)
+            self.watch.start(row, incident)
         return len(rows)
 
     async def cancel(self, rollback_id: int, user: str) -> None:
@@ -325,7 +315,7 @@ class RollbackService:
             return
         problem = check_click(_pending(row), user, self.clock(), cancelling=True)
         if problem is not None:
-            await self._tell(row.channel_id, user, f"Nothing done: {problem}.")
+            await self.record.tell(row.channel_id, user, f"Nothing done: {problem}.")
             return
         claimed = await self.store.claim_row(
             Rollback, rollback_id, {"status": RollbackStatus.PENDING.value},
@@ -335,7 +325,7 @@ class RollbackService:
             await self._tell_lost_claim(rollback_id, user)
             return
         incident = await self.store.incident(row.incident_id) if row.incident_id else None
-        await self._finish(
+        await self.record.finish(
             row,
             incident,
             RollbackStatus.CANCELLED,
@@ -346,133 +336,7 @@ class RollbackService:
         row = await self.store.get(Rollback, rollback_id)
         if row is not None:
             problem = check_click(_pending(row), user, self.clock(), cancelling=True)
-            await self._tell(row.channel_id, user, f"Nothing done: {problem}.")
-
-    async def _watch(self, row: Rollback, incident: Incident | None) -> None:
-        """Like `kubectl rollout status`: one message updated in place until done."""
-        assert self.kubernetes is not None
-        plan_view = _plan_of(row)
-        deadline = asyncio.get_running_loop().time() + self.watch_timeout
-        last = ""
-        while True:
-            try:
-                status = rollout_status(
-                    await self.kubernetes.deployment(row.namespace, row.deployment)
-                )
-            except KubernetesError as e:
-                status = None
-                log.warning("rollout watch: Kubernetes did not answer", error=str(e))
-            if status is not None:
-                text, blocks = render_progress(plan_view, status, by=row.confirmed_by or "")
-                if text != last and row.message_ts:
-                    with contextlib.suppress(SlackError):
-                        await self.chat.update_message(row.channel_id, row.message_ts, text, blocks)
-                    last = text
-                if status.state in ("complete", "failed"):
-                    outcome = RollbackStatus.COMPLETED if status.done else RollbackStatus.FAILED
-                    await self._finish(row, incident, outcome, mrkdwn(status.message), update=False)
-                    return
-            if asyncio.get_running_loop().time() > deadline:
-                await self._finish(
-                    row,
-                    incident,
-                    RollbackStatus.TIMED_OUT,
-                    f"not finished after {self.watch_timeout:g} s",
-                    update=False,
-                )
-                return
-            await asyncio.sleep(self.watch_interval)  # the rollout's own pace, not a test wait
-
-    async def _finish(
-        self,
-        row: Rollback,
-        incident: Incident | None,
-        status: RollbackStatus,
-        detail: str,
-        *,
-        update: bool = True,
-    ) -> None:
-        """`detail` is Slack mrkdwn (outside strings already escaped), like timeline texts."""
-        row = await self._set(row, status=status.value, detail=detail, finished_at=self.clock())
-        audit.info(
-            "rollback finished",
-            rollback=row.id,
-            outcome=status.value,
-            detail=detail,
-            namespace=row.namespace,
-            deployment=row.deployment,
-            from_revision=row.from_revision,
-            to_revision=row.to_revision,
-        )
-        icon = {
-            RollbackStatus.COMPLETED: ":white_check_mark:",
-            RollbackStatus.CANCELLED: ":no_entry_sign:",
-        }.get(status, ":x:")
-        what = mrkdwn(f"{row.namespace}/{row.deployment} to revision {row.to_revision}")
-        text = f"{icon} Rollback of {what}: {status}. {detail}"
-        with contextlib.suppress(SlackError):
-            if update and row.message_ts:
-                await self.chat.update_message(row.channel_id, row.message_ts, text, None)
-            else:
-                await self.chat.post_message(row.channel_id, text)
-        await self._note(
-            incident,
-            f"rollback_{status}",
-            text,
-            row.confirmed_by or row.requested_by,
-            key=f"rollback:{row.id}:{status}",
-        )
-
-    async def _set(self, row: Rollback, **values: Any) -> Rollback:
-        assert row.id is not None
-        updated = await self.store.update_row(Rollback, row.id, **values)
-        assert updated is not None
-        return updated
-
-    async def _tell(self, channel: str, user: str, text: str) -> None:
-        try:
-            await self.chat.post_ephemeral(channel, user, text)
-        except SlackError as e:
-            log.warning("could not answer the user", channel=channel, error=e.error)
-
-    async def _note(
-        self,
-        incident: Incident | None,
-        kind: str,
-        text: str,
-        actor: str,
-        *,
-        key: str | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> None:
-        if incident is None or incident.id is None:
-            return
-        now = self.clock()
-        await self.store.add_event(
-            TimelineEvent.record(
-                incident.id,
-                kind,
-                text,
-                actor=actor,
-                now=now,
-                key=key or f"{kind}:{now.isoformat()}",
-                details=details or {},
-            )
-        )
-
-
-def _plan_of(row: Rollback) -> RollbackPlan:
-    return RollbackPlan(
-        namespace=row.namespace,
-        deployment=row.deployment,
-        resource_version=row.resource_version,
-        from_revision=row.from_revision,
-        from_images=tuple(row.from_images),
-        to_revision=row.to_revision,
-        to_images=tuple(row.to_images),
-        diff=(),
-        patch=(),
-    )
+            await self.record.tell(row.channel_id, user, f"Nothing done: {problem}.")
 
 
 def _pending(row: Rollback) -> PendingRollback:
