@@ -14,7 +14,6 @@ import aiohttp
 import pytest
 
 from bot.runtime import BotRuntime
-from bot.storage.db import make_engine
 from bot.storage.models import Incident
 from bot.storage.store import IncidentStore
 from standins.fake_slack import FakeSlack
@@ -24,13 +23,6 @@ from tests.support.bots import WEBHOOK_TOKEN
 from tests.support.polling import eventually
 
 NAME = f"inc-{T0:%Y%m%d}-payments-higherrorrate"
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[IncidentStore]:
-    engine = make_engine(database_url)
-    yield IncidentStore(engine)
-    await engine.dispose()
 
 
 @pytest.fixture

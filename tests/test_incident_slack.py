@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
+from sqlmodel import select
 
 from bot.runtime import BotRuntime
 from bot.settings import Catalog
@@ -140,10 +141,8 @@ async def test_notes_and_action_items(bot: BotRuntime, fake_slack: FakeSlack) ->
         "action Add an alert on pool usage <@U0LEAD> --due 2026-12-01",
         channel=channel.id,
     )
-    async with bot.store._sessions() as session:
-        from sqlmodel import select
-
-        items = (await session.exec(select(ActionItem))).all()
+    async with bot.store.unit() as unit:
+        items = (await unit.session.exec(select(ActionItem))).all()
     assert sorted((i.text, i.owner, i.due) for i in items) == [
         ("Add an alert on pool usage", "U0LEAD", "2026-12-01"),
         ("raise the pool timeout back to 30s", None, None),

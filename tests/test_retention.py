@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,7 +10,6 @@ from sqlmodel import select
 
 from bot.core.retention import RetentionPolicy, purge_key
 from bot.settings import Settings
-from bot.storage.db import make_engine, migrate
 from bot.storage.models import SlackEventSeen, WebhookDelivery
 from bot.storage.store import IncidentStore
 from bot.workers.retention import RetentionWorker
@@ -41,14 +39,6 @@ def test_defaults_are_30_and_7_days() -> None:
     policy = RetentionPolicy()
     assert policy.webhook_cutoff(NOW) == days_ago(30)
     assert policy.slack_event_cutoff(NOW) == days_ago(7)
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[IncidentStore]:
-    engine = make_engine(database_url)
-    await migrate(engine)
-    yield IncidentStore(engine)
-    await engine.dispose()
 
 
 def delivery(
@@ -85,9 +75,9 @@ async def test_two_replicas_purge_old_processed_bodies_once(store: IncidentStore
     assert sorted(deleted) == [0, 2]  # one replica purged both old bodies; the other nothing
     assert await replicas[0].run_due() == 0  # the same hour again: already done
 
-    async with store._sessions() as session:
-        kept = {d.group_key for d in (await session.exec(select(WebhookDelivery))).all()}
-        events = {e.event_id for e in (await session.exec(select(SlackEventSeen))).all()}
+    async with store.unit() as unit:
+        kept = {d.group_key for d in (await unit.session.exec(select(WebhookDelivery))).all()}
+        events = {e.event_id for e in (await unit.session.exec(select(SlackEventSeen))).all()}
     assert kept == {"recent-done", "old-never-processed", "old-parked"}
     assert events == {"EvRecent", "EvUnapplied"}
 

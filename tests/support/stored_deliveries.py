@@ -9,5 +9,5 @@ from bot.storage.models import WebhookDelivery
 
 
 async def deliveries(bot: BotRuntime) -> list[WebhookDelivery]:
-    async with bot.store._sessions() as session:
-        return list((await session.exec(select(WebhookDelivery))).all())
+    async with bot.store.unit() as unit:
+        return list((await unit.session.exec(select(WebhookDelivery))).all())
