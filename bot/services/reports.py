@@ -4,8 +4,10 @@ The shell around the pure core (`bot.core.exports`, `bot.core.postmortem`,
 `bot.core.stats`): it reads rows, turns them into the core's records and hands
 the results to the HTTP API, the CLI and the Slack `/incident` hooks. The row to
 record mapping is `bot.services.report_rows`; the paged streaming of timeline exports
-(flat memory whatever the timeline's size) is `bot.services.report_stream`. Their public
-names are importable from here too.
+(flat memory whatever the timeline's size) is `bot.services.report_stream`; the draft's
+parts (rows, cut timeline, template, chart) are `bot.services.postmortem_draft`, the
+Prometheus figures `bot.services.prometheus_view`. Their public names are importable from
+here too.
 
 **Post-mortem of a huge incident.** The draft's timeline section shows the first
 and the last `TIMELINE_EDGE` (200) events, with one line between them saying how
@@ -46,8 +48,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -55,15 +57,21 @@ from typing import Any
 import structlog
 
 from bot.clock import Clock
-from bot.core.curation import CURATION_KIND, curate
-from bot.core.exports import EventRecord, IncidentRecord
+from bot.core.exports import IncidentRecord
 from bot.core.people import with_names
-from bot.core.postmortem import PostmortemContext, PostmortemTemplateError, render_postmortem
+from bot.core.postmortem import PostmortemContext, render_postmortem
 from bot.core.stats import IncidentStats, group_name, incident_stats
-from bot.core.status_report import service_queries
-from bot.services.chart import Mark, render_chart
 from bot.services.curations import Curator
 from bot.services.people import PeopleDirectory
+from bot.services.postmortem_draft import (
+    TIMELINE_EDGE,
+    Draft,
+    draft_chart,
+    draft_rows,
+    draft_timeline,
+    template_text,
+)
+from bot.services.prometheus_view import PrometheusView, prometheus_view
 from bot.services.report_rows import (
     SECTION_LIMIT,
     action_items,
@@ -88,10 +96,9 @@ from bot.services.report_stream import (
     export_chunks,
 )
 from bot.settings import Catalog
-from bot.storage.models import ActionItem as ActionItemRow
-from bot.storage.models import Incident, IncidentAlert, Rollback, Silence, TimelineEvent
+from bot.storage.models import Incident
 from bot.storage.store import IncidentStore, parse_ref
-from integrations.prometheus import PrometheusSource, Series
+from integrations.prometheus import PrometheusSource
 
 __all__ = [
     "BATCH_BYTES",
@@ -110,40 +117,7 @@ __all__ = [
 
 log = structlog.get_logger(__name__)
 
-TIMELINE_EDGE = 200  # events shown at each end of a huge incident's post-mortem timeline
 _MAX_ID = 2**31 - 1  # the largest id a 32-bit integer column holds
-_CHART_POINTS = 500
-_DRAFT_KINDS = (
-    "severity_changed", "role_assigned", "status_checked", "command", "suspected_deploy",
-)  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Draft:
-    """A post-mortem draft: the Markdown, and the chart it links to (when there is one)."""
-
-    markdown: str
-    chart: bytes | None
-    context: PostmortemContext
-
-
-@dataclass(frozen=True)
-class _DraftRows:
-    kinds: dict[str, list[TimelineEvent]]  # the events of each of `_DRAFT_KINDS`
-    todo_notes: Sequence[TimelineEvent]
-    alerts: Sequence[IncidentAlert]
-    rollbacks: Sequence[Rollback]
-    action_items: Sequence[ActionItemRow]
-    actors: list[str]
-    silences: Sequence[Silence]
-
-
-@dataclass(frozen=True)
-class PrometheusView:
-    peak_error_rate: float | None
-    peak_at: datetime | None
-    error_rate: list[tuple[datetime, float]]
-    latency_p95: list[tuple[datetime, float]]
 
 
 def incident_id_of(ref: str) -> int | None:
@@ -232,9 +206,9 @@ class Reports:
         context, view = await self.postmortem_context(incident)
         chart: bytes | None = None
         if chart_filename and view is not None and (view.error_rate or view.latency_p95):
-            chart = await asyncio.to_thread(self._chart, context, view)
+            chart = await asyncio.to_thread(draft_chart, context, view)
             context = replace(context, chart_filename=chart_filename)
-        template = await asyncio.to_thread(self._template_text)
+        template = await asyncio.to_thread(template_text, self.template_path)
         markdown = await asyncio.to_thread(render_postmortem, context, template)
         return Draft(markdown, chart, context)
 
@@ -248,11 +222,13 @@ class Reports:
         # The draft is read by people: the commander as a mention (`@U0LEAD`), not a bare id.
         record = replace(incident_record(incident), commander=who(incident.commander))
         rows, view, names = await asyncio.gather(
-            self._rows(incident_id),
+            draft_rows(self.store, incident_id),
             self.prometheus_view(incident, now),
             self.people.of_incident(incident),
         )
-        events, key_moments = await self._timeline_for_draft(incident, names)
+        events, key_moments = await draft_timeline(
+            self.store, self.curator, incident, names, self.timeline_edge
+        )
         kinds = rows.kinds
         suspects = kinds["suspected_deploy"]
         ran = [r for r in rows.rollbacks if r.confirmed_at is not None]
@@ -288,121 +264,12 @@ class Reports:
             log.exception("previous occurrences unavailable", incident=incident.ref)
             return []
 
-    async def _rows(self, incident_id: int) -> _DraftRows:
-        store = self.store
-        kinds = {
-            kind: list(await store.timeline_of_kinds(incident_id, [kind], limit=SECTION_LIMIT))
-            for kind in _DRAFT_KINDS
-        }
-        return _DraftRows(
-            kinds=kinds,
-            todo_notes=await store.timeline_of_kinds(
-                incident_id, ["note"], limit=SECTION_LIMIT, text_prefix="todo"
-            ),
-            alerts=await store.incident_alert_rows(incident_id),
-            rollbacks=await store.incident_rollbacks(incident_id),
-            action_items=await store.incident_action_items(incident_id),
-            actors=await store.timeline_actors(incident_id),
-            silences=await store.incident_silences(incident_id),
-        )
-
-    async def _timeline_for_draft(
-        self, incident: Incident, names: Mapping[str, str]
-    ) -> tuple[list[EventRecord], list[EventRecord]]:
-        """(timeline, key moments). The timeline: every event, or the first and last
-        `timeline_edge` and a line for the rest; reviewers' corrections applied, hidden
-        events and the curation records themselves left out."""
-        assert incident.id is not None
-        view = await self.curator.view(incident.id)
-        keys = [i for i, c in view.curations.items() if c.key_moment and not c.hidden]
-        key_moments = sorted(
-            (
-                curate(event_record(e, names), view.curations.get(e.id))
-                for e in await self.store.events_by_id(keys)
-                if e.id is not None
-            ),
-            key=lambda e: e.occurred_at,
-        )
-        edge = self.timeline_edge
-        total = await self.store.timeline_count(incident.id)
-        if total <= 2 * edge + 1:
-            every = await self.store.timeline_edge(incident.id, 2 * edge + 1)
-            events = view.apply((e.id, event_record(e, names)) for e in every)
-            return [e for e in events if _in_draft(e)], key_moments
-
-        def curated(rows: Sequence[TimelineEvent]) -> list[EventRecord]:
-            events = (curate(event_record(e, names), view.curations.get(e.id or 0)) for e in rows)
-            return [e for e in events if _in_draft(e)]
-
-        head = curated(await self.store.timeline_edge(incident.id, edge))
-        tail = curated(await self.store.timeline_edge(incident.id, edge, newest=True))
-        left_out = total - 2 * edge
-        ref = incident.ref
-        gap = EventRecord(
-            occurred_at=head[-1].occurred_at if head else incident.started_at,
-            recorded_at=head[-1].recorded_at if head else incident.started_at,
-            kind="omitted",
-            actor=None,
-            text=(
-                f"... {left_out:,} more events, left out of this draft. The whole timeline: "
-                f"`incident-bot timeline {ref} --format md` or "
-                f"GET /api/v1/incidents/{ref}/timeline?format=md"
-            ),
-        )
-        return [*head, gap, *tail], key_moments
-
-    def _template_text(self) -> str | None:
-        if self.template_path is None:
-            return None
-        try:
-            return self.template_path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            raise PostmortemTemplateError(f"post-mortem template {self.template_path}: {e}") from e
-
-    def _chart(self, context: PostmortemContext, view: PrometheusView) -> bytes:
-        incident = context.incident
-        marks = [Mark(incident.started_at, "impact start", "tab:red")]
-        for label, at in (("mitigated", incident.mitigated_at), ("resolved", incident.resolved_at)):
-            if at is not None:
-                marks.append(Mark(at, label, "tab:green"))
-        for rollback in context.rollbacks:
-            at = rollback.get("at")
-            if isinstance(at, datetime):
-                marks.append(Mark(at, f"rollback to rev {rollback.get('to_revision')}"))
-        title = f"{incident.ref} {incident.service or ''}: error rate and p95 latency".strip()
-        return render_chart(title, view.error_rate, view.latency_p95, marks)
-
     async def prometheus_view(self, incident: Incident, now: datetime) -> PrometheusView | None:
         """Error rate and p95 latency around the incident window, and the peak error rate
         inside it; None when there is no Prometheus, no service, or no answer in time."""
-        if self.prometheus is None or not incident.service:
-            return None
-        start = incident.started_at
-        end = min(incident.resolved_at or now, now)
-        if end <= start:
-            end = start + timedelta(seconds=1)
-        pad = max(timedelta(minutes=5), (end - start) / 10)
-        first, last = start - pad, min(end + pad, now)
-        if last <= first:
-            return None
-        step = max(timedelta(seconds=1), (last - first) / _CHART_POINTS)
-        service = self.catalog.services.get(incident.service)
-        overrides = service.queries.model_dump() if service else {}
-        queries = service_queries(incident.service, overrides)
-        prometheus = self.prometheus
-        try:
-            errors, latency = await asyncio.wait_for(
-                asyncio.gather(
-                    prometheus.range(queries["error_rate"], first, last, step),
-                    prometheus.range(queries["latency_p95"], first, last, step),
-                ),
-                self.timeout,
-            )
-        except Exception as e:  # a down or slow Prometheus costs the figures, never the draft
-            log.warning("prometheus figures unavailable", incident=incident.ref, error=str(e))
-            return None
-        # The client sends whole seconds: a point may fall up to one step past `end`.
-        return _view(errors, latency, start, end + step)
+        return await prometheus_view(
+            self.prometheus, self.catalog, incident, now, timeout=self.timeout
+        )
 
     # -- stats ----------------------------------------------------------------------
 
@@ -423,27 +290,3 @@ class Reports:
         records = [incident_record(r) for r in rows]
         groups = {r.ref: g for r in rows if (g := group_name(r.group_labels or {})) is not None}
         return incident_stats(records, rolled_back=rolled_back, since=start, now=now, groups=groups)
-
-
-def _in_draft(event: EventRecord) -> bool:
-    """Hidden by a reviewer, or a record of curation itself: not in the draft's timeline."""
-    hidden = event.curation is not None and event.curation.hidden
-    return not hidden and event.kind != CURATION_KIND
-
-
-def _view(
-    errors: Sequence[Series], latency: Sequence[Series], start: datetime, end: datetime
-) -> PrometheusView:
-    peak: tuple[float, datetime] | None = None
-    chart_errors: list[tuple[datetime, float]] = errors[0].points if errors else []
-    for series in errors:
-        for at, value in series.points:
-            if value == value and start <= at <= end and (peak is None or value > peak[0]):
-                peak = (value, at)
-                chart_errors = series.points
-    return PrometheusView(
-        peak_error_rate=peak[0] if peak else None,
-        peak_at=peak[1] if peak else None,
-        error_rate=chart_errors,
-        latency_p95=latency[0].points if latency else [],
-    )
