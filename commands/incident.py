@@ -14,14 +14,10 @@ titles, notes and summaries are given back unescaped.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import date, timedelta
-from enum import StrEnum
-from typing import TypeAlias
+from collections.abc import Callable
+from datetime import date
 
 from bot.core.incident_rules import IncidentStatus
-from bot.core.lifecycle import SEVERITY_DEFINITIONS, known_roles, role_duties
 from bot.core.silences import (
     DEFAULT_DURATION,
     SilenceRefused,
@@ -29,49 +25,53 @@ from bot.core.silences import (
     parse_duration,
 )
 from commands.common import UsageError
-
-USAGE = {
-    "declare": "Usage: /incident declare <title> [--sev 1..4] [--service <service>]",
-    "status": "Usage: /incident status investigating|identified|monitoring|resolved [summary]",
-    "sev": "Usage: /incident sev 1..4",
-    "lead": "Usage: /incident lead @user",
-    "role": "Usage: /incident role <role> @user",
-    "note": "Usage: /incident note <text>",
-    "action": "Usage: /incident action <text> [@owner] [--due YYYY-MM-DD]",
-    "timeline": "Usage: /incident timeline [md|csv|json]",
-    "postmortem": "Usage: /incident postmortem",
-    "list": "Usage: /incident list",
-    "close": "Usage: /incident close",
-    "reopen": "Usage: /incident reopen [investigating|identified|monitoring]",
-    "silence": "Usage: /incident silence [30m|1h|4h] [reason] [--keep]",
-    "silences": "Usage: /incident silences",
-    "unsilence": "Usage: /incident unsilence",
-    "similar": "Usage: /incident similar",
-    "help": "Usage: /incident help",
-}
-GENERAL_USAGE = (
-    "Usage: /incident declare|status|sev|lead|role|note|action|timeline|postmortem"
-    "|list|close|reopen|silence|silences|unsilence|similar|help (/incident help explains each)"
+from commands.incident_commands import (
+    Action,
+    AssignRole,
+    Close,
+    Declare,
+    Help,
+    IncidentCommand,
+    List,
+    Note,
+    Postmortem,
+    Reopen,
+    SetSeverity,
+    SetStatus,
+    Silence,
+    Silences,
+    Similar,
+    Timeline,
+    TimelineFormat,
+    Unsilence,
 )
-_DESCRIPTIONS = {
-    "declare": "open an incident by hand, with its own channel",
-    "status": "move the lifecycle on; resolving needs a one-line summary",
-    "sev": "change the severity",
-    "lead": "make someone the incident commander",
-    "role": "give someone a role",
-    "note": "add an entry to the timeline",
-    "action": "record a follow-up action item",
-    "timeline": "upload the timeline into the channel",
-    "postmortem": "upload a post-mortem draft",
-    "list": "open incidents, with severity, age and commander",
-    "close": "close a resolved incident (after the post-mortem)",
-    "reopen": "work on a resolved incident again",
-    "silence": "silence this alert group in Alertmanager (default 1h; --keep: past resolve)",
-    "silences": "this incident's silences",
-    "unsilence": "expire this incident's silences",
-    "similar": "past incidents of the same alert group, and what fixed them",
-    "help": "this help",
-}
+from commands.incident_help import GENERAL_USAGE, USAGE, help_text
+
+# The typed commands and the usage lines are importable from here, beside the parser.
+__all__ = [
+    "GENERAL_USAGE",
+    "USAGE",
+    "Action",
+    "AssignRole",
+    "Close",
+    "Declare",
+    "Help",
+    "IncidentCommand",
+    "List",
+    "Note",
+    "Postmortem",
+    "Reopen",
+    "SetSeverity",
+    "SetStatus",
+    "Silence",
+    "Silences",
+    "Similar",
+    "Timeline",
+    "TimelineFormat",
+    "Unsilence",
+    "help_text",
+    "parse_incident_command",
+]
 
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
 _TRAILING_MENTION = re.compile(r"\s*<@([UW][A-Z0-9]+)(?:\|[^>]*)?>\s*$")
@@ -84,120 +84,6 @@ _OPTION = re.compile(r"^--[a-z][a-z-]*(?:=.*)?$", re.IGNORECASE)
 _TOKEN = re.compile(r'"([^"]*)"|\u201c([^\u201d]*)\u201d|(\S+)')
 _STATUS_ALIASES = {"mitigated": "monitoring"}
 _OPEN_STATUSES = tuple(s for s in IncidentStatus if s.is_open)
-
-
-class TimelineFormat(StrEnum):
-    MD = "md"
-    CSV = "csv"
-    JSON = "json"
-
-
-@dataclass(frozen=True)
-class Declare:
-    title: str
-    severity: str | None = None
-    service: str | None = None
-
-
-@dataclass(frozen=True)
-class SetStatus:
-    status: IncidentStatus
-    summary: str | None = None
-
-
-@dataclass(frozen=True)
-class Close:
-    pass
-
-
-@dataclass(frozen=True)
-class Reopen:
-    status: IncidentStatus = IncidentStatus.INVESTIGATING
-
-
-@dataclass(frozen=True)
-class SetSeverity:
-    severity: str
-
-
-@dataclass(frozen=True)
-class AssignRole:
-    role: str
-    user: str
-
-
-@dataclass(frozen=True)
-class Note:
-    text: str
-
-
-@dataclass(frozen=True)
-class Action:
-    text: str
-    owner: str | None = None
-    due: date | None = None
-
-
-@dataclass(frozen=True)
-class Timeline:
-    fmt: TimelineFormat = TimelineFormat.MD
-
-
-@dataclass(frozen=True)
-class Postmortem:
-    pass
-
-
-@dataclass(frozen=True)
-class List:
-    pass
-
-
-@dataclass(frozen=True)
-class Help:
-    pass
-
-
-@dataclass(frozen=True)
-class Silence:
-    duration: timedelta = DEFAULT_DURATION
-    reason: str | None = None
-    keep: bool = False
-
-
-@dataclass(frozen=True)
-class Silences:
-    pass
-
-
-@dataclass(frozen=True)
-class Unsilence:
-    pass
-
-
-@dataclass(frozen=True)
-class Similar:
-    pass
-
-
-IncidentCommand: TypeAlias = (
-    Declare
-    | SetStatus
-    | Close
-    | Reopen
-    | SetSeverity
-    | AssignRole
-    | Note
-    | Action
-    | Timeline
-    | Postmortem
-    | List
-    | Help
-    | Silence
-    | Silences
-    | Unsilence
-    | Similar
-)
 
 
 def parse_incident_command(text: str) -> IncidentCommand:
@@ -428,16 +314,3 @@ _PARSERS: dict[str, Callable[[str], IncidentCommand]] = {
     "similar": _no_arguments("similar", Similar()),
     "help": lambda _rest: Help(),
 }
-
-
-def help_text(extra_roles: Sequence[str] = ()) -> str:
-    """What `/incident help` shows: commands, severities, roles and their duties."""
-    lines = ["*/incident* commands"]
-    lines += [f"• `{USAGE[v].removeprefix('Usage: ')}`: {d}" for v, d in _DESCRIPTIONS.items()]
-    lines += ["", "*Severities*"]
-    lines += [f"• *{sev}*: {text}" for sev, text in SEVERITY_DEFINITIONS.items()]
-    lines += ["", "*Roles* (`/incident role <role> @user`)"]
-    for role in known_roles(extra_roles):
-        name = "commander* (`lead`)" if role == "commander" else f"{role}*"
-        lines.append(f"• *{name}: {role_duties(role)}")
-    return "\n".join(lines)
