@@ -11,20 +11,11 @@ import pytest
 
 from bot.core.status_report import DEFAULT_QUERIES
 from bot.runtime import BotRuntime
-from bot.settings import Catalog
 from bot.storage.db import make_engine, migrate
 from bot.storage.store import IncidentStore
 from standins.fake_kubernetes import FakeKubernetes
 from standins.fake_slack import FakeSlack
-from tests.support.bots import (
-    BOT_TOKEN,
-    CATALOG,
-    FAKES,
-    FAST,
-    SLACK_MODES,
-    bot_settings,
-    mode_of,
-)
+from tests.support.bots import BOT_TOKEN, FAKES, SLACK_MODES, Clock, make_bot, mode_of
 from tests.support.metrics_exporter import TrafficExporter
 from tests.support.prometheus_process import PrometheusProcess, find_prometheus
 from tests.support.realparts import (
@@ -33,6 +24,7 @@ from tests.support.realparts import (
     postgres_url_or_skip,
     require_binary,
 )
+from tests.support.web_pages import web_bot
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -85,21 +77,25 @@ def slack_mode(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
+def clock() -> Clock:
+    """A clock the test moves, starting at the real time."""
+    return Clock()
+
+
+@pytest.fixture
 async def bot(
     request: pytest.FixtureRequest, database_url: str, fake_slack: FakeSlack
 ) -> AsyncIterator[BotRuntime]:
-    mode = mode_of(request)
-    app_token = fake_slack.socket.app_token if mode == "socket" else None
-    runtime = BotRuntime(
-        bot_settings(database_url, fake_slack.url, app_token=app_token),
-        catalog=Catalog.model_validate(CATALOG),
-        tuning=FAST,
-    )
-    await runtime.start(host="127.0.0.1", port=0)
-    if mode == "socket":
-        await fake_slack.wait_for_socket()
-    yield runtime
-    await runtime.stop()
+    """The bot on the real clock; `indirect=True` with SLACK_MODES runs it in both modes."""
+    async with make_bot(database_url, fake_slack, mode=mode_of(request)) as runtime:
+        yield runtime
+
+
+@pytest.fixture
+async def page_bot(database_url: str, fake_slack: FakeSlack) -> AsyncIterator[BotRuntime]:
+    """The bot with its incident pages on (tests/support/web_pages.py)."""
+    async with web_bot(database_url, fake_slack) as runtime:
+        yield runtime
 
 
 @pytest.fixture

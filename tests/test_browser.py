@@ -21,10 +21,9 @@ from bot.cli.demo import Demo
 from bot.core.web_tokens import sign_link
 from bot.runtime import BotRuntime
 from bot.storage.models import Incident
-from standins.fake_slack import FakeSlack
 from tests.support.alerts import alert, notification, send
 from tests.support.realparts import unavailable
-from tests.support.web_pages import PERSON, WEB_SECRET, open_incident, web_bot
+from tests.support.web_pages import PERSON, WEB_SECRET, open_incident
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -59,12 +58,6 @@ async def browser(chromium: str) -> AsyncIterator[Browser]:
             await launched.close()
 
 
-@pytest.fixture
-async def bot(database_url: str, fake_slack: FakeSlack) -> AsyncIterator[BotRuntime]:
-    async with web_bot(database_url, fake_slack) as runtime:
-        yield runtime
-
-
 def link(bot: BotRuntime, incident: Incident, *, age: timedelta = timedelta(0)) -> str:
     assert incident.id is not None
     token = sign_link(WEB_SECRET, incident.id, bot.clock() - age).token
@@ -78,12 +71,12 @@ async def person_page(browser: Browser, **options: object) -> Page:
 
 @SQLITE_ONLY
 async def test_signed_link_shows_the_timeline_and_new_alerts_live(
-    bot: BotRuntime, browser: Browser, artifacts: Path
+    page_bot: BotRuntime, browser: Browser, artifacts: Path
 ) -> None:
-    incident = await open_incident(bot)
+    incident = await open_incident(page_bot)
     context = await browser.new_context(timezone_id="Asia/Tokyo", locale="en-GB")
     page = await context.new_page()
-    response = await page.goto(link(bot, incident))
+    response = await page.goto(link(page_bot, incident))
     assert response is not None
     assert response.status == 200
     assert "INC-1" in await page.locator("h1").inner_text()
@@ -97,7 +90,7 @@ async def test_signed_link_shows_the_timeline_and_new_alerts_live(
 
     await page.evaluate("window.notReloaded = true")
     started = time.monotonic()
-    assert await send(bot, notification(alert("a1"), alert("fresh-pod"))) == 200
+    assert await send(page_bot, notification(alert("a1"), alert("fresh-pod"))) == 200
     await page.get_by_text("fresh-pod").first.wait_for(timeout=5000)
     took = time.monotonic() - started
     assert await page.evaluate("window.notReloaded === true")  # no reload
@@ -108,13 +101,15 @@ async def test_signed_link_shows_the_timeline_and_new_alerts_live(
 
 @SQLITE_ONLY
 async def test_reviewer_hides_an_event_and_marks_a_key_moment(
-    bot: BotRuntime, browser: Browser
+    page_bot: BotRuntime, browser: Browser
 ) -> None:
-    incident = await open_incident(bot)
-    await bot.incidents.note(incident, "alert flapping again, ignore", actor="U0ONCALL1", key="a")
-    await bot.incidents.note(incident, "rolled back to v2.3.0", actor="U0LEAD", key="b")
+    incident = await open_incident(page_bot)
+    await page_bot.incidents.note(
+        incident, "alert flapping again, ignore", actor="U0ONCALL1", key="a"
+    )
+    await page_bot.incidents.note(incident, "rolled back to v2.3.0", actor="U0LEAD", key="b")
     page = await person_page(browser)
-    await page.goto(f"{bot.url}/incidents/1")
+    await page.goto(f"{page_bot.url}/incidents/1")
     assert "Signed in as ana@example.com" in await page.locator("header.top").inner_text()
 
     noise = page.locator("li.event", has_text="alert flapping again")
@@ -131,12 +126,12 @@ async def test_reviewer_hides_an_event_and_marks_a_key_moment(
     await page.keyboard.press("Enter")
     await page.locator("li.event.key", has_text="rolled back to v2.3.0").wait_for()
 
-    draft = await (await page.request.get(f"{bot.url}/incidents/1/export/postmortem")).text()
+    draft = await (await page.request.get(f"{page_bot.url}/incidents/1/export/postmortem")).text()
     assert "alert flapping again" not in draft
     assert draft.index("## Key moments") < draft.index("## Summary")
     key_section = draft.split("## Key moments", 1)[1].split("\n## ", 1)[0]
     assert "rolled back to v2.3.0" in key_section
-    csv = await (await page.request.get(f"{bot.url}/incidents/1/export/csv")).text()
+    csv = await (await page.request.get(f"{page_bot.url}/incidents/1/export/csv")).text()
     assert "alert flapping again" in csv  # kept in the export, flagged
 
 
@@ -146,10 +141,10 @@ async def test_reviewer_hides_an_event_and_marks_a_key_moment(
     [("expired", "This link has expired"), ("tampered", "This link is not valid")],
 )
 async def test_expired_or_tampered_link_gets_a_clear_403_page(
-    bot: BotRuntime, browser: Browser, mangle: str, says: str
+    page_bot: BotRuntime, browser: Browser, mangle: str, says: str
 ) -> None:
-    incident = await open_incident(bot)
-    url = link(bot, incident, age=timedelta(days=8) if mangle == "expired" else timedelta(0))
+    incident = await open_incident(page_bot)
+    url = link(page_bot, incident, age=timedelta(days=8) if mangle == "expired" else timedelta(0))
     if mangle == "tampered":
         url = url[:-3] + ("AAA" if not url.endswith("AAA") else "BBB")
     page = await browser.new_page()
@@ -161,11 +156,11 @@ async def test_expired_or_tampered_link_gets_a_clear_403_page(
 
 
 @SQLITE_ONLY
-async def test_readable_on_a_phone(bot: BotRuntime, browser: Browser) -> None:
-    incident = await open_incident(bot)
-    await bot.incidents.note(incident, "x" * 300, actor="U0ONCALL1", key="long")
+async def test_readable_on_a_phone(page_bot: BotRuntime, browser: Browser) -> None:
+    incident = await open_incident(page_bot)
+    await page_bot.incidents.note(incident, "x" * 300, actor="U0ONCALL1", key="long")
     page = await person_page(browser, viewport={"width": 390, "height": 844}, is_mobile=True)
-    await page.goto(link(bot, incident))
+    await page.goto(link(page_bot, incident))
     overflow = await page.evaluate(
         "document.documentElement.scrollWidth - document.documentElement.clientWidth"
     )

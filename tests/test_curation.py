@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from html import unescape
 
@@ -25,7 +24,7 @@ from bot.core.web_tokens import sign_csrf, sign_link
 from bot.runtime import BotRuntime
 from bot.storage.models import TimelineEvent
 from standins.fake_slack import FakeSlack
-from tests.support.web_pages import PERSON, WEB_SECRET, get, open_incident, visible_text, web_bot
+from tests.support.web_pages import PERSON, WEB_SECRET, get, open_incident, visible_text
 
 T = datetime(2024, 6, 15, 14, 52, tzinfo=UTC)
 NOTE = EventRecord(T, T, "note", "U0ONCALL1", "rolled back at 14:38")
@@ -122,12 +121,6 @@ def test_corrected_event_moves_to_its_time_and_keeps_the_original() -> None:
 # -- end to end ----------------------------------------------------------------------------
 
 
-@pytest.fixture
-async def bot(database_url: str, fake_slack: FakeSlack) -> AsyncIterator[BotRuntime]:
-    async with web_bot(database_url, fake_slack) as runtime:
-        yield runtime
-
-
 async def post_form(
     bot: BotRuntime, fields: dict[str, str], headers: dict[str, str] | None = None, query: str = ""
 ) -> tuple[int, str, str]:
@@ -171,25 +164,25 @@ async def export_json(bot: BotRuntime) -> list[dict[str, object]]:
 
 
 async def test_curation_from_the_page_shapes_draft_and_exports(
-    bot: BotRuntime, fake_slack: FakeSlack
+    page_bot: BotRuntime, fake_slack: FakeSlack
 ) -> None:
     fake_slack.add_user("U0ANA", "ana", email="ana@example.com")
-    incident = await open_incident(bot)
-    await bot.incidents.note(incident, "noise: alert flapping", actor="U0ONCALL1", key="n1")
-    await bot.incidents.note(incident, "rolled back payment-service", actor="U0LEAD", key="n2")
-    rows = {e.text: e.id for e in await bot.store.timeline(1)}
+    incident = await open_incident(page_bot)
+    await page_bot.incidents.note(incident, "noise: alert flapping", actor="U0ONCALL1", key="n1")
+    await page_bot.incidents.note(incident, "rolled back payment-service", actor="U0LEAD", key="n2")
+    rows = {e.text: e.id for e in await page_bot.store.timeline(1)}
     noise, rollback = rows["noise: alert flapping"], rows["rolled back payment-service"]
     assert noise is not None
     assert rollback is not None
-    assert "noise: alert flapping" in await draft(bot)
+    assert "noise: alert flapping" in await draft(page_bot)
 
-    await act(bot, noise, "hide")
-    await act(bot, rollback, "key")
-    await act(bot, rollback, "comment", text="the <b>fix</b>")
-    earlier = (bot.clock() - timedelta(minutes=30)).replace(microsecond=0)
-    await act(bot, rollback, "correct", at=earlier.isoformat(), text="rolled back to rev 6")
+    await act(page_bot, noise, "hide")
+    await act(page_bot, rollback, "key")
+    await act(page_bot, rollback, "comment", text="the <b>fix</b>")
+    earlier = (page_bot.clock() - timedelta(minutes=30)).replace(microsecond=0)
+    await act(page_bot, rollback, "correct", at=earlier.isoformat(), text="rolled back to rev 6")
 
-    text = await draft(bot)
+    text = await draft(page_bot)
     assert "noise: alert flapping" not in text  # hidden: left out of the draft
     key_section = text.split("## Key moments", 1)[1].split("\n## ", 1)[0]
     assert "rolled back to rev 6" in key_section
@@ -198,13 +191,13 @@ async def test_curation_from_the_page_shapes_draft_and_exports(
     assert "<b>" not in key_section  # escaped for Markdown, never raw HTML
     assert "Hidden from the post-mortem by" not in text  # the audit trail stays out of it
 
-    events = await export_json(bot)
+    events = await export_json(page_bot)
     by_text = {e["text"]: e for e in events}
     assert by_text["noise: alert flapping"]["hidden"] is True  # flagged, not dropped
     fixed = by_text["rolled back to rev 6"]
     assert fixed["key_moment"] is True
     assert fixed["comment"] == "the <b>fix</b>"
-    first = await bot.store.get(TimelineEvent, rollback)
+    first = await page_bot.store.get(TimelineEvent, rollback)
     assert first is not None
     assert fixed["original"] == {
         "occurred_at": format_timestamp(first.occurred_at),
@@ -219,7 +212,7 @@ async def test_curation_from_the_page_shapes_draft_and_exports(
     assert {a["details"]["by"] for a in audits} == {"ana@example.com"}  # type: ignore[index]
     assert any("Hidden from the post-mortem by ana@example.com" in str(a["text"]) for a in audits)
 
-    _, _, html = await get(bot, "/incidents/1", PERSON)
+    _, _, html = await get(page_bot, "/incidents/1", PERSON)
     page = visible_text(html)
     assert "hidden from the post-mortem" in page
     assert "key moment" in page
@@ -228,30 +221,30 @@ async def test_curation_from_the_page_shapes_draft_and_exports(
     assert "<b>fix</b>" not in html  # never as markup
 
     # Undo: everything comes back, nothing was deleted.
-    await act(bot, noise, "unhide")
-    await act(bot, rollback, "uncorrect")
-    await act(bot, rollback, "unkey")
-    text = await draft(bot)
+    await act(page_bot, noise, "unhide")
+    await act(page_bot, rollback, "uncorrect")
+    await act(page_bot, rollback, "unkey")
+    text = await draft(page_bot)
     assert "noise: alert flapping" in text
     assert "## Key moments" not in text
     assert "rolled back payment-service" in text
-    stored = {e.id: e.text for e in await bot.store.timeline(1)}
+    stored = {e.id: e.text for e in await page_bot.store.timeline(1)}
     assert stored[rollback] == "rolled back payment-service"  # the row itself never changed
 
 
-async def test_read_only_link_cannot_curate(bot: BotRuntime) -> None:
-    await open_incident(bot)
-    token = sign_link(WEB_SECRET, 1, bot.clock()).token
-    _, _, html = await get(bot, f"/incidents/1?t={token}")
+async def test_read_only_link_cannot_curate(page_bot: BotRuntime) -> None:
+    await open_incident(page_bot)
+    token = sign_link(WEB_SECRET, 1, page_bot.clock()).token
+    _, _, html = await get(page_bot, f"/incidents/1?t={token}")
     assert "Curate" not in visible_text(html)
     assert '<form method="post"' not in html
-    csrf = sign_csrf(WEB_SECRET, "ana@example.com", 1, bot.clock())
+    csrf = sign_csrf(WEB_SECRET, "ana@example.com", 1, page_bot.clock())
     status, _, body = await post_form(
-        bot, {"csrf": csrf, "event": "1", "action": "hide"}, headers={}, query=f"?t={token}"
+        page_bot, {"csrf": csrf, "event": "1", "action": "hide"}, headers={}, query=f"?t={token}"
     )
     assert status == 403
     assert "needs a signed-in person" in visible_text(body)
-    assert not await bot.store.curations(1)
+    assert not await page_bot.store.curations(1)
 
 
 @pytest.mark.parametrize(
@@ -266,30 +259,30 @@ async def test_read_only_link_cannot_curate(bot: BotRuntime) -> None:
     ],
 )
 async def test_bad_curation_requests_change_nothing(
-    bot: BotRuntime, fields: dict[str, str], status: int, says: str
+    page_bot: BotRuntime, fields: dict[str, str], status: int, says: str
 ) -> None:
-    await open_incident(bot)
+    await open_incident(page_bot)
     tokens = {
-        "OK": sign_csrf(WEB_SECRET, "ana@example.com", 1, bot.clock()),
-        "BOB": sign_csrf(WEB_SECRET, "bob@example.com", 1, bot.clock()),
+        "OK": sign_csrf(WEB_SECRET, "ana@example.com", 1, page_bot.clock()),
+        "BOB": sign_csrf(WEB_SECRET, "bob@example.com", 1, page_bot.clock()),
     }
     fields = {**fields, "csrf": tokens.get(fields["csrf"], fields["csrf"])}
-    before = len(await bot.store.timeline(1))
-    found, _, body = await post_form(bot, fields)
+    before = len(await page_bot.store.timeline(1))
+    found, _, body = await post_form(page_bot, fields)
     assert found == status
     assert says in visible_text(body)
-    assert not await bot.store.curations(1)
-    assert len(await bot.store.timeline(1)) == before
+    assert not await page_bot.store.curations(1)
+    assert len(await page_bot.store.timeline(1)) == before
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("status", [500, 503])
 async def test_slack_down_costs_the_mapping_not_the_curation(
-    bot: BotRuntime, fake_slack: FakeSlack, status: int
+    page_bot: BotRuntime, fake_slack: FakeSlack, status: int
 ) -> None:
-    await open_incident(bot)
+    await open_incident(page_bot)
     fake_slack.fail_next("users.lookupByEmail", count=10, status=status)
-    await act(bot, 1, "key")
-    (audit,) = await bot.store.timeline_of_kinds(1, ["curation"])
+    await act(page_bot, 1, "key")
+    (audit,) = await page_bot.store.timeline_of_kinds(1, ["curation"])
     assert audit.actor == "ana@example.com"  # no Slack user known: the e-mail itself
-    assert (await bot.store.curations(1))[1].key_moment
+    assert (await page_bot.store.curations(1))[1].key_moment

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from html import unescape
 from urllib.parse import parse_qs, urlsplit
@@ -30,12 +29,6 @@ from tests.support.web_pages import (
 )
 
 
-@pytest.fixture
-async def bot(database_url: str, fake_slack: FakeSlack) -> AsyncIterator[BotRuntime]:
-    async with web_bot(database_url, fake_slack) as runtime:
-        yield runtime
-
-
 def link_in(text: str) -> str:
     found = re.search(r"<(https://incidents\.example\.com/incidents/[^|>]+)\|", text)
     assert found, text
@@ -43,16 +36,16 @@ def link_in(text: str) -> str:
 
 
 async def test_opening_message_links_to_a_page_showing_the_timeline(
-    bot: BotRuntime, fake_slack: FakeSlack
+    page_bot: BotRuntime, fake_slack: FakeSlack
 ) -> None:
-    incident = await open_incident(bot)
+    incident = await open_incident(page_bot)
     assert incident.channel_id is not None
-    await bot.incidents.note(incident, EVIL, actor="U0ONCALL1", key="test:evil")
+    await page_bot.incidents.note(incident, EVIL, actor="U0ONCALL1", key="test:evil")
     posted = fake_slack.calls_to("chat.postMessage")[0].args
     contexts = [b for b in posted["blocks"] if b["type"] == "context"]
     url = link_in(str(contexts))
     assert "valid until" in str(contexts)
-    status, headers, html = await get(bot, local(url))
+    status, headers, html = await get(page_bot, local(url))
     assert status == 200
     assert headers["Content-Type"].startswith("text/html")
     assert "default-src 'none'" in headers["Content-Security-Policy"]
@@ -75,14 +68,16 @@ async def test_opening_message_links_to_a_page_showing_the_timeline(
         assert ref.startswith(("/", "#", "https://slack.com/", "http://prometheus")), ref
 
 
-async def test_timeline_command_posts_a_fresh_link(bot: BotRuntime, fake_slack: FakeSlack) -> None:
-    incident = await open_incident(bot)
+async def test_timeline_command_posts_a_fresh_link(
+    page_bot: BotRuntime, fake_slack: FakeSlack
+) -> None:
+    incident = await open_incident(page_bot)
     assert incident.channel_id is not None
-    reply = await slash(bot, "/incident", "timeline csv", channel=incident.channel_id)
+    reply = await slash(page_bot, "/incident", "timeline csv", channel=incident.channel_id)
     url = link_in(reply)
     upload = (await fake_slack.wait_for_call("files.completeUploadExternal"))[0].args
     assert url in str(upload)  # the link is posted in the channel with the file
-    status, _, html = await get(bot, local(url))
+    status, _, html = await get(page_bot, local(url))
     assert status == 200
     assert "INC-1" in html
 
@@ -96,10 +91,12 @@ async def test_timeline_command_posts_a_fresh_link(bot: BotRuntime, fake_slack: 
         ("none", "needs a signed link"),
     ],
 )
-async def test_refused_links_get_a_clear_403_page(bot: BotRuntime, mangle: str, says: str) -> None:
-    incident = await open_incident(bot)
+async def test_refused_links_get_a_clear_403_page(
+    page_bot: BotRuntime, mangle: str, says: str
+) -> None:
+    incident = await open_incident(page_bot)
     assert incident.id is not None
-    now = bot.clock()
+    now = page_bot.clock()
     token = {
         "expired": sign_link(WEB_SECRET, incident.id, now - timedelta(days=8)).token,
         "tampered": sign_link(WEB_SECRET, incident.id, now).token[:-2] + "xx",
@@ -107,74 +104,74 @@ async def test_refused_links_get_a_clear_403_page(bot: BotRuntime, mangle: str, 
         "none": None,
     }[mangle]
     path = f"/incidents/{incident.id}" + (f"?t={token}" if token else "")
-    status, headers, html = await get(bot, path)
+    status, headers, html = await get(page_bot, path)
     assert status == 403
     assert headers["Content-Type"].startswith("text/html")
     assert says in visible_text(html)
     assert "HighErrorRate" not in html  # nothing of the incident leaks
 
 
-async def test_signed_in_person_lists_and_filters_incidents(bot: BotRuntime) -> None:
-    await open_incident(bot)
-    status, _, html = await get(bot, "/incidents", PERSON)
+async def test_signed_in_person_lists_and_filters_incidents(page_bot: BotRuntime) -> None:
+    await open_incident(page_bot)
+    status, _, html = await get(page_bot, "/incidents", PERSON)
     assert status == 200
     text = visible_text(html)
     assert "Signed in as ana@example.com" in text
     assert "INC-1" in text
-    _, _, html = await get(bot, "/incidents?status=resolved", PERSON)
+    _, _, html = await get(page_bot, "/incidents?status=resolved", PERSON)
     assert "No incidents match" in visible_text(html)
-    _, _, html = await get(bot, "/incidents?severity=sev1&service=payments", PERSON)
+    _, _, html = await get(page_bot, "/incidents?severity=sev1&service=payments", PERSON)
     assert "INC-1" in visible_text(html)
     # A read link opens one incident, not the list.
-    token = sign_link(WEB_SECRET, 1, bot.clock()).token
-    status, _, html = await get(bot, f"/incidents?t={token}")
+    token = sign_link(WEB_SECRET, 1, page_bot.clock()).token
+    status, _, html = await get(page_bot, f"/incidents?t={token}")
     assert status == 403
     assert "needs a signed-in person" in visible_text(html)
 
 
-async def test_timeline_filters_by_kind_and_text(bot: BotRuntime) -> None:
-    incident = await open_incident(bot)
-    await bot.incidents.note(incident, "Looking at the pool", actor="U0ONCALL1", key="t:n1")
-    await bot.incidents.note(incident, "Rolled back v2.3.1", actor="U0ONCALL2", key="t:n2")
-    _, _, html = await get(bot, "/incidents/1?kind=notes", PERSON)
+async def test_timeline_filters_by_kind_and_text(page_bot: BotRuntime) -> None:
+    incident = await open_incident(page_bot)
+    await page_bot.incidents.note(incident, "Looking at the pool", actor="U0ONCALL1", key="t:n1")
+    await page_bot.incidents.note(incident, "Rolled back v2.3.1", actor="U0ONCALL2", key="t:n2")
+    _, _, html = await get(page_bot, "/incidents/1?kind=notes", PERSON)
     text = visible_text(html)
     assert "Looking at the pool" in text
     assert "New alert HighErrorRate firing" not in text
     assert "2 events match" in text
-    _, _, html = await get(bot, "/incidents/1?q=ROLLED", PERSON)
+    _, _, html = await get(page_bot, "/incidents/1?q=ROLLED", PERSON)
     text = visible_text(html)
     assert "Rolled back v2.3.1" in text
     assert "Looking at the pool" not in text
-    _, _, html = await get(bot, "/incidents/1?kind=alerts&q=nothing-like-this", PERSON)
+    _, _, html = await get(page_bot, "/incidents/1?kind=alerts&q=nothing-like-this", PERSON)
     assert "No events match these filters" in visible_text(html)
     # A bad page number is a clear 400, never a 500.
-    status, _, html = await get(bot, "/incidents/1?page=abc", PERSON)
+    status, _, html = await get(page_bot, "/incidents/1?page=abc", PERSON)
     assert status == 400
     assert "page must be a whole number" in visible_text(html)
 
 
-async def test_export_buttons_stream_the_api_exports(bot: BotRuntime) -> None:
-    await open_incident(bot)
-    _, _, html = await get(bot, "/incidents/1", PERSON)
+async def test_export_buttons_stream_the_api_exports(page_bot: BotRuntime) -> None:
+    await open_incident(page_bot)
+    _, _, html = await get(page_bot, "/incidents/1", PERSON)
     exports = BUTTONS.findall(html)
     assert [label for _, label in exports] == ["Markdown", "CSV", "JSON", "Post-mortem draft"]
     for href, label in exports:
-        status, headers, body = await get(bot, unescape(href), PERSON)
+        status, headers, body = await get(page_bot, unescape(href), PERSON)
         assert status == 200, label
         assert "attachment" in headers["Content-Disposition"]
         assert "INC-1" in body or "HighErrorRate" in body
-    token = sign_link(WEB_SECRET, 1, bot.clock()).token
-    _, _, html = await get(bot, f"/incidents/1?t={token}")
+    token = sign_link(WEB_SECRET, 1, page_bot.clock()).token
+    _, _, html = await get(page_bot, f"/incidents/1?t={token}")
     hrefs = [unescape(h) for h, _ in BUTTONS.findall(html)]
     assert all(parse_qs(urlsplit(h).query)["t"] == [token] for h in hrefs)
-    status, _, _ = await get(bot, hrefs[1])
+    status, _, _ = await get(page_bot, hrefs[1])
     assert status == 200
-    status, _, _ = await get(bot, "/incidents/1/export/csv")  # no credentials
+    status, _, _ = await get(page_bot, "/incidents/1/export/csv")  # no credentials
     assert status == 403
 
 
-async def test_unknown_incident_is_404_for_a_person(bot: BotRuntime) -> None:
-    status, _, html = await get(bot, "/incidents/INC-404", PERSON)
+async def test_unknown_incident_is_404_for_a_person(page_bot: BotRuntime) -> None:
+    status, _, html = await get(page_bot, "/incidents/INC-404", PERSON)
     assert status == 404
     assert "There is no incident" in visible_text(html)
 

@@ -6,7 +6,6 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import AsyncIterator
 from html import unescape
 from typing import Any
 
@@ -17,13 +16,6 @@ from bot.runtime import BotRuntime
 from standins.fake_slack import FakeSlack
 from tests.support.alerts import alert, notification, send
 from tests.support.web_pages import PERSON, get, open_incident, web_bot
-
-
-@pytest.fixture
-async def bot(database_url: str, fake_slack: FakeSlack) -> AsyncIterator[BotRuntime]:
-    async with web_bot(database_url, fake_slack) as runtime:
-        yield runtime
-
 
 SECOND = 1.0  # the promise: a new event shows within a second
 
@@ -56,18 +48,20 @@ async def next_event(
                 name, data = None, None
 
 
-async def test_new_event_reaches_an_open_page_within_a_second(bot: BotRuntime) -> None:
-    incident = await open_incident(bot)
-    url = await live_url(bot)
+async def test_new_event_reaches_an_open_page_within_a_second(page_bot: BotRuntime) -> None:
+    incident = await open_incident(page_bot)
+    url = await live_url(page_bot)
     async with (
         aiohttp.ClientSession() as session,
-        session.get(bot.url + url, headers=PERSON) as response,
+        session.get(page_bot.url + url, headers=PERSON) as response,
     ):
         assert response.status == 200
         assert response.headers["Content-Type"].startswith("text/event-stream")
         await response.content.readline()  # `retry:`: the stream is open
         started = time.monotonic()
-        await bot.incidents.note(incident, "<b>DB pool</b> exhausted", actor="U0ONCALL1", key="n")
+        await page_bot.incidents.note(
+            incident, "<b>DB pool</b> exhausted", actor="U0ONCALL1", key="n"
+        )
         data = await next_event(response, timeout=5, containing="DB pool")
         took = time.monotonic() - started
     assert "&lt;b&gt;DB pool&lt;/b&gt; exhausted" in data["html"]  # escaped, as on the page
@@ -77,31 +71,31 @@ async def test_new_event_reaches_an_open_page_within_a_second(bot: BotRuntime) -
     assert took < SECOND, f"the event took {took:.2f}s to reach the page"
 
 
-async def test_filtered_page_only_gains_what_it_shows(bot: BotRuntime) -> None:
-    incident = await open_incident(bot)
-    url = await live_url(bot, "?kind=notes")
+async def test_filtered_page_only_gains_what_it_shows(page_bot: BotRuntime) -> None:
+    incident = await open_incident(page_bot)
+    url = await live_url(page_bot, "?kind=notes")
     async with (
         aiohttp.ClientSession() as session,
-        session.get(bot.url + url, headers=PERSON) as response,
+        session.get(page_bot.url + url, headers=PERSON) as response,
     ):
         await response.content.readline()
-        assert await send(bot, notification(alert("a1"), alert("a2"))) == 200  # an alert row
-        await bot.incidents.note(incident, "only this one", actor="U0ONCALL1", key="n1")
+        assert await send(page_bot, notification(alert("a1"), alert("a2"))) == 200  # an alert row
+        await page_bot.incidents.note(incident, "only this one", actor="U0ONCALL1", key="n1")
         data = await next_event(response, timeout=5)  # the first one sent
     assert "only this one" in data["html"]
     assert data["filter"] == "notes"
 
 
-async def test_reconnect_resumes_after_the_last_event_seen(bot: BotRuntime) -> None:
-    incident = await open_incident(bot)
-    url = await live_url(bot)
-    await bot.incidents.note(incident, "first", actor="U0ONCALL1", key="n1")
-    await bot.incidents.note(incident, "second", actor="U0ONCALL1", key="n2")
+async def test_reconnect_resumes_after_the_last_event_seen(page_bot: BotRuntime) -> None:
+    incident = await open_incident(page_bot)
+    url = await live_url(page_bot)
+    await page_bot.incidents.note(incident, "first", actor="U0ONCALL1", key="n1")
+    await page_bot.incidents.note(incident, "second", actor="U0ONCALL1", key="n2")
     async with aiohttp.ClientSession() as session:
-        async with session.get(bot.url + url, headers=PERSON) as response:
+        async with session.get(page_bot.url + url, headers=PERSON) as response:
             first = await next_event(response, timeout=5, containing="first")
         headers = {**PERSON, "Last-Event-ID": str(first["id"])}
-        async with session.get(bot.url + url, headers=headers) as response:
+        async with session.get(page_bot.url + url, headers=headers) as response:
             second = await next_event(response, timeout=5)
     assert "second" in second["html"]
 
@@ -132,11 +126,11 @@ async def test_event_written_by_another_replica_reaches_the_page(
     assert took < SECOND
 
 
-async def test_resolved_incident_page_is_not_live(bot: BotRuntime) -> None:
-    await open_incident(bot)
-    await bot.store.update_incident(1, status="resolved")
-    _, _, html = await get(bot, "/incidents/1", PERSON)
+async def test_resolved_incident_page_is_not_live(page_bot: BotRuntime) -> None:
+    await open_incident(page_bot)
+    await page_bot.store.update_incident(1, status="resolved")
+    _, _, html = await get(page_bot, "/incidents/1", PERSON)
     assert "data-live" not in html
-    status, _, text = await get(bot, "/incidents/1/live?after=x", PERSON)
+    status, _, text = await get(page_bot, "/incidents/1/live?after=x", PERSON)
     assert status == 400
     assert "after must be an event id" in text

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from html import unescape
 from typing import Any
 
@@ -22,7 +21,7 @@ from bot.runtime import BotRuntime
 from standins.fake_slack import FakeFile, FakeSlack
 from tests.support.polling import eventually
 from tests.support.slack_client import event
-from tests.support.web_pages import PERSON, WEB_SECRET, get, open_incident, web_bot
+from tests.support.web_pages import PERSON, WEB_SECRET, get, open_incident
 
 API = "http://127.0.0.1:4000/api/"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -75,12 +74,6 @@ def test_token_host_rule() -> None:
     assert not token_may_go_to("not a url", API)
 
 
-@pytest.fixture
-async def bot(database_url: str, fake_slack: FakeSlack) -> AsyncIterator[BotRuntime]:
-    async with web_bot(database_url, fake_slack) as runtime:
-        yield runtime
-
-
 def fake_file(slack: FakeSlack, file_id: str, name: str, content: bytes) -> dict[str, Any]:
     slack.files[file_id] = FakeFile(file_id, name, len(content), content=content, uploaded=True)
     return {
@@ -91,9 +84,9 @@ def fake_file(slack: FakeSlack, file_id: str, name: str, content: bytes) -> dict
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_pinned_graph_is_kept_and_shown_on_the_page(
-    bot: BotRuntime, fake_slack: FakeSlack
+    page_bot: BotRuntime, fake_slack: FakeSlack
 ) -> None:
-    incident = await open_incident(bot)
+    incident = await open_incident(page_bot)
     assert incident.channel_id is not None
     channel = fake_slack.channels[incident.channel_id]
     said = fake_slack.post(channel, "error graph at 14:38", user="U0ONCALL2")
@@ -103,7 +96,7 @@ async def test_pinned_graph_is_kept_and_shown_on_the_page(
     ]
     message = {"type": "message", "user": "U0ONCALL2", "text": said.text, "ts": said.ts}
     await event(
-        bot,
+        page_bot,
         {
             "type": "pin_added", "user": "U0ONCALL1", "channel_id": incident.channel_id,
             "item": {"type": "message", "channel": incident.channel_id,
@@ -113,16 +106,16 @@ async def test_pinned_graph_is_kept_and_shown_on_the_page(
     )  # fmt: skip
 
     async def kept() -> list[str]:
-        rows = await bot.store.timeline_of_kinds(1, ["pinned_message"])
+        rows = await page_bot.store.timeline_of_kinds(1, ["pinned_message"])
         return list(rows[0].details.get("kept_images", [])) if rows else []
 
     urls = await eventually(kept, what="the pinned graph kept")
     assert len(urls) == 1  # the HTML pretending to be a PNG was not kept
-    _, _, html = await get(bot, "/incidents/1", PERSON)
+    _, _, html = await get(page_bot, "/incidents/1", PERSON)
     assert f'<img src="{urls[0]}"' in html
     async with (
         aiohttp.ClientSession() as session,
-        session.get(bot.url + urls[0], headers=PERSON) as response,
+        session.get(page_bot.url + urls[0], headers=PERSON) as response,
     ):
         assert response.status == 200
         assert response.headers["Content-Type"] == "image/png"
@@ -130,12 +123,12 @@ async def test_pinned_graph_is_kept_and_shown_on_the_page(
         assert await response.read() == PNG
 
     # A read link's page carries its token to the image; without any credential: 403.
-    token = sign_link(WEB_SECRET, 1, bot.clock()).token
-    _, _, html = await get(bot, f"/incidents/1?t={token}")
+    token = sign_link(WEB_SECRET, 1, page_bot.clock()).token
+    _, _, html = await get(page_bot, f"/incidents/1?t={token}")
     src = unescape(re.findall(r'<img src="([^"]+/images/[^"]+)"', html)[0])
-    assert await status_of(bot, src) == 200
-    assert await status_of(bot, urls[0]) == 403
-    assert await status_of(bot, "/incidents/1/images/999", PERSON) == 404
+    assert await status_of(page_bot, src) == 200
+    assert await status_of(page_bot, urls[0]) == 403
+    assert await status_of(page_bot, "/incidents/1/images/999", PERSON) == 404
 
 
 async def status_of(bot: BotRuntime, path: str, headers: dict[str, str] | None = None) -> int:

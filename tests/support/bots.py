@@ -1,9 +1,9 @@
 """The bot as the tests build it: settings, tuning, catalogs, a clock the test moves, and
-`running_bot`. The fixtures over them are in tests/conftest.py."""
+`make_bot`, the one factory of a running bot. The fixtures over them are in tests/conftest.py."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from bot.clock import system_clock
 from bot.runtime import BotRuntime, Tuning
 from bot.settings import Catalog, Settings
 from standins.fake_slack import FakeSlack
@@ -45,8 +46,6 @@ class Clock:
     """A clock the test moves; starts at the real time so Slack signatures stay fresh."""
 
     def __init__(self, now: datetime | None = None) -> None:
-        from bot.clock import system_clock
-
         self.now = now or system_clock()
 
     def __call__(self) -> datetime:
@@ -94,6 +93,38 @@ CLUSTER_CATALOG = {
 
 
 @asynccontextmanager
+async def make_bot(
+    database_url: str,
+    fake_slack: FakeSlack,
+    *,
+    catalog: dict[str, Any] = CATALOG,
+    clock: Callable[[], datetime] = system_clock,
+    tuning: Tuning = FAST,
+    mode: str = "http",
+    port: int = 0,
+    **settings: Any,
+) -> AsyncIterator[BotRuntime]:
+    """The one way the tests build a bot: started on the fake Slack (HTTP mode, or Socket
+    Mode with `mode="socket"`), stopped on the way out. `settings` sets `Settings` fields
+    beyond `bot_settings`'s, e.g. `api_token=SecretStr(...)`."""
+    app_token = fake_slack.socket.app_token if mode == "socket" else None
+    config = bot_settings(database_url, fake_slack.url, app_token=app_token)
+    for name, value in settings.items():
+        assert name in Settings.model_fields, f"no setting {name!r}"
+        setattr(config, name, value)
+    runtime = BotRuntime(
+        config, catalog=Catalog.model_validate(catalog), clock=clock, tuning=tuning
+    )
+    await runtime.start(host="127.0.0.1", port=port)
+    try:
+        if mode == "socket":
+            await fake_slack.wait_for_socket()
+        yield runtime
+    finally:
+        await runtime.stop()
+
+
+@asynccontextmanager
 async def running_bot(
     database_url: str,
     fake_slack: FakeSlack,
@@ -105,20 +136,16 @@ async def running_bot(
     tuning: Tuning = FAST,
     mode: str = "http",
 ) -> AsyncIterator[BotRuntime]:
-    app_token = fake_slack.socket.app_token if mode == "socket" else None
-    settings = bot_settings(database_url, fake_slack.url, app_token=app_token)
-    settings.kubeconfig = kubeconfig
-    settings.prometheus_url = prometheus_url
-    runtime = BotRuntime(
-        settings,
-        catalog=Catalog.model_validate(CLUSTER_CATALOG if catalog is None else catalog),
+    """`make_bot` for the cluster features: the rollback catalog, a clock the test moves, and
+    Prometheus on a closed port unless given."""
+    async with make_bot(
+        database_url,
+        fake_slack,
+        catalog=CLUSTER_CATALOG if catalog is None else catalog,
         clock=clock or Clock(),
         tuning=tuning,
-    )
-    await runtime.start(host="127.0.0.1", port=0)
-    try:
-        if mode == "socket":
-            await fake_slack.wait_for_socket()
+        mode=mode,
+        kubeconfig=kubeconfig,
+        prometheus_url=prometheus_url,
+    ) as runtime:
         yield runtime
-    finally:
-        await runtime.stop()

@@ -11,11 +11,10 @@ import aiohttp
 from pydantic import SecretStr
 
 from bot.runtime import BotRuntime
-from bot.settings import Catalog
 from bot.storage.models import Incident
 from standins.fake_slack import FakeSlack
 from tests.support.alerts import alert, notification, send, wait_settled
-from tests.support.bots import CATALOG, FAST, Clock, bot_settings
+from tests.support.bots import Clock, make_bot
 
 WEB_SECRET = "web-secret-for-tests-0123456789abcdef"
 PUBLIC_URL = "https://incidents.example.com"
@@ -27,24 +26,26 @@ EVIL = '<script>alert("x")</script> & <img src=x onerror=alert(1)>'
 
 @asynccontextmanager
 async def web_bot(
-    database_url: str, fake_slack: FakeSlack, *, proxies: str = "127.0.0.1/32",
-    secret: str | None = WEB_SECRET, clock: Clock | None = None,
+    database_url: str,
+    fake_slack: FakeSlack,
+    *,
+    proxies: str = "127.0.0.1/32",
+    secret: str | None = WEB_SECRET,
+    clock: Clock | None = None,
     prometheus_url: str = "http://127.0.0.1:9",
-) -> AsyncIterator[BotRuntime]:  # fmt: skip
-    settings = bot_settings(database_url, fake_slack.url)
-    settings.public_url = PUBLIC_URL
-    settings.web_secret = SecretStr(secret) if secret is not None else None
-    settings.web_auth_user_header = USER_HEADER
-    settings.web_trusted_proxies = proxies
-    settings.prometheus_url = prometheus_url
-    runtime = BotRuntime(
-        settings, catalog=Catalog.model_validate(CATALOG), tuning=FAST, clock=clock or Clock()
-    )
-    await runtime.start(host="127.0.0.1", port=0)
-    try:
+) -> AsyncIterator[BotRuntime]:
+    """`make_bot` with the incident pages on, behind a trusted proxy that names the person."""
+    async with make_bot(
+        database_url,
+        fake_slack,
+        clock=clock or Clock(),
+        public_url=PUBLIC_URL,
+        web_secret=SecretStr(secret) if secret is not None else None,
+        web_auth_user_header=USER_HEADER,
+        web_trusted_proxies=proxies,
+        prometheus_url=prometheus_url,
+    ) as runtime:
         yield runtime
-    finally:
-        await runtime.stop()
 
 
 async def get(
