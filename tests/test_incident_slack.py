@@ -2,46 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
 from sqlmodel import select
 
 from bot.runtime import BotRuntime
-from bot.settings import Catalog
 from bot.slack.listeners.capture import ts_time
 from bot.storage.models import ActionItem, Incident, TimelineEvent
 from standins.fake_slack import FakeSlack
 from standins.fake_slack_state import FakeChannel
 from standins.slack_requests import interaction_body
-from tests.support.bots import CATALOG, FAST, SLACK_MODES, Clock, bot_settings, mode_of
+from tests.support.bots import CATALOG, SLACK_MODES, Clock, make_bot
 from tests.support.polling import eventually
 from tests.support.slack_client import click, deliver_again, event, post_signed, slash
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-async def bot(
-    request: pytest.FixtureRequest, database_url: str, fake_slack: FakeSlack, clock: Clock
-) -> AsyncIterator[BotRuntime]:
-    mode = mode_of(request)
-    app_token = fake_slack.socket.app_token if mode == "socket" else None
-    runtime = BotRuntime(
-        bot_settings(database_url, fake_slack.url, app_token=app_token),
-        catalog=Catalog.model_validate(CATALOG),
-        clock=clock,
-        tuning=FAST,
-    )
-    await runtime.start(host="127.0.0.1", port=0)
-    if mode == "socket":
-        await fake_slack.wait_for_socket()
-    yield runtime
-    await runtime.stop()
 
 
 async def settled(bot: BotRuntime) -> bool:
@@ -87,47 +61,54 @@ async def test_declare_opens_a_channel_like_an_alert_does(
 
 
 async def test_lifecycle_in_the_channel(
-    bot: BotRuntime, fake_slack: FakeSlack, clock: Clock
+    database_url: str, fake_slack: FakeSlack, clock: Clock
 ) -> None:
-    incident, channel = await declare(bot, fake_slack, "Payments 5xx --sev 3 --service payments")
-    clock.now += timedelta(minutes=5)
-    assert "is now identified" in await slash(
-        bot, "/incident", "status identified", channel=channel.id
-    )
-    clock.now += timedelta(minutes=2)
-    assert "sev1" in await slash(bot, "/incident", "sev 1", channel=channel.id)
-    assert "commander" in await slash(bot, "/incident", "lead <@U0STRANGER>", channel=channel.id)
-    refusal = await slash(bot, "/incident", "status resolved", channel=channel.id)
-    assert "summary" in refusal and "/incident status resolved" in refusal
-    clock.now += timedelta(minutes=10)
-    await slash(bot, "/incident", "status resolved Rolled back v2.3.1", channel=channel.id)
-    await eventually(lambda: settled(bot), what="Slack updates")
+    async with make_bot(database_url, fake_slack, clock=clock) as bot:
+        incident, channel = await declare(
+            bot, fake_slack, "Payments 5xx --sev 3 --service payments"
+        )
+        clock.now += timedelta(minutes=5)
+        assert "is now identified" in await slash(
+            bot, "/incident", "status identified", channel=channel.id
+        )
+        clock.now += timedelta(minutes=2)
+        assert "sev1" in await slash(bot, "/incident", "sev 1", channel=channel.id)
+        assert "commander" in await slash(
+            bot, "/incident", "lead <@U0STRANGER>", channel=channel.id
+        )
+        refusal = await slash(bot, "/incident", "status resolved", channel=channel.id)
+        assert "summary" in refusal and "/incident status resolved" in refusal
+        clock.now += timedelta(minutes=10)
+        await slash(bot, "/incident", "status resolved Rolled back v2.3.1", channel=channel.id)
+        await eventually(lambda: settled(bot), what="Slack updates")
 
-    found = await bot.store.incident(incident.id or 0)
-    assert found is not None
-    assert (found.status, found.severity, found.commander) == ("resolved", "sev1", "U0STRANGER")
-    assert found.identified_at == incident.started_at + timedelta(minutes=5)
-    assert found.resolved_at == incident.started_at + timedelta(minutes=17)
-    assert found.resolution_summary == "Rolled back v2.3.1"
-    assert channel.topic.startswith(f"{incident.ref} | sev1 | resolved")
-    assert "U0STRANGER" in channel.members
-    said = "\n".join(m.text for m in channel.messages)
-    assert "you are the commander" in said
-    assert "resolved*: Rolled back v2.3.1" in said and "to resolve 17m" in said
-    assert any(b.get("type") == "actions" for m in channel.messages for b in (m.blocks or []))
-    digest = fake_slack.channel_by_name("incidents")
-    assert (
-        digest is not None and len(digest.messages) == 1 and "resolved" in digest.messages[0].text
-    )
-    kinds = [e.kind for e in await bot.store.timeline(incident.id or 0)]
-    assert kinds.count("status_changed") == 2
-    assert "severity_changed" in kinds and "role_assigned" in kinds and "command" in kinds
-    assert "already resolved" in await slash(
-        bot, "/incident", "status resolved again", channel=channel.id
-    )
-    assert "closed" in await slash(bot, "/incident", "close", channel=channel.id)
-    await eventually(lambda: settled(bot), what="the archive")
-    assert channel.is_archived
+        found = await bot.store.incident(incident.id or 0)
+        assert found is not None
+        assert (found.status, found.severity, found.commander) == ("resolved", "sev1", "U0STRANGER")
+        assert found.identified_at == incident.started_at + timedelta(minutes=5)
+        assert found.resolved_at == incident.started_at + timedelta(minutes=17)
+        assert found.resolution_summary == "Rolled back v2.3.1"
+        assert channel.topic.startswith(f"{incident.ref} | sev1 | resolved")
+        assert "U0STRANGER" in channel.members
+        said = "\n".join(m.text for m in channel.messages)
+        assert "you are the commander" in said
+        assert "resolved*: Rolled back v2.3.1" in said and "to resolve 17m" in said
+        assert any(b.get("type") == "actions" for m in channel.messages for b in (m.blocks or []))
+        digest = fake_slack.channel_by_name("incidents")
+        assert (
+            digest is not None
+            and len(digest.messages) == 1
+            and "resolved" in digest.messages[0].text
+        )
+        kinds = [e.kind for e in await bot.store.timeline(incident.id or 0)]
+        assert kinds.count("status_changed") == 2
+        assert "severity_changed" in kinds and "role_assigned" in kinds and "command" in kinds
+        assert "already resolved" in await slash(
+            bot, "/incident", "status resolved again", channel=channel.id
+        )
+        assert "closed" in await slash(bot, "/incident", "close", channel=channel.id)
+        await eventually(lambda: settled(bot), what="the archive")
+        assert channel.is_archived
 
 
 async def test_notes_and_action_items(bot: BotRuntime, fake_slack: FakeSlack) -> None:
@@ -296,11 +277,7 @@ async def test_reminders_fire_once_wait_when_snoozed_and_survive_a_restart(
     database_url: str, fake_slack: FakeSlack
 ) -> None:
     clock = Clock()
-    settings = bot_settings(database_url, fake_slack.url)
-    catalog = Catalog.model_validate(CATALOG)
-    first = BotRuntime(settings, catalog=catalog, clock=clock, tuning=FAST)
-    await first.start(host="127.0.0.1", port=0)
-    try:
+    async with make_bot(database_url, fake_slack, clock=clock) as first:
         incident, channel = await declare(first, fake_slack, "Payments down --sev 1")
         clock.now += timedelta(minutes=9)
         assert await first.reminders.run_due() == 0
@@ -308,14 +285,10 @@ async def test_reminders_fire_once_wait_when_snoozed_and_survive_a_restart(
         assert await first.reminders.run_due() == 1  # no commander after 10 min
         assert await first.reminders.run_due() == 0
         await eventually(lambda: settled(first), what="the nudge")
-    finally:
-        await first.stop()
     nudges = [m for m in channel.messages if "no commander" in m.text]
     assert len(nudges) == 1
 
-    second = BotRuntime(settings, catalog=catalog, clock=clock, tuning=FAST)
-    await second.start(host="127.0.0.1", port=0)
-    try:
+    async with make_bot(database_url, fake_slack, clock=clock) as second:
         assert await second.reminders.run_due() == 0  # already sent, the restart changes nothing
         clock.now += timedelta(minutes=20)  # 31 min without a status update (sev1: 30)
         assert await second.reminders.run_due() == 1
@@ -328,8 +301,6 @@ async def test_reminders_fire_once_wait_when_snoozed_and_survive_a_restart(
         assert await second.reminders.run_due() == 0  # snoozed for 15 min
         clock.now += timedelta(minutes=2)
         assert await second.reminders.run_due() == 1
-    finally:
-        await second.stop()
 
 
 async def _snoozed(bot: BotRuntime, incident_id: int) -> bool:
@@ -341,11 +312,7 @@ async def test_an_event_acknowledged_before_a_crash_is_applied_after_the_restart
     database_url: str, fake_slack: FakeSlack
 ) -> None:
     clock = Clock()
-    settings = bot_settings(database_url, fake_slack.url)
-    catalog = Catalog.model_validate(CATALOG)
-    first = BotRuntime(settings, catalog=catalog, clock=clock, tuning=FAST)
-    await first.start(host="127.0.0.1", port=0)
-    try:
+    async with make_bot(database_url, fake_slack, clock=clock) as first:
         incident, channel = await declare(first, fake_slack, "Latency")
         said = fake_slack.post(channel, "DB failover started", user="U0ONCALL2")
         # The bot stored the event and answered Slack, then died before applying it.
@@ -357,20 +324,14 @@ async def test_an_event_acknowledged_before_a_crash_is_applied_after_the_restart
             "item": {"type": "message", "channel": channel.id, "message": message},
         }
         assert await first.capture.first_delivery("EvCRASH1", pin)
-    finally:
-        await first.stop()
 
-    second = BotRuntime(settings, catalog=catalog, clock=clock, tuning=FAST)
-    await second.start(host="127.0.0.1", port=0)
-    try:
+    async with make_bot(database_url, fake_slack, clock=clock) as second:
         (pinned,) = await eventually(
             lambda: events_of(second, incident, "pinned_message"), what="the resumed event"
         )
         assert pinned.text == "DB failover started"
         await event(second, pin, event_id="EvCRASH1")  # Slack's retry changes nothing
         assert len(await events_of(second, incident, "pinned_message")) == 1
-    finally:
-        await second.stop()
 
 
 async def test_extra_roles_and_reminder_minutes_come_from_the_catalog(
@@ -385,14 +346,7 @@ async def test_extra_roles_and_reminder_minutes_come_from_the_catalog(
             "status_update_minutes": {"sev3": 5},
         },
     }
-    runtime = BotRuntime(
-        bot_settings(database_url, fake_slack.url),
-        catalog=Catalog.model_validate(catalog),
-        clock=clock,
-        tuning=FAST,
-    )
-    await runtime.start(host="127.0.0.1", port=0)
-    try:
+    async with make_bot(database_url, fake_slack, catalog=catalog, clock=clock) as runtime:
         _, channel = await declare(runtime, fake_slack, "Latency --sev 3")
         await slash(runtime, "/incident", "lead <@U0LEAD>", channel=channel.id)
         assert "liaison" in await slash(
@@ -403,5 +357,3 @@ async def test_extra_roles_and_reminder_minutes_come_from_the_catalog(
         assert await runtime.reminders.run_due() == 0
         clock.now += timedelta(minutes=2)
         assert await runtime.reminders.run_due() == 1
-    finally:
-        await runtime.stop()
