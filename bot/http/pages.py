@@ -9,17 +9,16 @@ local times and follows the live timeline) is served by the bot, under a
 Content-Security-Policy that allows nothing else.
 
 Pages are off (404, saying how to turn them on) while `WEB_SECRET` is unset.
-Refusals are an HTML 403 page that says why and what to do.
+Refusals are an HTML 403 page that says why and what to do. Who is asking is
+`bot.http.page_access`; the templates and headers `bot.http.page_render`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any
 from urllib.parse import parse_qs
 
-import jinja2
 import structlog
 from aiohttp import web
 from pydantic import SecretStr
@@ -47,35 +46,23 @@ from bot.core.web_access import (
     REFUSAL_TEXT,
     Network,
     Refusal,
-    Viewer,
-    decide,
-    signed_in_person,
 )
-from bot.core.web_tokens import check_csrf, check_link, sign_csrf
+from bot.core.web_tokens import check_csrf, sign_csrf
 from bot.http.api import stream_export
 from bot.http.live_timeline import LiveTimeline
+from bot.http.page_access import PageAccess, Refused
+from bot.http.page_render import SECURITY_HEADERS, PageRenderer
 from bot.services.incident_chart import chart_svg, last_status
 from bot.services.people import PeopleDirectory
 from bot.services.pinned_images import ImageKeeper
 from bot.services.report_rows import event_record, incident_record
-from bot.services.reports import EXPORT_FORMATS, Reports, incident_id_of
-from bot.storage.models import Incident
+from bot.services.reports import EXPORT_FORMATS, Reports
 
 log = structlog.get_logger(__name__)
 
 STATIC_FILES = {"page.css": "text/css", "page.js": "text/javascript"}
 MAX_QUERY = 200  # characters of a text search
 MAX_FORM = 16 * 1024  # bytes of a curation form
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; "
-        "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
-    ),
-    # Read links carry their token in the URL: never hand it to another site.
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "Cache-Control": "no-store",
-}
 
 
 @dataclass
@@ -87,16 +74,6 @@ class PageDeps:
     trusted_proxies: list[Network] = field(default_factory=list)
     live: LiveTimeline | None = None  # server-sent events of new timeline rows
     images: ImageKeeper | None = None  # pinned messages' images, kept by the bot
-
-
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("bot", "templates/web"),
-        autoescape=True,  # every page is HTML: escape everything unless marked safe
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
 
 
 def add_page_routes(app: web.Application, deps: PageDeps) -> None:
@@ -111,72 +88,26 @@ def add_page_routes(app: web.Application, deps: PageDeps) -> None:
     app.router.add_post("/incidents/{ref}/curate", pages.curate)
 
 
-class _Refused(Exception):
-    def __init__(self, response: web.Response) -> None:
-        super().__init__(response.status)
-        self.response = response
-
-
 class _Pages:
     def __init__(self, deps: PageDeps) -> None:
         self.deps = deps
         self.reports = deps.reports
-        self.env = _environment()
-
-    # -- rendering --------------------------------------------------------------------
-
-    def render(self, name: str, code: int = 200, **values: Any) -> web.Response:
-        html = self.env.get_template(name).render(**values)
-        return web.Response(
-            text=html, status=code, content_type="text/html", charset="utf-8",
-            headers=SECURITY_HEADERS,
-        )  # fmt: skip
-
-    def problem(self, status: int, title: str, detail: str) -> web.Response:
-        return self.render("error.html.j2", status, title=title, detail=detail, status=status)
-
-    # -- access -----------------------------------------------------------------------
-
-    def _viewer(self, request: web.Request, incident_id: int | None) -> Viewer:
-        """The viewer, or raise `_Refused` with the page that says why not."""
-        secret = self.deps.secret.get_secret_value() if self.deps.secret else ""
-        if not secret:
-            raise _Refused(
-                self.problem(404, "Incident pages are off", "Set WEB_SECRET to turn them on.")
-            )
-        header = self.deps.user_header
-        person = signed_in_person(
-            request.remote,
-            self.deps.trusted_proxies,
-            request.headers.get(header) if header else None,
+        self.renderer = PageRenderer()
+        self.access = PageAccess(
+            deps.reports,
+            self.renderer,
+            deps.clock,
+            deps.secret,
+            deps.user_header,
+            deps.trusted_proxies,
         )
-        token = request.query.get("t")
-        link = None
-        if token is not None and incident_id is not None:
-            link = check_link(secret, token, incident_id, self.deps.clock())
-        elif token is not None:
-            link = None  # a link reads one incident; the list needs a person
-        found = decide(person, link, needs_person=incident_id is None)
-        if isinstance(found, Refusal):
-            log.info("incident page refused", reason=found.value, path=request.path)
-            raise _Refused(self.problem(403, "You cannot open this page", REFUSAL_TEXT[found]))
-        return found
-
-    async def _incident(self, request: web.Request) -> tuple[Incident, Viewer]:
-        ref = request.match_info["ref"]
-        incident_id = incident_id_of(ref)
-        viewer = self._viewer(request, incident_id if incident_id is not None else 0)
-        incident = None if incident_id is None else await self.reports.incident(str(incident_id))
-        if incident is None:
-            raise _Refused(self.problem(404, "No such incident", f"There is no incident {ref!r}."))
-        return incident, viewer
 
     # -- routes -----------------------------------------------------------------------
 
     async def static(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
         if name not in STATIC_FILES:
-            return self.problem(404, "Not found", "No such file.")
+            return self.renderer.problem(404, "Not found", "No such file.")
         data = resources.files("bot").joinpath("templates", "web", name).read_bytes()
         return web.Response(
             body=data,
@@ -187,8 +118,8 @@ class _Pages:
 
     async def incidents(self, request: web.Request) -> web.Response:
         try:
-            viewer = self._viewer(request, None)
-        except _Refused as e:
+            viewer = self.access.viewer(request, None)
+        except Refused as e:
             return e.response
         chosen = {
             name: request.query.get(name, "").strip()[:MAX_QUERY]
@@ -203,19 +134,19 @@ class _Pages:
             name: sorted({str(getattr(r, name)) for r in rows if getattr(r, name)})
             for name in chosen
         }
-        return self.render(
+        return self.renderer.render(
             "incidents.html.j2", incidents=shown, chosen=chosen, options=options, viewer=viewer,
             total=len(rows),
         )  # fmt: skip
 
     async def incident(self, request: web.Request) -> web.Response:
         try:
-            incident, viewer = await self._incident(request)
+            incident, viewer = await self.access.incident(request)
             page = parse_page_number(request.query.get("page", "1"))
-        except _Refused as e:
+        except Refused as e:
             return e.response
         except ValueError as e:
-            return self.problem(400, "Bad request", str(e))
+            return self.renderer.problem(400, "Bad request", str(e))
         assert incident.id is not None
         filters = parse_filters(request.query.getall("kind", []))
         text = request.query.get("q", "").strip()[:MAX_QUERY]
@@ -245,7 +176,7 @@ class _Pages:
         base = {"t": token} if token else {}
         last_page = max(1, -(-total // PAGE_EVENTS))
         query = {**base, "q": text, "kind": filters}
-        return self.render(
+        return self.renderer.render(
             "incident.html.j2",
             incident=record,
             fields=incident_fields(record),
@@ -295,8 +226,8 @@ class _Pages:
     async def chart(self, request: web.Request) -> web.Response:
         """Error rate and latency over the incident window, an SVG drawn here."""
         try:
-            incident, _viewer = await self._incident(request)
-        except _Refused as e:
+            incident, _viewer = await self.access.incident(request)
+        except Refused as e:
             return e.response
         svg = await chart_svg(self.reports, incident, self.deps.clock())
         return web.Response(
@@ -308,16 +239,16 @@ class _Pages:
     async def image(self, request: web.Request) -> web.Response:
         """A kept image of a pinned message, for readers of that incident only."""
         try:
-            incident, _viewer = await self._incident(request)
+            incident, _viewer = await self.access.incident(request)
             image_id = parse_event_id(request.match_info["image"])
-        except _Refused as e:
+        except Refused as e:
             return e.response
         except ValueError:
-            return self.problem(404, "Not found", "No such image.")
+            return self.renderer.problem(404, "Not found", "No such image.")
         assert incident.id is not None
         found = await self.deps.images.image(incident.id, image_id) if self.deps.images else None
         if found is None:
-            return self.problem(404, "Not found", "No such image.")
+            return self.renderer.problem(404, "Not found", "No such image.")
         return web.Response(
             body=found.data, content_type=found.content_type,
             headers={**SECURITY_HEADERS, "Content-Security-Policy": "default-src 'none'"},
@@ -326,18 +257,18 @@ class _Pages:
     async def live(self, request: web.Request) -> web.StreamResponse:
         """New events as server-sent events, for a page left open."""
         try:
-            incident, viewer = await self._incident(request)
+            incident, viewer = await self.access.incident(request)
             after = parse_event_id(
                 request.headers.get("Last-Event-ID") or request.query.get("after")
             )
-        except _Refused as e:
+        except Refused as e:
             return e.response
         except ValueError as e:
-            return self.problem(400, "Bad request", str(e))
+            return self.renderer.problem(400, "Bad request", str(e))
         if self.deps.live is None:
-            return self.problem(404, "Not found", "Live updates are off on this bot.")
+            return self.renderer.problem(404, "Not found", "Live updates are off on this bot.")
         assert incident.id is not None
-        template = self.env.get_template("_event.html.j2")
+        template = self.renderer.env.get_template("_event.html.j2")
         # The same row as on the page: with the curation forms for a signed-in person,
         # the read link's token on image URLs for a link holder.
         secret = self.deps.secret.get_secret_value() if self.deps.secret else ""
@@ -356,22 +287,24 @@ class _Pages:
     async def curate(self, request: web.Request) -> web.Response:
         """A reviewer's action from the page's forms; back to the event on the page."""
         try:
-            incident, viewer = await self._incident(request)
-        except _Refused as e:
+            incident, viewer = await self.access.incident(request)
+        except Refused as e:
             return e.response
         assert incident.id is not None
         if viewer.person is None:
-            return self.problem(403, "You cannot curate", REFUSAL_TEXT[Refusal.NEEDS_PERSON])
+            return self.renderer.problem(
+                403, "You cannot curate", REFUSAL_TEXT[Refusal.NEEDS_PERSON]
+            )
         if request.content_length is not None and request.content_length > MAX_FORM:
-            return self.problem(413, "Too large", f"A form is at most {MAX_FORM} bytes.")
+            return self.renderer.problem(413, "Too large", f"A form is at most {MAX_FORM} bytes.")
         body = await request.content.read(MAX_FORM + 1)
         if len(body) > MAX_FORM:
-            return self.problem(413, "Too large", f"A form is at most {MAX_FORM} bytes.")
+            return self.renderer.problem(413, "Too large", f"A form is at most {MAX_FORM} bytes.")
         form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
         secret = self.deps.secret.get_secret_value() if self.deps.secret else ""
         now = self.deps.clock()
         if not check_csrf(secret, form.get("csrf", ""), viewer.person, incident.id, now):
-            return self.problem(
+            return self.renderer.problem(
                 403, "The form has expired",
                 "This form expired or did not come from this incident's page. Reload the page "
                 "and try again.",
@@ -381,21 +314,21 @@ class _Pages:
             wanted = parse_request(form.get("action", ""), form.get("text"), form.get("at"))
             await self.reports.curator.curate(incident, event_id, wanted, viewer.person)
         except (ValueError, CurationError) as e:
-            return self.problem(400, "That cannot be done", str(e))
+            return self.renderer.problem(400, "That cannot be done", str(e))
         raise web.HTTPSeeOther(f"/incidents/{incident.id}#event-{event_id}")
 
     async def export(self, request: web.Request) -> web.StreamResponse:
         """The export buttons: the same streamed exports as the HTTP API."""
         try:
-            incident, _viewer = await self._incident(request)
-        except _Refused as e:
+            incident, _viewer = await self.access.incident(request)
+        except Refused as e:
             return e.response
         fmt = request.match_info["fmt"]
         if fmt == "postmortem":
             try:
                 draft = await self.reports.postmortem(incident)
             except PostmortemTemplateError as e:
-                return self.problem(500, "The post-mortem template failed", str(e))
+                return self.renderer.problem(500, "The post-mortem template failed", str(e))
             return web.Response(
                 text=draft.markdown, content_type="text/markdown", charset="utf-8",
                 headers={
@@ -404,5 +337,7 @@ class _Pages:
                 },
             )  # fmt: skip
         if fmt not in EXPORT_FORMATS:
-            return self.problem(400, "Bad request", "Exports are md, csv, json or postmortem.")
+            return self.renderer.problem(
+                400, "Bad request", "Exports are md, csv, json or postmortem."
+            )
         return await stream_export(request, self.reports, incident, fmt)
