@@ -6,7 +6,9 @@ import socket
 from dataclasses import dataclass
 
 from aiohttp import web
+from kubernetes.client import ApiClient
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import Clock, system_clock
 from bot.core.reminders import ReminderPolicy
@@ -17,6 +19,7 @@ from bot.http.live_timeline import LiveTimeline
 from bot.http.pages import PageDeps
 from bot.http.web import WebDeps, make_web_app
 from bot.metrics import BotMetrics
+from bot.services.curations import Curator
 from bot.services.incident import IncidentService
 from bot.services.page_links import PageLinks
 from bot.services.people import PeopleDirectory
@@ -36,6 +39,7 @@ from bot.slack.listeners.silence import SilenceDeps, register_silence_buttons
 from bot.slack.socket_mode import EnvelopeClaims, SocketMode
 from bot.storage.db import make_engine, migrate
 from bot.storage.group_commit import GroupCommit
+from bot.storage.models import Incident
 from bot.storage.store import IncidentStore
 from bot.workers.background import BackgroundWork
 from bot.workers.intake import AlertIntake, RetryPolicy
@@ -70,6 +74,11 @@ class Tuning:
 
 
 class BotRuntime:
+    """Every part, built once from `Settings`, each given its collaborators when it is made.
+
+    Read top to bottom: storage, the outside systems, the services, the workers that run
+    after the answer, then the two ways in (Slack and HTTP)."""
+
     def __init__(
         self,
         settings: Settings,
@@ -79,110 +88,119 @@ class BotRuntime:
         tuning: Tuning | None = None,
     ) -> None:
         tuning = tuning or Tuning()
-        self.settings = settings
-        self.catalog = catalog or load_catalog(settings.incident_bot_config)
-        self.clock = clock
+        self.settings, self.clock = settings, clock
+        self.catalog = catalog = catalog or load_catalog(settings.incident_bot_config)
         self.metrics = BotMetrics()
+        self.tasks = TaskSet()
+
+        # Storage.
         self.engine = make_engine(settings.database_url)
-        self.store = IncidentStore(self.engine)
+        self.store = store = IncidentStore(self.engine)
         self.group_commit = GroupCommit(self.engine)
-        token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
-        self.slack_client = make_client(
-            token, settings.slack_api_url, observe_retry=self.metrics.slack_retries.inc
+
+        # The outside systems.
+        self.slack_client = _slack_client(settings, self.metrics)
+        self.chat = chat = SlackGateway(self.slack_client, observe=self.metrics.observe_slack_call)
+        self.kubernetes_api = api_client_from_environment(settings.kubeconfig)
+        kubernetes = _kubernetes(self.kubernetes_api, tuning)
+        alertmanager = _alertmanager(settings, tuning)
+        prometheus = PrometheusSource(
+            settings.prometheus_url,
+            timeout=tuning.backend_timeout,
+            verify=settings.prometheus_verify,
         )
-        self.chat = SlackGateway(self.slack_client, observe=self.metrics.observe_slack_call)
         self.links = PageLinks(settings.public_url, settings.web_secret, clock)
-        retry = RetryPolicy(tuning.delivery_attempts, tuning.backoff_base, tuning.backoff_cap)
-        self.intake = AlertIntake(self.store, self.catalog, clock, self.metrics, retry)
+
+        # The services.
+        self.similar = SimilarIncidents(store, clock, page_url=self.links.incident_url)
+        self.silences = SilenceService(store, chat, alertmanager, catalog, clock)
+        self.rollback = RollbackService(
+            store, chat, kubernetes, catalog, clock, watch_interval=tuning.rollout_poll
+        )
+        self.status = StatusService(
+            catalog, prometheus, kubernetes, alertmanager, clock, timeout=tuning.backend_timeout
+        )
+        self.images = ImageKeeper(store, chat, settings.slack_api_url, clock)
+        self.reports = Reports(
+            store,
+            catalog,
+            clock,
+            prometheus=prometheus,
+            timeout=tuning.backend_timeout,
+            template_path=catalog.postmortem_template,
+            people=PeopleDirectory(store, chat, clock),
+            curator=Curator(store, clock, chat),  # reviewers' e-mails to Slack users, for audit
+            previous=self.similar.previous_occurrences,
+        )
+
+        # The workers: what runs after the answer.
+        self.intake = AlertIntake(
+            store,
+            catalog,
+            clock,
+            self.metrics,
+            RetryPolicy(tuning.delivery_attempts, tuning.backoff_base, tuning.backoff_cap),
+        )
+        # Set, not passed: AlertIntake takes no such hook when it is made.
         self.intake.before_pass = self.group_commit.forget_unprocessed
         self.worker = SlackWorker(
-            self.store, self.chat, self.catalog, clock,
-            backoff_base=tuning.backoff_base, backoff_cap=tuning.backoff_cap,
+            store,
+            chat,
+            catalog,
+            clock,
+            backoff_base=tuning.backoff_base,
+            backoff_cap=tuning.backoff_cap,
             owner=socket.gethostname(),  # a restarted container keeps its pod's host name
-        )  # fmt: skip
-        incident = self.catalog.incident
-        self.reminders = ReminderWorker(self.store, clock, ReminderPolicy(
-            status_update_minutes=incident.status_update_minutes,
-            no_commander_minutes=incident.no_commander_minutes,
-        ))  # fmt: skip
-        self.retention = RetentionWorker(self.store, clock, RetentionPolicy(
-            webhook_days=settings.retention_webhook_days,
-            slack_event_days=settings.retention_slack_event_days,
-        ))  # fmt: skip
+            page_link=self.links.slack_line,
+            suspect=SuspectedDeploy(store, kubernetes, catalog, clock).blocks,
+            seen_before=self.similar.seen_before_blocks,
+            silence_button=alertmanager is not None,
+        )
+        self.reminders = ReminderWorker(store, clock, _reminder_policy(catalog))
+        self.retention = RetentionWorker(store, clock, _retention_policy(settings))
         self.background = BackgroundWork(
-            self.intake, self.worker, poll_interval=tuning.poll_interval,
+            self.intake,
+            self.worker,
+            poll_interval=tuning.poll_interval,
             periodic=[
                 (self.reminders.run_due, tuning.reminder_poll),
                 (self.retention.run_due, tuning.retention_poll),
             ],
-        )  # fmt: skip
-        self.incidents = IncidentService(self.store, self.catalog, clock, self.background.wake_jobs)
-        self.capture = Capture(self.store, self.chat, clock)
-        self.images = ImageKeeper(self.store, self.chat, settings.slack_api_url, clock)
-        if settings.web_enabled:  # the copies are for the incident page
-            self.capture.images = self.images
-        self.tasks = TaskSet()
-        self.kubernetes_api = api_client_from_environment(settings.kubeconfig)
-        kubernetes = (
-            KubernetesSource(self.kubernetes_api, timeout=tuning.backend_timeout)
-            if self.kubernetes_api is not None
-            else None
         )
-        self.rollback = RollbackService(
-            self.store, self.chat, kubernetes, self.catalog, clock,
-            watch_interval=tuning.rollout_poll,
-        )  # fmt: skip
-        self.worker.page_link = self.links.slack_line
-        self.worker.suspect = SuspectedDeploy(self.store, kubernetes, self.catalog, clock).blocks
-        alertmanager = (
-            AlertmanagerAPI(settings.alertmanager_url, timeout=tuning.backend_timeout)
-            if settings.alertmanager_url
-            else None
+        self.incidents = IncidentService(
+            store, catalog, clock, self.background.wake_jobs, on_resolved=[self._expire_silences]
         )
-        self.status = StatusService(
-            self.catalog,
-            PrometheusSource(
-                settings.prometheus_url,
-                timeout=tuning.backend_timeout,
-                verify=settings.prometheus_verify,
-            ),
-            kubernetes,
-            alertmanager,
-            clock,
-            timeout=tuning.backend_timeout,
-        )
-        self.similar = SimilarIncidents(self.store, clock, page_url=self.links.incident_url)
-        self.worker.seen_before = self.similar.seen_before_blocks
-        self.silences = SilenceService(self.store, self.chat, alertmanager, self.catalog, clock)
-        self.worker.silence_button = alertmanager is not None
-        self.incidents.on_resolved.append(
-            lambda incident, actor: self.tasks.spawn(
-                self.silences.expire_on_resolve(incident, actor), name="expire silences"
-            )
+
+        # The ways in: Slack's listeners and the HTTP routes.
+        # The kept copies of pinned images are for the incident page only.
+        self.capture = Capture(
+            store, chat, clock, images=self.images if settings.web_enabled else None
         )
         self.commands = CommandDeps(
-            store=self.store, chat=self.chat, catalog=self.catalog, clock=clock,
-            metrics=self.metrics, status=self.status, rollback=self.rollback, tasks=self.tasks,
+            store=store,
+            chat=chat,
+            catalog=catalog,
+            clock=clock,
+            metrics=self.metrics,
+            status=self.status,
+            rollback=self.rollback,
+            tasks=self.tasks,
             default_namespace=current_namespace(settings.kubeconfig),
-        )  # fmt: skip
+        )
         self.incident_deps = IncidentDeps(
-            store=self.store, chat=self.chat, service=self.incidents, clock=clock,
-            reminders=self.reminders, tasks=self.tasks,
-            silence=SilenceDeps(self.store, self.chat, self.silences, clock, self.tasks),
+            store=store,
+            chat=chat,
+            service=self.incidents,
+            clock=clock,
+            reminders=self.reminders,
+            tasks=self.tasks,
+            timeline_file=self.reports.timeline_file,
+            postmortem_file=self.reports.postmortem_file,
+            page_link=self.links.slack_line,
+            silence=SilenceDeps(store, chat, self.silences, clock, self.tasks),
             similar=self.similar,
-        )  # fmt: skip
-        self.reports = Reports(
-            self.store, self.catalog, clock,
-            prometheus=self.status.prometheus, timeout=tuning.backend_timeout,
-            template_path=self.catalog.postmortem_template,
-            people=PeopleDirectory(self.store, self.chat, clock),
-        )  # fmt: skip
-        self.reports.previous = self.similar.previous_occurrences
-        self.incident_deps.timeline_file = self.reports.timeline_file
-        self.reports.curator.chat = self.chat  # reviewers' e-mails to Slack users, for the audit
-        self.live = LiveTimeline(self.store, poll=tuning.live_poll)
-        self.incident_deps.page_link = self.links.slack_line
-        self.incident_deps.postmortem_file = self.reports.postmortem_file
+        )
+        self.live = LiveTimeline(store, poll=tuning.live_poll)
         self.bolt: AsyncApp | None = None
         self.socket: SocketMode | None = None
         if settings.slack_app_token is None:
@@ -190,28 +208,44 @@ class BotRuntime:
             self.bolt = self.make_bolt(secret.get_secret_value() if secret else None)
         else:
             self.socket = SocketMode(
-                self.make_bolt(None), settings.slack_app_token.get_secret_value(),
-                claims=EnvelopeClaims(self.store, clock), metrics=self.metrics,
+                self.make_bolt(None),
+                settings.slack_app_token.get_secret_value(),
+                claims=EnvelopeClaims(store, clock),
+                metrics=self.metrics,
                 ping_interval=tuning.socket_ping,
-            )  # fmt: skip
-        self.web_app = make_web_app(
-            WebDeps(
-                deliveries=self.group_commit,
-                store=self.store, background=self.background, metrics=self.metrics,
-                clock=clock, bolt=self.bolt, webhook_token=settings.alertmanager_webhook_token,
-                max_body_bytes=settings.max_body_bytes,
-                slack_signing_secret=settings.slack_signing_secret if self.bolt else None,
-                api=ApiDeps(self.reports, settings.api_token),
-                pages=PageDeps(
-                    self.reports, clock, settings.web_secret, settings.web_auth_user_header,
-                    parse_networks(settings.web_trusted_proxies), live=self.live,
-                    images=self.images,
-                ),
-                slack_socket=self.socket.is_connected if self.socket else None,
             )
-        )  # fmt: skip
+        self.web_app = make_web_app(self._web_deps())
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
+
+    def _expire_silences(self, incident: Incident, actor: str) -> None:
+        """After a resolve: the silences made for the incident end (in the background)."""
+        self.tasks.spawn(self.silences.expire_on_resolve(incident, actor), name="expire silences")
+
+    def _web_deps(self) -> WebDeps:
+        settings = self.settings
+        return WebDeps(
+            deliveries=self.group_commit,
+            store=self.store,
+            background=self.background,
+            metrics=self.metrics,
+            clock=self.clock,
+            bolt=self.bolt,
+            webhook_token=settings.alertmanager_webhook_token,
+            max_body_bytes=settings.max_body_bytes,
+            slack_signing_secret=settings.slack_signing_secret if self.bolt else None,
+            api=ApiDeps(self.reports, settings.api_token),
+            pages=PageDeps(
+                self.reports,
+                self.clock,
+                settings.web_secret,
+                settings.web_auth_user_header,
+                parse_networks(settings.web_trusted_proxies),
+                live=self.live,
+                images=self.images,
+            ),
+            slack_socket=self.socket.is_connected if self.socket else None,
+        )
 
     def make_bolt(self, signing_secret: str | None) -> AsyncApp:
         """The Bolt app with every listener; Socket Mode makes its own with no secret."""
@@ -240,9 +274,8 @@ class BotRuntime:
             self.settings.port if port is None else port,
         )
         await site.start()
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        self.port = sockets[0].getsockname()[1] if sockets else port
+        addresses = self._runner.addresses  # (host, port, ...) of each listening socket
+        self.port = addresses[0][1] if addresses else port
         if self.socket is not None:
             await self.socket.start()
 
@@ -265,3 +298,32 @@ class BotRuntime:
         await self.engine.dispose()
         if self.kubernetes_api is not None:
             self.kubernetes_api.close()
+
+
+def _slack_client(settings: Settings, metrics: BotMetrics) -> AsyncWebClient:
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else ""
+    return make_client(token, settings.slack_api_url, observe_retry=metrics.slack_retries.inc)
+
+
+def _kubernetes(api: ApiClient | None, tuning: Tuning) -> KubernetesSource | None:
+    return KubernetesSource(api, timeout=tuning.backend_timeout) if api is not None else None
+
+
+def _alertmanager(settings: Settings, tuning: Tuning) -> AlertmanagerAPI | None:
+    if not settings.alertmanager_url:
+        return None
+    return AlertmanagerAPI(settings.alertmanager_url, timeout=tuning.backend_timeout)
+
+
+def _reminder_policy(catalog: Catalog) -> ReminderPolicy:
+    return ReminderPolicy(
+        status_update_minutes=catalog.incident.status_update_minutes,
+        no_commander_minutes=catalog.incident.no_commander_minutes,
+    )
+
+
+def _retention_policy(settings: Settings) -> RetentionPolicy:
+    return RetentionPolicy(
+        webhook_days=settings.retention_webhook_days,
+        slack_event_days=settings.retention_slack_event_days,
+    )

@@ -7,7 +7,7 @@ channel message) on the durable outbox.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import structlog
@@ -64,11 +64,17 @@ def _apply(incident: Incident, state: LifecycleState) -> None:
 
 class IncidentService:
     def __init__(
-        self, store: IncidentStore, catalog: Catalog, clock: Clock, wake: Callable[[], None]
+        self,
+        store: IncidentStore,
+        catalog: Catalog,
+        clock: Clock,
+        wake: Callable[[], None],
+        *,
+        on_resolved: Sequence[Callable[[Incident, str], object]] = (),
     ) -> None:
         self.store, self.catalog, self.clock, self._wake = store, catalog, clock, wake
         # Called after a resolve (the silences made for the incident are expired there).
-        self.on_resolved: list[Callable[[Incident, str], object]] = []
+        self.on_resolved = list(on_resolved)
 
     async def declare(self, command: Declare, *, reporter: str, key: str) -> Incident:
         now = self.clock()

@@ -119,6 +119,8 @@ log = structlog.get_logger(__name__)
 
 _MAX_ID = 2**31 - 1  # the largest id a 32-bit integer column holds
 
+PreviousHook = Callable[[Incident], Awaitable[list[dict[str, Any]]]]
+
 
 def incident_id_of(ref: str) -> int | None:
     """`INC-7`, `inc-7`, `7` -> 7; junk or an id no database row can have -> None."""
@@ -139,6 +141,8 @@ class Reports:
         page_size: int = PAGE_SIZE,
         timeline_edge: int = TIMELINE_EDGE,
         people: PeopleDirectory | None = None,
+        curator: Curator | None = None,
+        previous: PreviousHook | None = None,
     ) -> None:
         self.store, self.catalog, self.clock = store, catalog, clock
         self.prometheus = prometheus
@@ -147,9 +151,10 @@ class Reports:
         self.page_size = page_size
         self.timeline_edge = timeline_edge
         self.people = people or PeopleDirectory(store, None, clock)
-        self.curator = Curator(store, clock)  # the runtime gives it Slack, for e-mail lookups
+        # The runtime's has Slack, for reviewers' e-mail lookups.
+        self.curator = curator or Curator(store, clock)
         # Earlier incidents like this one (`bot.services.similar`), for "Previous occurrences".
-        self.previous: Callable[[Incident], Awaitable[list[dict[str, Any]]]] | None = None
+        self.previous = previous
 
     # -- incidents ------------------------------------------------------------------
 

@@ -74,6 +74,10 @@ class SlackWorker:
         backoff_base: float = 1.0,
         backoff_cap: float = 60.0,
         owner: str = "",
+        page_link: Callable[[int, str], str | None] | None = None,
+        suspect: SuspectHook | None = None,
+        seen_before: SuspectHook | None = None,
+        silence_button: bool = False,
     ) -> None:
         self.store = store
         self.chat = chat
@@ -84,11 +88,11 @@ class SlackWorker:
         self.owner = owner  # this replica, named on its claims
         self.once = SlackOnce(store, chat)
         self.should_stop: Callable[[], bool] = lambda: False  # set by BackgroundWork
-        self.suspect: SuspectHook | None = None
+        self.suspect = suspect  # the rollout suspected of causing it, as blocks
         # (incident id, ref) -> a Slack line with a signed link to the incident page, or None.
-        self.page_link: Callable[[int, str], str | None] | None = None
-        self.seen_before: SuspectHook | None = None  # "Seen 3 times in 30 days. Last: ..."
-        self.silence_button = False  # "Silence 1h" on alert messages (ALERTMANAGER_URL set)
+        self.page_link = page_link
+        self.seen_before = seen_before  # "Seen 3 times in 30 days. Last: ..."
+        self.silence_button = silence_button  # "Silence 1h" on alert messages (ALERTMANAGER_URL)
 
     async def run_due(self) -> int:
         """Run every job that is due; returns how many finished."""

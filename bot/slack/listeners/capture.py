@@ -40,10 +40,17 @@ def message_key(channel: str, ts: str) -> str:
 
 
 class Capture:
-    def __init__(self, store: IncidentStore, chat: ChatPort, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: IncidentStore,
+        chat: ChatPort,
+        clock: Clock,
+        *,
+        images: ImageKeeper | None = None,
+    ) -> None:
         self.store, self.chat, self.clock = store, chat, clock
         self._order = asyncio.Lock()  # FIFO: an edit or a deletion never overtakes its pin
-        self.images: ImageKeeper | None = None  # keeps pinned messages' images (incident page)
+        self.images = images  # keeps pinned messages' images (incident page)
 
     async def in_order(self, work: Coroutine[Any, Any, None]) -> None:
         async with self._order:
