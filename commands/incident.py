@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import date
 
+from bot.core.action_items import DueError, DueProblem, parse_action_parts
 from bot.core.incident_rules import IncidentStatus
 from bot.core.silences import (
     DEFAULT_DURATION,
@@ -74,12 +74,8 @@ __all__ = [
 ]
 
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
-_TRAILING_MENTION = re.compile(r"\s*<@([UW][A-Z0-9]+)(?:\|[^>]*)?>\s*$")
-_TRAILING_PLAIN_AT = re.compile(r"(?:^|\s)@[\w.\-]+\s*$")
-_DUE = re.compile(r"(?:^|\s)--due(?:[=\s]\s*(\S*))?(?=\s|$)")
 _SEVERITY = re.compile(r"^(?:sev)?([1-4])$", re.IGNORECASE)
 _ROLE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _OPTION = re.compile(r"^--[a-z][a-z-]*(?:=.*)?$", re.IGNORECASE)
 _TOKEN = re.compile(r'"([^"]*)"|\u201c([^\u201d]*)\u201d|(\S+)')
 _STATUS_ALIASES = {"mitigated": "monitoring"}
@@ -177,20 +173,17 @@ def _note(rest: str) -> Note:
 
 def _action(rest: str) -> Action:
     usage = USAGE["action"]
-    dues = _DUE.findall(rest)
-    if len(dues) > 1:
-        raise UsageError(usage, "Give one --due date")
-    if dues and not dues[0]:
-        raise UsageError(usage, "--due needs a date")
-    due = _date(dues[0], usage) if dues else None
-    rest = _DUE.sub("", rest).strip()
-    owner_match = _TRAILING_MENTION.search(rest)
-    owner = owner_match.group(1) if owner_match else None
-    if owner_match:
-        rest = rest[: owner_match.start()]
-    elif _TRAILING_PLAIN_AT.search(rest):
-        raise UsageError(usage, _PICK_USER)
-    return Action(_nonempty(_unescape(rest.strip()), usage), owner, due)
+    try:
+        parts = parse_action_parts(rest)
+    except DueError as e:
+        raise UsageError(usage, _DUE_REASONS.get(e.problem) or _bad_date(e.value)) from None
+    owner = None
+    if parts.owner is not None:
+        mention = _MENTION.match(parts.owner)
+        if mention is None:  # a typed @name: no user id to give the item to
+            raise UsageError(usage, _PICK_USER)
+        owner = mention.group(1)
+    return Action(_nonempty(_unescape(parts.text), usage), owner, parts.due)
 
 
 def _timeline(rest: str) -> Timeline:
@@ -250,13 +243,11 @@ def _severity(text: str, usage: str) -> str:
     return f"sev{match.group(1)}"
 
 
-def _date(text: str, usage: str) -> date:
-    try:
-        if not _DATE.match(text):
-            raise ValueError(text)
-        return date.fromisoformat(text)
-    except ValueError:
-        raise UsageError(usage, f"--due wants a date like 2026-12-01, not {text!r}") from None
+_DUE_REASONS = {DueProblem.TWICE: "Give one --due date", DueProblem.MISSING: "--due needs a date"}
+
+
+def _bad_date(text: str) -> str:
+    return f"--due wants a date like 2026-12-01, not {text!r}"
 
 
 def _nonempty(text: str, usage: str) -> str:

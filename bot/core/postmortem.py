@@ -38,6 +38,7 @@ from typing import Any, NamedTuple
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from bot.core.action_items import DueError, DueProblem, parse_action_parts
 from bot.core.escaping import markdown, markdown_code, markdown_link, safe_url
 from bot.core.exports import (
     EventRecord,
@@ -56,9 +57,6 @@ TEMPLATE_NAME = "postmortem.md.j2"
 NOTE_KIND = "note"
 ACTION_USAGE = "/incident action <text> [@owner] [--due YYYY-MM-DD]"
 _TODO = re.compile(r"^\s*todo(?::|\s)\s*", re.IGNORECASE)
-_DUE = re.compile(r"(?:^|\s)--due(?:=|\s+|$)(\S*)")
-_OWNER = re.compile(r"(?:^|\s)(<@[UW][A-Z0-9]+(?:\|[^>]*)?>|@[\w.\-]+)\s*$")
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _NONE = "—"
 # A draft is a document for people; a template that writes more than this is a mistake.
 MAX_DRAFT_CHARS = 5_000_000
@@ -162,36 +160,18 @@ def _between(start: datetime | None, end: datetime | None) -> timedelta | None:
 
 
 def parse_action(text: str) -> ActionItem:
-    """`<text> [@owner] [--due YYYY-MM-DD]`, the arguments of `/incident action`.
-
-    The owner is a mention at the very end (after taking `--due` out), so
-    mentions inside the text stay part of it: "ask @bob about X @alice".
-    """
-    due: date | None = None
-    dues = list(_DUE.finditer(text))
-    if len(dues) > 1:
-        raise ValueError(f"give --due once; usage: {ACTION_USAGE}")
-    if dues:
-        due = parse_due(dues[0].group(1))
-        text = text[: dues[0].start()] + " " + text[dues[0].end() :]
-    owner: str | None = None
-    mention = _OWNER.search(text.strip())
-    if mention is not None:
-        owner = mention.group(1)
-        text = text.strip()[: mention.start()]
-    body = " ".join(text.split())
+    """`<text> [@owner] [--due YYYY-MM-DD]`, the arguments of `/incident action`, read by
+    the one parser of action items (`bot.core.action_items`); the text's spacing folded."""
+    try:
+        parts = parse_action_parts(text)
+    except DueError as e:
+        if e.problem is DueProblem.TWICE:
+            raise ValueError(f"give --due once; usage: {ACTION_USAGE}") from None
+        raise
+    body = " ".join(parts.text.split())
     if not body:
         raise ValueError(f"the action needs a text; usage: {ACTION_USAGE}")
-    return ActionItem(body, owner, due, "action")
-
-
-def parse_due(value: str) -> date:
-    if not _ISO_DATE.match(value):
-        raise ValueError(f"--due expects a date as YYYY-MM-DD, got {value!r}")
-    try:
-        return date.fromisoformat(value)
-    except ValueError as e:
-        raise ValueError(f"--due expects a real date as YYYY-MM-DD, got {value!r}: {e}") from e
+    return ActionItem(body, parts.owner, parts.due, "action")
 
 
 def action_items_from_notes(events: Iterable[EventRecord]) -> list[ActionItem]:
