@@ -152,13 +152,15 @@ class SlackWorker:
 
     async def _outage_note(self, note: OutageNote | None) -> None:
         if note is not None:
-            await self.store.add_event(
-                TimelineEvent(
-                    incident_id=note.incident_id, kind=note.kind,
-                    text=note.text, occurred_at=note.occurred_at, recorded_at=note.occurred_at,
-                    source_key=note.source_key, actor="incident-bot",
-                )
-            )  # fmt: skip
+            event = TimelineEvent.record(
+                note.incident_id,
+                note.kind,
+                note.text,
+                actor="incident-bot",
+                now=note.occurred_at,  # recorded as it happened: the outage's own time
+                key=note.source_key,
+            )
+            await self.store.add_event(event)
 
     async def _give_up(self, job: SlackJob, error: SlackError) -> None:
         assert job.id is not None
@@ -246,12 +248,16 @@ class SlackWorker:
                     sa.update(Incident).where(col(Incident.id) == incident.id)
                     .values(channel_id=channel_id, channel_name=channel_name)
                 )  # fmt: skip
-                await unit.add_event(TimelineEvent(
-                    incident_id=incident.id, kind="channel_opened",
-                    text=f"Incident channel #{channel_name} opened", occurred_at=now,
-                    recorded_at=now, source_key=f"incident:{incident.id}:channel",
-                    details={"channel_id": channel_id}, actor="incident-bot",
-                ))  # fmt: skip
+                opened = TimelineEvent.record(
+                    incident.id,
+                    "channel_opened",
+                    f"Incident channel #{channel_name} opened",
+                    actor="incident-bot",
+                    now=now,
+                    key=f"incident:{incident.id}:channel",
+                    details={"channel_id": channel_id},
+                )
+                await unit.add_event(opened)
             return
         raise SlackPermanentError("conversations.create", "name_taken")
 
@@ -369,8 +375,7 @@ class SlackWorker:
     ) -> None:  # fmt: skip
         now = self.clock()
         await self.store.add_event(
-            TimelineEvent(
-                incident_id=incident_id, kind=kind, text=text, occurred_at=now, recorded_at=now,
-                source_key=key, details=details or {}, actor="incident-bot",
+            TimelineEvent.record(
+                incident_id, kind, text, actor="incident-bot", now=now, key=key, details=details
             )
-        )  # fmt: skip
+        )
