@@ -91,11 +91,13 @@ def render_preview(
         code_section("*Pod template changes*", plan.diff, rest=_DIFF_REST),
     ]
     if plan.gitops is not None:
-        blocks.append(section(
-            f":warning: {mrkdwn(plan.gitops)}: its self-heal will put the bad version back. "
-            "Prefer a Git revert of the change"
-            + (". You chose --force." if force else "; to roll back here anyway, add --force.")
-        ))  # fmt: skip
+        blocks.append(
+            section(
+                f":warning: {mrkdwn(plan.gitops)}: its self-heal will put the bad version back. "
+                "Prefer a Git revert of the change"
+                + (". You chose --force." if force else "; to roll back here anyway, add --force.")
+            )
+        )
         if not force:
             return text, blocks
     blocks.append(
@@ -161,17 +163,17 @@ def render_history(
         mark = " (current)" if rev.number == current else ""
         when = format_timestamp(rev.created_at) if rev.created_at else "unknown time"
         lines.append(f"rev {rev.number}{mark} · {_images(rev.images)} · created {when}")
-    return lines_within(lines, HISTORY_TEXT, lambda n: (
-        f"… {n} older revision(s): `kubectl rollout history deployment/{deployment} -n {namespace}`"
-    ))  # fmt: skip
+    history = f"`kubectl rollout history deployment/{deployment} -n {namespace}`"
+    return lines_within(lines, HISTORY_TEXT, lambda n: f"… {n} older revision(s): {history}")
 
 
 def suggestion_button(namespace: str, deployment: str, revision: int) -> Block:
     return {
-        "type": "button", "action_id": SUGGESTED,
+        "type": "button",
+        "action_id": SUGGESTED,
         "text": {"type": "plain_text", "text": f"Roll back to revision {revision}"},
         "value": f"{namespace}/{deployment}/{revision}",
-    }  # fmt: skip
+    }
 
 
 def parse_suggestion(value: str) -> tuple[str, str, int]:

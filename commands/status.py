@@ -103,11 +103,13 @@ def _kubernetes_blocks(report: StatusReport) -> list[Block]:
             "failed": ":x: ",
             "paused": ":double_vertical_bar: ",
         }
-        blocks.append(section(
-            f"{icon.get(rollout.state, '')}*Rollout* {mrkdwn(rollout.message)}\n"
-            f"desired {rollout.desired} · updated {rollout.updated} · ready {rollout.ready}"
-            f" · available {rollout.available}"
-        ))  # fmt: skip
+        blocks.append(
+            section(
+                f"{icon.get(rollout.state, '')}*Rollout* {mrkdwn(rollout.message)}\n"
+                f"desired {rollout.desired} · updated {rollout.updated} · ready {rollout.ready}"
+                f" · available {rollout.available}"
+            )
+        )
     if "Deployment" in missing:
         blocks.append(_unavailable("Deployment", missing["Deployment"]))
     if report.revisions:

@@ -126,26 +126,47 @@ class KubernetesSource:
         return [item for item in items if isinstance(item, dict)]
 
     async def deployment(self, namespace: str, name: str) -> Obj:
-        return await self._read(lambda: self.apps.read_namespaced_deployment(
-            name, namespace, _request_timeout=self._timeout, _preload_content=False,
-        ), f"deployment {namespace}/{name}")  # fmt: skip
+        return await self._read(
+            lambda: self.apps.read_namespaced_deployment(
+                name,
+                namespace,
+                _request_timeout=self._timeout,
+                _preload_content=False,
+            ),
+            f"deployment {namespace}/{name}",
+        )
 
     async def replicasets(self, namespace: str, selector: str) -> list[Obj]:
-        return await self._items(lambda: self.apps.list_namespaced_replica_set(
-            namespace, label_selector=selector, _request_timeout=self._timeout,
-            _preload_content=False,
-        ), "ReplicaSet list")  # fmt: skip
+        return await self._items(
+            lambda: self.apps.list_namespaced_replica_set(
+                namespace,
+                label_selector=selector,
+                _request_timeout=self._timeout,
+                _preload_content=False,
+            ),
+            "ReplicaSet list",
+        )
 
     async def pods(self, namespace: str, selector: str) -> list[Obj]:
-        return await self._items(lambda: self.core.list_namespaced_pod(
-            namespace, label_selector=selector, _request_timeout=self._timeout,
-            _preload_content=False,
-        ), "pod list")  # fmt: skip
+        return await self._items(
+            lambda: self.core.list_namespaced_pod(
+                namespace,
+                label_selector=selector,
+                _request_timeout=self._timeout,
+                _preload_content=False,
+            ),
+            "pod list",
+        )
 
     async def events(self, namespace: str) -> list[Obj]:
-        return await self._items(lambda: self.core.list_namespaced_event(
-            namespace, _request_timeout=self._timeout, _preload_content=False,
-        ), "event list")  # fmt: skip
+        return await self._items(
+            lambda: self.core.list_namespaced_event(
+                namespace,
+                _request_timeout=self._timeout,
+                _preload_content=False,
+            ),
+            "event list",
+        )
 
     async def pod_log(
         self,
@@ -162,9 +183,14 @@ class KubernetesSource:
 
         def call() -> Any:
             return self.core.read_namespaced_pod_log(
-                pod, namespace, previous=previous, tail_lines=tail_lines,
-                _request_timeout=timeout or self._timeout, _preload_content=False, **extra,
-            )  # fmt: skip
+                pod,
+                namespace,
+                previous=previous,
+                tail_lines=tail_lines,
+                _request_timeout=timeout or self._timeout,
+                _preload_content=False,
+                **extra,
+            )
 
         response = await self._call(call)
         return _body(response).decode("utf-8", errors="replace")
@@ -177,9 +203,14 @@ class KubernetesSource:
 
         def call() -> Any:
             return self.apps.patch_namespaced_deployment(
-                name, namespace, patch, _request_timeout=self._timeout,
-                _content_type="application/json-patch+json", _preload_content=False, **extra,
-            )  # fmt: skip
+                name,
+                namespace,
+                patch,
+                _request_timeout=self._timeout,
+                _content_type="application/json-patch+json",
+                _preload_content=False,
+                **extra,
+            )
 
         return await self._read(call, f"deployment {namespace}/{name}")
 

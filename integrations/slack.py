@@ -212,9 +212,11 @@ class SlackGateway:
     async def find_posted(self, channel: str, event_type: str, step: str) -> str | None:
         """The ts of a recent message of ours whose metadata names this step, if any."""
         data = await self.call(
-            "conversations.history", channel=channel, limit=HISTORY_LOOKBACK,
+            "conversations.history",
+            channel=channel,
+            limit=HISTORY_LOOKBACK,
             include_all_metadata=True,
-        )  # fmt: skip
+        )
         for message in data.get("messages") or []:
             metadata = message.get("metadata") or {}
             payload = metadata.get("event_payload") or {}
@@ -226,8 +228,11 @@ class SlackGateway:
         """A live public channel by name (conversations.list, page by page)."""
         cursor: str | None = None
         while True:
-            args: dict[str, Any] = {"types": "public_channel", "exclude_archived": True,
-                                    "limit": 1000}  # fmt: skip
+            args: dict[str, Any] = {
+                "types": "public_channel",
+                "exclude_archived": True,
+                "limit": 1000,
+            }
             if cursor:
                 args["cursor"] = cursor
             data = await self.call("conversations.list", **args)
@@ -263,9 +268,12 @@ class SlackGateway:
         method = "files.uploadV2"
         try:
             await self.client.files_upload_v2(
-                channel=channel, content=content, filename=filename, title=title,
+                channel=channel,
+                content=content,
+                filename=filename,
+                title=title,
                 initial_comment=comment,
-            )  # fmt: skip
+            )
         except SlackApiError as e:
             self._observe(method, "error")
             raise _classify(method, e) from e

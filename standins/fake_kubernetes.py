@@ -253,9 +253,13 @@ class FakeKubernetes(KubeServer):
         self._cluster.store(PODS, pod)
         self._controller.refresh_owners_of_pod(pod)
         self._cluster.record_event(
-            pod, reason="FailedScheduling", message=message, type="Warning",
-            component="default-scheduler", at=now,
-        )  # fmt: skip
+            pod,
+            reason="FailedScheduling",
+            message=message,
+            type="Warning",
+            component="default-scheduler",
+            at=now,
+        )
         return copy.deepcopy(pod)
 
     def add_event(

@@ -255,8 +255,15 @@ def make_unschedulable(pod: JSON, message: str, when: str) -> None:
     statuses at all, and PodScheduled False with the scheduler's reason and message."""
     spec, status = pod["spec"], pod["status"]
     spec.pop("nodeName", None)
-    for key in ("hostIP", "hostIPs", "podIP", "podIPs", "startTime", "containerStatuses",
-                "initContainerStatuses"):  # fmt: skip
+    for key in (
+        "hostIP",
+        "hostIPs",
+        "podIP",
+        "podIPs",
+        "startTime",
+        "containerStatuses",
+        "initContainerStatuses",
+    ):
         status.pop(key, None)
     status["phase"] = "Pending"
     status["conditions"] = [

@@ -40,10 +40,23 @@ _DEFAULT_ERRORS = {429: "ratelimited", 500: "internal_error", 503: "service_unav
 _MAX_BODY = 100 * 1024 * 1024  # uploads go through the same server
 # The bot token's scopes when a test names none: every scope incident-bot might ask for.
 DEFAULT_SCOPES = (
-    "channels:history", "channels:join", "channels:manage", "channels:read", "chat:write",
-    "commands", "files:read", "files:write", "groups:history", "pins:read", "pins:write",
-    "reactions:read", "reactions:write", "usergroups:read", "users:read", "users:read.email",
-)  # fmt: skip
+    "channels:history",
+    "channels:join",
+    "channels:manage",
+    "channels:read",
+    "chat:write",
+    "commands",
+    "files:read",
+    "files:write",
+    "groups:history",
+    "pins:read",
+    "pins:write",
+    "reactions:read",
+    "reactions:write",
+    "usergroups:read",
+    "users:read",
+    "users:read.email",
+)
 
 Answer = tuple[int, dict[str, Any], dict[str, str]]
 

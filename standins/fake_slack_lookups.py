@@ -58,9 +58,10 @@ def conversations_list(
         return "private_channel" if channel.is_private else "public_channel"
 
     matching = [
-        c for c in channels
+        c
+        for c in channels
         if kind(c) in types and not (flag(args, "exclude_archived") and c.is_archived)
-    ]  # fmt: skip
+    ]
     page = matching[start : start + int(limit_text)]
     after = start + len(page)
     next_cursor = f"{_CURSOR_PREFIX}{after}" if after < len(matching) else ""

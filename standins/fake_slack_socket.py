@@ -106,11 +106,15 @@ class FakeSocketMode:
         self.socket.sockets.append(ws)
         self.socket.requests[id(ws)] = request
         self.socket.connections_opened += 1
-        await self._send(ws, {
-            "type": "hello", "num_connections": len(self.socket.sockets),
-            "debug_info": {"host": "fake-slack", "approximate_connection_time": 18060},
-            "connection_info": {"app_id": APP_ID},
-        })  # fmt: skip
+        await self._send(
+            ws,
+            {
+                "type": "hello",
+                "num_connections": len(self.socket.sockets),
+                "debug_info": {"host": "fake-slack", "approximate_connection_time": 18060},
+                "connection_info": {"app_id": APP_ID},
+            },
+        )
         # What the last connection never acked comes again, first, over this one.
         for envelope in list(self.socket.unacked.values()):
             await self._deliver_on(ws, envelope)
@@ -166,9 +170,13 @@ class FakeSocketMode:
         await self._wait(lambda: self.connected >= count, timeout, f"{count} socket(s)")
 
     async def deliver(
-        self, kind: str, payload: dict[str, Any], *, accepts_response_payload: bool = False,
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        accepts_response_payload: bool = False,
         envelope_id: str | None = None,
-    ) -> str:  # fmt: skip
+    ) -> str:
         """Send an envelope over one open socket (the next in turn); kept until acked."""
         envelope = Envelope(
             envelope_id or str(uuid.uuid4()), kind, payload, accepts_response_payload
@@ -186,8 +194,13 @@ class FakeSocketMode:
         if envelope is None:  # already acked: Slack may still deliver it twice
             for frame in reversed(self.socket.sent):
                 if frame.get("envelope_id") == envelope_id:
-                    envelope = Envelope(envelope_id, frame["type"], frame["payload"],
-                                        frame["accepts_response_payload"], attempts=1)  # fmt: skip
+                    envelope = Envelope(
+                        envelope_id,
+                        frame["type"],
+                        frame["payload"],
+                        frame["accepts_response_payload"],
+                        attempts=1,
+                    )
                     break
         if envelope is None:
             raise KeyError(envelope_id)

@@ -526,9 +526,15 @@ class FakeWorkspace:
             self.post(channel, text, blocks=blocks, attachments=attachments)
             return
         msg = FakeMessage(
-            ts=self._new_ts(), channel=channel.id, user=self.bot_user_id, text=text,
-            blocks=blocks, attachments=attachments, visible_to=user_id, bot_id=self.bot_id,
-        )  # fmt: skip
+            ts=self._new_ts(),
+            channel=channel.id,
+            user=self.bot_user_id,
+            text=text,
+            blocks=blocks,
+            attachments=attachments,
+            visible_to=user_id,
+            bot_id=self.bot_id,
+        )
         channel.ephemeral.append(msg)
 
     def _chat_get_permalink(self, args: Args) -> dict[str, Any]:

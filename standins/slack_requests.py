@@ -36,8 +36,14 @@ def signed_headers(
 def event_payload(
     event: dict[str, Any], *, event_id: str = "Ev0001", team_id: str = "T0TEST"
 ) -> dict[str, Any]:
-    return {"type": "event_callback", "team_id": team_id, "event_id": event_id, "event": event,
-            "event_time": int(time.time()), "api_app_id": "A0TEST"}  # fmt: skip
+    return {
+        "type": "event_callback",
+        "team_id": team_id,
+        "event_id": event_id,
+        "event": event,
+        "event_time": int(time.time()),
+        "api_app_id": "A0TEST",
+    }
 
 
 def event_body(event: dict[str, Any], *, event_id: str = "Ev0001", team_id: str = "T0TEST") -> str:
@@ -48,19 +54,34 @@ NO_RESPONSE_URL = "http://127.0.0.1:9/response"  # nothing listens on port 9
 
 
 def command_payload(
-    command: str, text: str, *, user_id: str = "U0ONCALL1", channel_id: str = "C0GENERAL",
+    command: str,
+    text: str,
+    *,
+    user_id: str = "U0ONCALL1",
+    channel_id: str = "C0GENERAL",
     response_url: str = NO_RESPONSE_URL,
-) -> dict[str, str]:  # fmt: skip
+) -> dict[str, str]:
     """A slash command's fields, as Slack sends them (form-encoded over HTTP, JSON in a socket)."""
-    return {"command": command, "text": text, "user_id": user_id, "user_name": user_id.lower(),
-            "channel_id": channel_id, "team_id": "T0TEST", "response_url": response_url,
-            "trigger_id": f"t{uuid.uuid4().hex}"}  # fmt: skip
+    return {
+        "command": command,
+        "text": text,
+        "user_id": user_id,
+        "user_name": user_id.lower(),
+        "channel_id": channel_id,
+        "team_id": "T0TEST",
+        "response_url": response_url,
+        "trigger_id": f"t{uuid.uuid4().hex}",
+    }
 
 
 def command_body(
-    command: str, text: str, *, user_id: str = "U0ONCALL1", channel_id: str = "C0GENERAL",
+    command: str,
+    text: str,
+    *,
+    user_id: str = "U0ONCALL1",
+    channel_id: str = "C0GENERAL",
     response_url: str = NO_RESPONSE_URL,
-) -> str:  # fmt: skip
+) -> str:
     payload = command_payload(
         command, text, user_id=user_id, channel_id=channel_id, response_url=response_url
     )
@@ -82,13 +103,25 @@ def interaction_body(payload: dict[str, Any]) -> str:
 
 
 def button_payload(action_id: str, value: str, *, user_id: str, channel_id: str) -> dict[str, Any]:
-    return {"type": "block_actions", "team": {"id": "T0TEST"},
-            "user": {"id": user_id, "username": user_id.lower(), "name": user_id.lower()},
-            "api_app_id": "A0TEST", "token": "x", "trigger_id": "4.5.6",
-            "channel": {"id": channel_id},
-            "container": {"type": "message", "channel_id": channel_id},
-            "actions": [{"type": "button", "action_id": action_id, "value": value,
-                         "block_id": "b", "action_ts": str(time.time())}]}  # fmt: skip
+    return {
+        "type": "block_actions",
+        "team": {"id": "T0TEST"},
+        "user": {"id": user_id, "username": user_id.lower(), "name": user_id.lower()},
+        "api_app_id": "A0TEST",
+        "token": "x",
+        "trigger_id": "4.5.6",
+        "channel": {"id": channel_id},
+        "container": {"type": "message", "channel_id": channel_id},
+        "actions": [
+            {
+                "type": "button",
+                "action_id": action_id,
+                "value": value,
+                "block_id": "b",
+                "action_ts": str(time.time()),
+            }
+        ],
+    }
 
 
 def button_click(action_id: str, value: str, *, user_id: str, channel_id: str) -> str:

@@ -78,11 +78,14 @@ async def _open_reports(*, prometheus: bool = False) -> AsyncIterator[Reports]:
         await require_database(settings.database_url, engine)
         store = IncidentStore(engine)
         yield Reports(
-            store, catalog, system_clock,
-            prometheus=source, timeout=PROMETHEUS_TIMEOUT,
+            store,
+            catalog,
+            system_clock,
+            prometheus=source,
+            timeout=PROMETHEUS_TIMEOUT,
             template_path=catalog.postmortem_template,
             people=PeopleDirectory(store, _slack_for_names(settings), system_clock),
-        )  # fmt: skip
+        )
     finally:
         await engine.dispose()
 
@@ -141,13 +144,20 @@ async def _find(reports: Reports, ref: str) -> Incident:
 @click.command("timeline")
 @click.argument("ref")
 @click.option(
-    "--format", "fmt", type=click.Choice(list(EXPORT_FORMATS), case_sensitive=False),
-    default="md", show_default=True, help="Markdown for people, CSV for spreadsheets, JSON",
-)  # fmt: skip
+    "--format",
+    "fmt",
+    type=click.Choice(list(EXPORT_FORMATS), case_sensitive=False),
+    default="md",
+    show_default=True,
+    help="Markdown for people, CSV for spreadsheets, JSON",
+)
 @click.option(
-    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path, allow_dash=True),
-    default=None, help="write to FILE instead of stdout",
-)  # fmt: skip
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path, allow_dash=True),
+    default=None,
+    help="write to FILE instead of stdout",
+)
 def timeline(ref: str, fmt: str, output: Path | None) -> None:
     """Export an incident's timeline (INC-7) as Markdown, CSV or JSON."""
     fmt = fmt.lower()
@@ -190,11 +200,13 @@ def timeline(ref: str, fmt: str, output: Path | None) -> None:
 @click.command("postmortem")
 @click.argument("ref")
 @click.option(
-    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path, allow_dash=True),
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path, allow_dash=True),
     default=None,
     help="the draft's file (default INC-7-postmortem.md here); the chart goes beside it; "
     "- for stdout, without the chart",
-)  # fmt: skip
+)
 def postmortem(ref: str, output: Path | None) -> None:
     """Write the post-mortem draft of an incident (INC-7), with its chart."""
 
@@ -245,10 +257,12 @@ def chart_beside(markdown: Path) -> Path:
 @click.option("--open", "open_only", is_flag=True, help="only incidents not yet resolved")
 @click.option("--stats", is_flag=True, help="counts, time to acknowledge/mitigate/resolve")
 @click.option(
-    "--since", default=None, metavar="30d",
+    "--since",
+    default=None,
+    metavar="30d",
     help="only incidents that started this long ago or later (h, d, w); "
     f"the stats default to {STATS_SINCE}; 'all' for every incident",
-)  # fmt: skip
+)
 @click.option("--json", "as_json", is_flag=True, help="JSON, as the HTTP API answers")
 def incidents(open_only: bool, stats: bool, since: str | None, as_json: bool) -> None:
     """List incidents, or (--stats) their metrics."""

@@ -34,8 +34,11 @@ class ChangesPost:
     blocks: list[Block] | None = None
 
     def payload(self) -> dict[str, Any]:
-        return {"text": self.text} if self.blocks is None else {"text": self.text,
-                                                                "blocks": self.blocks}  # fmt: skip
+        return (
+            {"text": self.text}
+            if self.blocks is None
+            else {"text": self.text, "blocks": self.blocks}
+        )
 
 
 def _counts(changes: Sequence[AlertChange]) -> tuple[int, int]:
@@ -57,8 +60,10 @@ def _by_name(changes: Sequence[AlertChange]) -> list[str]:
     names = (firing + resolved).most_common()
     lines = []
     for name, _ in names[:TOP_NAMES]:
-        parts = [f"{firing[name]:,} firing" if firing[name] else "",
-                 f"{resolved[name]:,} resolved" if resolved[name] else ""]  # fmt: skip
+        parts = [
+            f"{firing[name]:,} firing" if firing[name] else "",
+            f"{resolved[name]:,} resolved" if resolved[name] else "",
+        ]
         lines.append(f"• {mrkdwn(clip(name, 100))}: " + ", ".join(p for p in parts if p))
     if len(names) > TOP_NAMES:
         lines.append(f"… and {len(names) - TOP_NAMES:,} more alert names")
@@ -74,9 +79,8 @@ def _varying_labels(changes: Sequence[AlertChange]) -> list[str]:
                 values.setdefault(key, Counter())[value] += 1
     total = len(changes)
     varying = [
-        (key, seen) for key, seen in values.items()
-        if len(seen) > 1 or sum(seen.values()) < total
-    ]  # fmt: skip
+        (key, seen) for key, seen in values.items() if len(seen) > 1 or sum(seen.values()) < total
+    ]
     varying.sort(key=lambda item: (-len(item[1]), item[0]))
     lines = []
     for key, seen in varying[:TOP_LABELS]:
@@ -105,9 +109,13 @@ def changes_post(
         blocks.append(section("*Labels that vary*\n" + lines_within(labels, SECTION_ROOM, _more)))
     first = [change_text(c) for c in changes[:FIRST_SHOWN]]
     left = len(changes) - len(first)
-    blocks.append(section(f"*First {len(first)} of {len(changes):,}*\n"
-                          + lines_within(first, SECTION_ROOM, _more)
-                          + f"\n… and {left:,} more"))  # fmt: skip
+    blocks.append(
+        section(
+            f"*First {len(first)} of {len(changes):,}*\n"
+            + lines_within(first, SECTION_ROOM, _more)
+            + f"\n… and {left:,} more"
+        )
+    )
     notes = [truncated_note(truncated)] if truncated else []
     if all_resolved:
         notes.append(all_resolved_note())

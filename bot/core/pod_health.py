@@ -95,12 +95,18 @@ def _state(name: str, image: str, init: bool, status: Obj) -> ContainerState:
     last = dig(status, "lastState", "terminated", default={})
     exit_code = dig(last, "exitCode")
     return ContainerState(
-        name=name, image=image, init=init, state=state, reason=reason, message=message,
-        ready=dig(status, "ready") is True, restarts=number(status, "restartCount"),
+        name=name,
+        image=image,
+        init=init,
+        state=state,
+        reason=reason,
+        message=message,
+        ready=dig(status, "ready") is True,
+        restarts=number(status, "restartCount"),
         last_reason=text(last, "reason"),
         last_exit_code=exit_code if isinstance(exit_code, int) else None,
         last_finished_at=time_of(dig(last, "finishedAt")),
-    )  # fmt: skip
+    )
 
 
 def _is_ready(pod: Obj, containers: Sequence[ContainerState]) -> bool:
@@ -180,12 +186,16 @@ def pod_trouble(
         reason, message = _reason(pod, containers, scheduling)
         trouble.append(
             PodTrouble(
-                name=text(pod, "metadata", "name") or "?", ready=ready,
-                restarts=sum(c.restarts for c in containers), reason=reason,
-                last_restart_at=last, message=message, phase=text(pod, "status", "phase"),
+                name=text(pod, "metadata", "name") or "?",
+                ready=ready,
+                restarts=sum(c.restarts for c in containers),
+                reason=reason,
+                last_restart_at=last,
+                message=message,
+                phase=text(pod, "status", "phase"),
                 containers=containers,
             )
-        )  # fmt: skip
+        )
     trouble.sort(key=_severity)
     return trouble
 

@@ -214,9 +214,14 @@ def render_postmortem(context: PostmortemContext, template_text: str | None = No
     except jinja2.TemplateSyntaxError as e:
         raise PostmortemTemplateError(_describe(e, e.lineno)) from e
     except (
-        jinja2.TemplateError, TypeError, ValueError, AttributeError, LookupError, OverflowError,
+        jinja2.TemplateError,
+        TypeError,
+        ValueError,
+        AttributeError,
+        LookupError,
+        OverflowError,
         MemoryError,
-    ) as e:  # fmt: skip
+    ) as e:
         # A replacement template's mistakes surface here; the line makes them fixable.
         raise PostmortemTemplateError(_describe(e, _template_line(e.__traceback__))) from e
 

@@ -204,9 +204,10 @@ def template_diff(current: Obj, target: Obj) -> list[str]:
         for removed in sorted(str(e) for e in env_a - env_b):
             lines.append(f"{name}: env - {removed}")
         changed_env = sorted(
-            str(e.get("name")) for e in b.get("env") or []
+            str(e.get("name"))
+            for e in b.get("env") or []
             if e.get("name") in env_a and e not in (a.get("env") or [])
-        )  # fmt: skip
+        )
         for env in changed_env:
             lines.append(f"{name}: env ~ {env} (value changes)")
         if (a.get("resources") or {}) != (b.get("resources") or {}):

@@ -145,9 +145,14 @@ def warning_events(
         at = at or time_of(dig(event, "metadata", "creationTimestamp"))
         kind = text(event, "involvedObject", "kind") or ""
         found.append(
-            EventLine(at, f"{kind}/{involved}", text(event, "reason") or "",
-                      text(event, "message") or "", number(event, "count", default=1) or 1)
-        )  # fmt: skip
+            EventLine(
+                at,
+                f"{kind}/{involved}",
+                text(event, "reason") or "",
+                text(event, "message") or "",
+                number(event, "count", default=1) or 1,
+            )
+        )
     found.sort(key=lambda e: e.at.timestamp() if e.at else 0.0, reverse=True)
     return found[:limit]
 

@@ -37,9 +37,12 @@ class PageRenderer:
     def render(self, name: str, code: int = 200, **values: Any) -> web.Response:
         html = self.env.get_template(name).render(**values)
         return web.Response(
-            text=html, status=code, content_type="text/html", charset="utf-8",
+            text=html,
+            status=code,
+            content_type="text/html",
+            charset="utf-8",
             headers=SECURITY_HEADERS,
-        )  # fmt: skip
+        )
 
     def problem(self, status: int, title: str, detail: str) -> web.Response:
         return self.render("error.html.j2", status, title=title, detail=detail, status=status)

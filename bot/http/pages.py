@@ -127,17 +127,22 @@ class _Pages:
         }
         rows = await self.reports.incidents()
         shown = [
-            r for r in rows
+            r
+            for r in rows
             if all(not want or getattr(r, name) == want for name, want in chosen.items())
-        ]  # fmt: skip
+        ]
         options = {
             name: sorted({str(getattr(r, name)) for r in rows if getattr(r, name)})
             for name in chosen
         }
         return self.renderer.render(
-            "incidents.html.j2", incidents=shown, chosen=chosen, options=options, viewer=viewer,
+            "incidents.html.j2",
+            incidents=shown,
+            chosen=chosen,
+            options=options,
+            viewer=viewer,
             total=len(rows),
-        )  # fmt: skip
+        )
 
     async def incident(self, request: web.Request) -> web.Response:
         try:
@@ -155,9 +160,12 @@ class _Pages:
         known = await store.timeline_kinds(incident.id)
         kinds = kinds_matching(filters, known) if filters else None
         rows, total = await store.timeline_page(
-            incident.id, kinds=kinds, text=text or None,
-            offset=(page - 1) * PAGE_EVENTS, limit=PAGE_EVENTS,
-        )  # fmt: skip
+            incident.id,
+            kinds=kinds,
+            text=text or None,
+            offset=(page - 1) * PAGE_EVENTS,
+            limit=PAGE_EVENTS,
+        )
         view = await self.reports.curator.view(incident.id)
         # Names from the cache only: the page never waits on Slack (documents fill it).
         names = await PeopleDirectory(self.reports.store, None, self.deps.clock).of_incident(
@@ -231,10 +239,14 @@ class _Pages:
             return e.response
         svg = await chart_svg(self.reports, incident, self.deps.clock())
         return web.Response(
-            text=svg, content_type="image/svg+xml", charset="utf-8",
-            headers={**SECURITY_HEADERS, "Content-Security-Policy": "default-src 'none'; "
-                     "style-src 'unsafe-inline'"},
-        )  # fmt: skip
+            text=svg,
+            content_type="image/svg+xml",
+            charset="utf-8",
+            headers={
+                **SECURITY_HEADERS,
+                "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+            },
+        )
 
     async def image(self, request: web.Request) -> web.Response:
         """A kept image of a pinned message, for readers of that incident only."""
@@ -250,9 +262,10 @@ class _Pages:
         if found is None:
             return self.renderer.problem(404, "Not found", "No such image.")
         return web.Response(
-            body=found.data, content_type=found.content_type,
+            body=found.data,
+            content_type=found.content_type,
             headers={**SECURITY_HEADERS, "Content-Security-Policy": "default-src 'none'"},
-        )  # fmt: skip
+        )
 
     async def live(self, request: web.Request) -> web.StreamResponse:
         """New events as server-sent events, for a page left open."""
@@ -274,15 +287,19 @@ class _Pages:
         secret = self.deps.secret.get_secret_value() if self.deps.secret else ""
         forms = {
             "csrf": sign_csrf(secret, viewer.person, incident.id, self.deps.clock())
-            if viewer.person else "",
+            if viewer.person
+            else "",
             "curate_url": f"/incidents/{incident.id}/curate",
             "token": request.query.get("t", ""),
-        }  # fmt: skip
+        }
         return await self.deps.live.stream(
-            request, incident, after, lambda view: template.render(e=view, **forms),
+            request,
+            incident,
+            after,
+            lambda view: template.render(e=view, **forms),
             filters=parse_filters(request.query.getall("kind", [])),
             text=request.query.get("q", "").strip()[:MAX_QUERY] or None,
-        )  # fmt: skip
+        )
 
     async def curate(self, request: web.Request) -> web.Response:
         """A reviewer's action from the page's forms; back to the event on the page."""
@@ -305,10 +322,11 @@ class _Pages:
         now = self.deps.clock()
         if not check_csrf(secret, form.get("csrf", ""), viewer.person, incident.id, now):
             return self.renderer.problem(
-                403, "The form has expired",
+                403,
+                "The form has expired",
                 "This form expired or did not come from this incident's page. Reload the page "
                 "and try again.",
-            )  # fmt: skip
+            )
         try:
             event_id = parse_event_id(form.get("event"))
             wanted = parse_request(form.get("action", ""), form.get("text"), form.get("at"))
@@ -330,12 +348,14 @@ class _Pages:
             except PostmortemTemplateError as e:
                 return self.renderer.problem(500, "The post-mortem template failed", str(e))
             return web.Response(
-                text=draft.markdown, content_type="text/markdown", charset="utf-8",
+                text=draft.markdown,
+                content_type="text/markdown",
+                charset="utf-8",
                 headers={
                     "Content-Disposition": f'attachment; filename="{incident.ref}-postmortem.md"',
                     "Cache-Control": "no-store",
                 },
-            )  # fmt: skip
+            )
         if fmt not in EXPORT_FORMATS:
             return self.renderer.problem(
                 400, "Bad request", "Exports are md, csv, json or postmortem."

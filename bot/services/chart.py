@@ -36,9 +36,15 @@ def render_chart(
             axis.axvline(_num(mark.at), color=mark.color, linestyle="--", linewidth=1)
     for mark in marks:
         top.annotate(
-            mark.label, (_num(mark.at), 1.0), xycoords=("data", "axes fraction"),
-            fontsize=7, color=mark.color, rotation=90, va="top", ha="right",
-        )  # fmt: skip
+            mark.label,
+            (_num(mark.at), 1.0),
+            xycoords=("data", "axes fraction"),
+            fontsize=7,
+            color=mark.color,
+            rotation=90,
+            va="top",
+            ha="right",
+        )
     formatter = mdates.DateFormatter("%H:%M", tz="UTC")  # type: ignore[no-untyped-call]
     bottom.xaxis.set_major_formatter(formatter)
     bottom.set_xlabel("UTC")

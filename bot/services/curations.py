@@ -95,9 +95,12 @@ class Curator:
         slack_user = await self.slack_user(person)
         now = self.clock()
         row = EventCuration(
-            event_id=event_id, incident_id=incident.id, updated_by=person, updated_at=now,
+            event_id=event_id,
+            incident_id=incident.id,
+            updated_by=person,
+            updated_at=now,
             **{k: v for k, v in asdict(after).items() if k not in ("original_text", "original_at")},
-        )  # fmt: skip
+        )
         audit = TimelineEvent.record(
             incident.id,
             CURATION_KIND,

@@ -55,9 +55,13 @@ class ImageKeeper:
                 log.info("pinned image not kept", file=image.file_id, reason="fetch or type")
                 continue
             row = PinnedImage(
-                incident_id=event.incident_id, event_id=event.id, file_id=image.file_id,
-                content_type=kind, data=data, created_at=self.clock(),
-            )  # fmt: skip
+                incident_id=event.incident_id,
+                event_id=event.id,
+                file_id=image.file_id,
+                content_type=kind,
+                data=data,
+                created_at=self.clock(),
+            )
             stored = await self._save(row)
             urls.append(image_url(event.incident_id, stored))
         if urls:

@@ -107,10 +107,11 @@ class RollbackService:
             if namespace not in allowed:
                 listed = ", ".join(allowed) or "none configured"
                 await self.record.tell(
-                    channel, user,
+                    channel,
+                    user,
                     f"Not showing the history: rollbacks are not allowed in namespace "
                     f"{mrkdwn(namespace)} (allowed: {mrkdwn(listed)}).",
-                )  # fmt: skip
+                )
                 return
         elif not await self._permitted(channel, user, namespace, name, incident):
             return
@@ -218,9 +219,11 @@ class RollbackService:
         posted = await self.chat.post_message(channel, text, blocks)
         await self.record.set(row, message_ts=posted.ts)
         audit.info(
-            "rollback requested", rollback=row.id, user=user,
+            "rollback requested",
+            rollback=row.id,
+            user=user,
             plan=mrkdwn_to_plain(plan_summary(plan)),
-        )  # fmt: skip
+        )
         await self.record.note(
             incident,
             "rollback_requested",
@@ -245,9 +248,13 @@ class RollbackService:
         now = self.clock()
         # One statement claims the preview: of a double click (or two replicas) one goes on.
         claimed = await self.store.claim_row(
-            Rollback, rollback_id, {"status": RollbackStatus.PENDING.value},
-            status=RollbackStatus.CONFIRMED.value, confirmed_by=user, confirmed_at=now,
-        )  # fmt: skip
+            Rollback,
+            rollback_id,
+            {"status": RollbackStatus.PENDING.value},
+            status=RollbackStatus.CONFIRMED.value,
+            confirmed_by=user,
+            confirmed_at=now,
+        )
         if not claimed:
             await self._tell_lost_claim(rollback_id, user)
             return
@@ -318,9 +325,12 @@ class RollbackService:
             await self.record.tell(row.channel_id, user, f"Nothing done: {problem}.")
             return
         claimed = await self.store.claim_row(
-            Rollback, rollback_id, {"status": RollbackStatus.PENDING.value},
-            status=RollbackStatus.CANCELLED.value, confirmed_by=None,
-        )  # fmt: skip
+            Rollback,
+            rollback_id,
+            {"status": RollbackStatus.PENDING.value},
+            status=RollbackStatus.CANCELLED.value,
+            confirmed_by=None,
+        )
         if not claimed:  # confirmed (or cancelled) a moment ago by another click
             await self._tell_lost_claim(rollback_id, user)
             return

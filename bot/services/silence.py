@@ -70,10 +70,17 @@ class SilencePlan:
 def view(row: Silence) -> SilenceView:
     assert row.id is not None
     return SilenceView(
-        row_id=row.id, silence_id=row.silence_id, matchers=tuple(row.matchers),
-        created_by=row.created_by, starts_at=row.starts_at, ends_at=row.ends_at,
-        reason=row.reason, keep=row.keep, expired_at=row.expired_at, expired_by=row.expired_by,
-    )  # fmt: skip
+        row_id=row.id,
+        silence_id=row.silence_id,
+        matchers=tuple(row.matchers),
+        created_by=row.created_by,
+        starts_at=row.starts_at,
+        ends_at=row.ends_at,
+        reason=row.reason,
+        keep=row.keep,
+        expired_at=row.expired_at,
+        expired_by=row.expired_by,
+    )
 
 
 class SilenceService:
@@ -92,9 +99,15 @@ class SilenceService:
     # -- create -------------------------------------------------------------------------
 
     async def plan(
-        self, incident: Incident, user: str, user_name: str, duration: timedelta,
-        reason: str | None, keep: bool, channel: str,
-    ) -> SilencePlan | str:  # fmt: skip
+        self,
+        incident: Incident,
+        user: str,
+        user_name: str,
+        duration: timedelta,
+        reason: str | None,
+        keep: bool,
+        channel: str,
+    ) -> SilencePlan | str:
         """Every check before Alertmanager is called; a string is the answer for the user."""
         if self.alertmanager is None:
             return NO_ALERTMANAGER
@@ -118,16 +131,22 @@ class SilenceService:
                 log.warning("could not read channel members", channel=channel, error=e.error)
         groups = await self.groups.groups_of(user, policy.allowed_groups)
         permission = may_silence(
-            user, user_groups=groups, channel_members=members,
-            allowed_users=policy.allowed_users, allowed_groups=policy.allowed_groups,
-        )  # fmt: skip
+            user,
+            user_groups=groups,
+            channel_members=members,
+            allowed_users=policy.allowed_users,
+            allowed_groups=policy.allowed_groups,
+        )
         if permission.allowed:
             return None
         audit.warning("silence refused", user=user, incident=incident.ref, reason=permission.reason)
         await self._note(
-            incident, "silence_refused", f"Silence by <@{user}> refused: {permission.reason}",
-            user, key=f"silence-refused:{incident.id}:{user}:{self.clock().isoformat()}",
-        )  # fmt: skip
+            incident,
+            "silence_refused",
+            f"Silence by <@{user}> refused: {permission.reason}",
+            user,
+            key=f"silence-refused:{incident.id}:{user}:{self.clock().isoformat()}",
+        )
         return f"Not silencing: {permission.reason}. Nothing was silenced."
 
     async def create(self, plan: SilencePlan) -> None:
@@ -141,38 +160,59 @@ class SilenceService:
         api_matchers = [m.to_api() for m in plan.matchers]
         try:
             silence_id = await self.alertmanager.create_silence(
-                api_matchers, starts_at=starts, ends_at=ends, created_by=plan.user_name,
+                api_matchers,
+                starts_at=starts,
+                ends_at=ends,
+                created_by=plan.user_name,
                 comment=comment,
-            )  # fmt: skip
+            )
         except AlertmanagerRejected as e:
-            await self._tell(plan, f"Alertmanager refused the silence ({e.message}). "
-                                   "Nothing was silenced.")  # fmt: skip
+            await self._tell(
+                plan, f"Alertmanager refused the silence ({e.message}). Nothing was silenced."
+            )
             return
         except AlertmanagerError as e:
             # A request that timed out may still have made the silence: undo it if so.
             undone = await self._undo_unanswered(plan, comment, starts)
-            await self._tell(plan, f"Alertmanager did not answer ({e}). {undone}Nothing was "
-                                   "silenced; try again in a moment.")  # fmt: skip
+            await self._tell(
+                plan,
+                f"Alertmanager did not answer ({e}). {undone}Nothing was "
+                "silenced; try again in a moment.",
+            )
             return
         row = Silence(
-            incident_id=incident.id, silence_id=silence_id, matchers=api_matchers,
-            created_by=plan.user, created_by_name=plan.user_name, reason=plan.reason,
-            comment=comment, keep=plan.keep, starts_at=starts, ends_at=ends,
+            incident_id=incident.id,
+            silence_id=silence_id,
+            matchers=api_matchers,
+            created_by=plan.user,
+            created_by_name=plan.user_name,
+            reason=plan.reason,
+            comment=comment,
+            keep=plan.keep,
+            starts_at=starts,
+            ends_at=ends,
             channel_id=incident.channel_id or plan.channel,
-        )  # fmt: skip
+        )
         try:
             await self._record_created(row, plan)
         except Exception:
             log.exception("could not record a silence; expiring it again", silence=silence_id)
             with contextlib.suppress(AlertmanagerError):
                 await self.alertmanager.expire_silence(silence_id)
-            await self._tell(plan, "Could not record the silence, so it was expired again. "
-                                   "Nothing was silenced; try again.")  # fmt: skip
+            await self._tell(
+                plan,
+                "Could not record the silence, so it was expired again. "
+                "Nothing was silenced; try again.",
+            )
             return
         audit.info(
-            "silence created", user=plan.user, incident=incident.ref, silence=silence_id,
-            matchers=format_matchers(plan.matchers), until=format_timestamp(ends),
-        )  # fmt: skip
+            "silence created",
+            user=plan.user,
+            incident=incident.ref,
+            silence=silence_id,
+            matchers=format_matchers(plan.matchers),
+            until=format_timestamp(ends),
+        )
         await self._announce(row)
 
     async def _undo_unanswered(self, plan: SilencePlan, comment: str, since: datetime) -> str:
@@ -187,12 +227,14 @@ class SilenceService:
                 r.silence_id for r in await self.store.incident_silences(plan.incident.id or 0)
             }
             strays = [
-                str(x["id"]) for x in found
-                if x.get("createdBy") == plan.user_name and x.get("comment") == comment
+                str(x["id"])
+                for x in found
+                if x.get("createdBy") == plan.user_name
+                and x.get("comment") == comment
                 and (x.get("status") or {}).get("state") in ("active", "pending")
                 and str(x.get("id")) not in known
                 and (parse_time(x.get("updatedAt")) or since) >= since - timedelta(seconds=5)
-            ]  # fmt: skip
+            ]
             for stray in strays:
                 await self.alertmanager.expire_silence(stray)
         except AlertmanagerError:
@@ -310,11 +352,13 @@ class SilenceService:
         for silence in silences:
             if silence.keep and state(silence, now) == "active":
                 await self._note(
-                    incident, "silence_kept",
+                    incident,
+                    "silence_kept",
                     f"Silence {silence.silence_id} kept after resolve (--keep), until "
                     f"{format_timestamp(silence.ends_at)}",
-                    actor, key=f"silence:{silence.silence_id}:kept",
-                )  # fmt: skip
+                    actor,
+                    key=f"silence:{silence.silence_id}:kept",
+                )
 
     async def _expire(self, incident: Incident, s: SilenceView, user: str, why: str) -> bool:
         assert self.alertmanager is not None
@@ -324,19 +368,23 @@ class SilenceService:
         except AlertmanagerError as e:
             log.warning("could not expire a silence", silence=s.silence_id, error=str(e))
             await self._note(
-                incident, "silence_expire_failed",
+                incident,
+                "silence_expire_failed",
                 f"Could not expire silence {s.silence_id} ({e}); run /incident unsilence",
-                user, key=f"silence:{s.silence_id}:expire-failed:{self.clock().isoformat()}",
-            )  # fmt: skip
+                user,
+                key=f"silence:{s.silence_id}:expire-failed:{self.clock().isoformat()}",
+            )
             return False
         now = self.clock()
         row = await self.store.update_row(Silence, s.row_id, expired_at=now, expired_by=user)
         who = f"<@{user}>" if user[:1] in ("U", "W") else user
         await self._note(
-            incident, "silence_expired",
+            incident,
+            "silence_expired",
             f"Silence {s.silence_id} ({mrkdwn(format_matchers(s.matchers))}) {why} by {who}",
-            user, key=f"silence:{s.silence_id}:expired",
-        )  # fmt: skip
+            user,
+            key=f"silence:{s.silence_id}:expired",
+        )
         if row is not None and row.message_ts and row.channel_id:
             text, blocks = silence_message(view(row), now)
             with contextlib.suppress(SlackError):  # the message is a view; the record is kept

@@ -47,18 +47,28 @@ def shape_of(incident: Incident) -> Shape:
 def _past(row: Incident, fix: Fix | None) -> PastIncident:
     assert row.id is not None
     return PastIncident(
-        id=row.id, ref=row.ref, title=row.title, shape=shape_of(row), status=row.status,
-        started_at=row.started_at, mitigated_at=row.mitigated_at, resolved_at=row.resolved_at,
-        channel_id=row.channel_id, fix=fix,
-    )  # fmt: skip
+        id=row.id,
+        ref=row.ref,
+        title=row.title,
+        shape=shape_of(row),
+        status=row.status,
+        started_at=row.started_at,
+        mitigated_at=row.mitigated_at,
+        resolved_at=row.resolved_at,
+        channel_id=row.channel_id,
+        fix=fix,
+    )
 
 
 def _occurrence(s: Similar) -> dict[str, Any]:
     past = s.incident
     return {
-        "ref": past.ref, "title": past.title, "started_at": past.started_at,
-        "likeness": s.likeness.label, "outcome": outcome(past),
-    }  # fmt: skip
+        "ref": past.ref,
+        "title": past.title,
+        "started_at": past.started_at,
+        "likeness": s.likeness.label,
+        "outcome": outcome(past),
+    }
 
 
 class SimilarIncidents:
@@ -88,11 +98,17 @@ class SimilarIncidents:
             if is_fix_note(note.text):
                 notes[note.incident_id] = note.text
         past = [
-            _past(r, choose_fix(rollback=rollbacks.get(r.id), fix_note=notes.get(r.id),
-                                summary=r.resolution_summary))
+            _past(
+                r,
+                choose_fix(
+                    rollback=rollbacks.get(r.id),
+                    fix_note=notes.get(r.id),
+                    summary=r.resolution_summary,
+                ),
+            )
             for r in rows
             if r.id is not None
-        ]  # fmt: skip
+        ]
         return rank(shape, past, now=until, exclude=incident.id)
 
     def link(self, past: PastIncident) -> str:

@@ -79,8 +79,7 @@ class StatusService:
             return_exceptions=True,
         )
         missing: dict[str, str] = {}
-        for part, outcome in (("Prometheus", metrics), ("Alerts", alerts),
-                              ("Silences", silences)):  # fmt: skip
+        for part, outcome in (("Prometheus", metrics), ("Alerts", alerts), ("Silences", silences)):
             if isinstance(outcome, str):
                 missing[part] = outcome
         if isinstance(silences, tuple):
@@ -107,9 +106,12 @@ class StatusService:
         if isinstance(series, tuple):
             try:
                 chart = await asyncio.to_thread(
-                    render_chart, f"{target.service}: last {_span(series[2])}", series[0],
-                    series[1], self._marks(report, since),
-                )  # fmt: skip
+                    render_chart,
+                    f"{target.service}: last {_span(series[2])}",
+                    series[0],
+                    series[1],
+                    self._marks(report, since),
+                )
             except Exception:  # the numbers above still go out without their picture
                 log.exception("chart rendering failed")
         return StatusResult(report, chart)
@@ -166,10 +168,13 @@ class StatusService:
         if self.alertmanager is not None:
             found = await self.alertmanager.firing({label: target.service})
             return tuple(
-                FiringAlert(str(a.get("labels", {}).get("alertname", "?")),
-                            a.get("labels", {}).get("severity"), None)
+                FiringAlert(
+                    str(a.get("labels", {}).get("alertname", "?")),
+                    a.get("labels", {}).get("severity"),
+                    None,
+                )
                 for a in found
-            )  # fmt: skip
+            )
         query = f'ALERTS{{alertstate="firing", {label}="{target.service}"}}'
         samples = await self.prometheus.instant(query)
         return tuple(
@@ -185,12 +190,14 @@ class StatusService:
         found = await self.alertmanager.silences({label: target.service})
         return tuple(
             ActiveSilence(
-                format_matchers(s.get("matchers") or []), str(s.get("createdBy") or "?"),
-                parse_time(s.get("endsAt")), str(s.get("comment") or ""),
+                format_matchers(s.get("matchers") or []),
+                str(s.get("createdBy") or "?"),
+                parse_time(s.get("endsAt")),
+                str(s.get("comment") or ""),
             )
             for s in found
             if (s.get("status") or {}).get("state") == "active"
-        )  # fmt: skip
+        )
 
     async def _series(
         self, target: Target, now: datetime, since: datetime | None

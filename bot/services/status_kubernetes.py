@@ -136,12 +136,18 @@ class KubernetesStatus:
         if not reads:
             return
         tasks = {
-            asyncio.ensure_future(self.source.pod_log(
-                namespace, r.pod, container=r.container, previous=r.previous,
-                tail_lines=TAIL_LINES, timeout=LOG_BUDGET,
-            )): r
+            asyncio.ensure_future(
+                self.source.pod_log(
+                    namespace,
+                    r.pod,
+                    container=r.container,
+                    previous=r.previous,
+                    tail_lines=TAIL_LINES,
+                    timeout=LOG_BUDGET,
+                )
+            ): r
             for r in reads
-        }  # fmt: skip
+        }
         _, pending = await asyncio.wait(tasks, timeout=LOG_BUDGET)
         for task in pending:
             task.cancel()

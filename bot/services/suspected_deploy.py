@@ -20,9 +20,12 @@ SUSPECT_WINDOW = timedelta(minutes=30)
 
 class SuspectedDeploy:
     def __init__(
-        self, store: IncidentStore, kubernetes: KubernetesSource | None, catalog: Catalog,
+        self,
+        store: IncidentStore,
+        kubernetes: KubernetesSource | None,
+        catalog: Catalog,
         clock: Clock,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.store, self.kubernetes, self.catalog, self.clock = store, kubernetes, catalog, clock
 
     async def blocks(self, incident: Incident) -> list[dict[str, Any]]:
@@ -51,10 +54,14 @@ class SuspectedDeploy:
         if incident.id is not None:
             now = self.clock()
             details = {
-                "namespace": ns, "deployment": name, "revision": suspect.number,
-                "images": list(suspect.images), "rolled_out_at": suspect.created_at.isoformat(),
-                "minutes_before": minutes, "rollback_to": older[0].number if older else None,
-            }  # fmt: skip
+                "namespace": ns,
+                "deployment": name,
+                "revision": suspect.number,
+                "images": list(suspect.images),
+                "rolled_out_at": suspect.created_at.isoformat(),
+                "minutes_before": minutes,
+                "rollback_to": older[0].number if older else None,
+            }
             await self.store.add_event(
                 TimelineEvent.record(
                     incident.id,

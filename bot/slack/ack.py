@@ -55,9 +55,14 @@ class BudgetedAck:
 
 
 async def ack_within(
-    ack: Ack, respond: Ack, handler: Callable[[Ack], Coroutine[Any, Any, None]], *,
-    tasks: TaskSet, what: str, budget: float = ACK_BUDGET,
-) -> None:  # fmt: skip
+    ack: Ack,
+    respond: Ack,
+    handler: Callable[[Ack], Coroutine[Any, Any, None]],
+    *,
+    tasks: TaskSet,
+    what: str,
+    budget: float = ACK_BUDGET,
+) -> None:
     """Run `handler(ack)` in the background; return once Slack has been answered."""
     budgeted = BudgetedAck(ack, respond)
     work = tasks.spawn(handler(budgeted), name=what)

@@ -135,17 +135,25 @@ class SocketMode(AsyncBaseSocketModeHandler):
     client: _Client
 
     def __init__(
-        self, app: AsyncApp, app_token: str, *, claims: EnvelopeClaims, metrics: BotMetrics,
+        self,
+        app: AsyncApp,
+        app_token: str,
+        *,
+        claims: EnvelopeClaims,
+        metrics: BotMetrics,
         ping_interval: float = 10.0,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.app = app
         self.claims = claims
         self.metrics = metrics
         self.connections = 0
         self.client = _Client(
-            app_token=app_token, logger=logging.getLogger("incident_bot.socket_mode"),
-            web_client=app.client, ping_interval=ping_interval, on_connect=self._connected,
-        )  # fmt: skip
+            app_token=app_token,
+            logger=logging.getLogger("incident_bot.socket_mode"),
+            web_client=app.client,
+            ping_interval=ping_interval,
+            on_connect=self._connected,
+        )
         self.client.socket_mode_request_listeners.append(self.handle)
         self._tasks = TaskSet()
         # Envelopes this replica handled lately, and the ack each got: re-sends answered at once.

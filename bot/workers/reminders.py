@@ -33,11 +33,15 @@ def reminder_input(incident: Incident) -> ReminderInput:
         return {k: t for k, v in raw.items() if (t := parse_timestamp(str(v))) is not None}
 
     return ReminderInput(
-        ref=incident.ref, severity=incident.severity, status=IncidentStatus(incident.status),
-        opened_at=incident.detected_at, commander=incident.commander,
+        ref=incident.ref,
+        severity=incident.severity,
+        status=IncidentStatus(incident.status),
+        opened_at=incident.detected_at,
+        commander=incident.commander,
         last_status_update_at=incident.last_status_update_at,
-        snoozed_until=times("snoozed_until"), last_nudged_at=times("last_nudged_at"),
-    )  # fmt: skip
+        snoozed_until=times("snoozed_until"),
+        last_nudged_at=times("last_nudged_at"),
+    )
 
 
 def with_time(state: dict[str, Any], name: str, kind: str, at: datetime) -> dict[str, Any]:
@@ -48,11 +52,14 @@ def with_time(state: dict[str, Any], name: str, kind: str, at: datetime) -> dict
 
 def snooze_blocks(reminder: Reminder, incident_id: int) -> list[dict[str, Any]]:
     buttons = [
-        {"type": "button", "action_id": f"{SNOOZE}_{o.minutes}",
-         "text": {"type": "plain_text", "text": o.label},
-         "value": f"{incident_id}:{reminder.kind.value}:{o.minutes}"}
+        {
+            "type": "button",
+            "action_id": f"{SNOOZE}_{o.minutes}",
+            "text": {"type": "plain_text", "text": o.label},
+            "value": f"{incident_id}:{reminder.kind.value}:{o.minutes}",
+        }
         for o in reminder.snooze_options
-    ]  # fmt: skip
+    ]
     return [
         {"type": "section", "text": {"type": "mrkdwn", "text": reminder.text}},
         {"type": "actions", "elements": buttons},
@@ -82,9 +89,15 @@ class ReminderWorker:
         now = self.clock()
         try:
             async with self.store.unit() as unit:
-                await unit.add(ReminderSent(key=reminder.key, incident_id=incident.id,
-                                            kind=reminder.kind.value, due_at=reminder.due_at,
-                                            posted_at=now))  # fmt: skip
+                await unit.add(
+                    ReminderSent(
+                        key=reminder.key,
+                        incident_id=incident.id,
+                        kind=reminder.kind.value,
+                        due_at=reminder.due_at,
+                        posted_at=now,
+                    )
+                )
                 incident.reminder_state = with_time(
                     incident.reminder_state or {},
                     "last_nudged_at",
@@ -92,9 +105,12 @@ class ReminderWorker:
                     reminder.due_at,
                 )
                 unit.session.add(incident)
-                await unit.enqueue(incident.id, JobKind.POST_MESSAGE, now,
-                                   {"text": reminder.text,
-                                    "blocks": snooze_blocks(reminder, incident.id)})  # fmt: skip
+                await unit.enqueue(
+                    incident.id,
+                    JobKind.POST_MESSAGE,
+                    now,
+                    {"text": reminder.text, "blocks": snooze_blocks(reminder, incident.id)},
+                )
         except IntegrityError:
             return False  # another replica, or an earlier run, posted this one
         log.info("reminder queued", incident=incident.ref, kind=reminder.kind.value)

@@ -76,8 +76,7 @@ class SlackOnce:
         try:
             return await call
         except SlackPermanentError as e:
-            log.warning("slack lookup refused; going on without it", error=e.error,
-                        method=e.method)  # fmt: skip
+            log.warning("slack lookup refused; going on without it", error=e.error, method=e.method)
             return None
 
     async def adoptable(self, incident: Incident, name: str) -> tuple[str, str] | None:

@@ -135,9 +135,14 @@ class SlackWorker:
             await self.store.retry_job(
                 job.id, error=str(e), due_at=now + delay, failing_since=since
             )
-            log.warning("slack job delayed", incident=f"INC-{job.incident_id}", job=job.id,
-                        kind=job.kind, error=e.error,
-                        retry_in_s=delay.total_seconds())  # fmt: skip
+            log.warning(
+                "slack job delayed",
+                incident=f"INC-{job.incident_id}",
+                job=job.id,
+                kind=job.kind,
+                error=e.error,
+                retry_in_s=delay.total_seconds(),
+            )
             waiting = await self.store.open_job_count(job.incident_id)
             await self._outage_note(unreachable_note(job.incident_id, since, now, waiting))
             return False
@@ -166,12 +171,19 @@ class SlackWorker:
         assert job.id is not None
         now = self.clock()
         await self.store.fail_job(job.id, error=str(error), now=now)
-        log.error("slack job failed", incident=f"INC-{job.incident_id}", job=job.id,
-                  kind=job.kind, error=error.error)  # fmt: skip
+        log.error(
+            "slack job failed",
+            incident=f"INC-{job.incident_id}",
+            job=job.id,
+            kind=job.kind,
+            error=error.error,
+        )
         await self._note(
-            job.incident_id, "slack_error", f"Slack refused {error.method}: {error.error}",
+            job.incident_id,
+            "slack_error",
+            f"Slack refused {error.method}: {error.error}",
             key=f"slack-job:{job.id}:failed",
-        )  # fmt: skip
+        )
 
     async def _dispatch(self, job: SlackJob, *, retried: bool) -> None:
         incident = await self.store.incident(job.incident_id)
@@ -214,9 +226,12 @@ class SlackWorker:
             if self.silence_button and notification is not None and incident.group_labels:
                 blocks.append({"type": "actions", "elements": [silence_button(incident.id)]})
             posted = await self.once.post(
-                incident.channel_id, text, blocks,
-                step=f"incident:{incident.id}:alert", retried=retried,
-            )  # fmt: skip
+                incident.channel_id,
+                text,
+                blocks,
+                step=f"incident:{incident.id}:alert",
+                retried=retried,
+            )
             incident.alert_message_ts = posted.ts
             await self.store.update_incident(incident.id, alert_message_ts=posted.ts)
         await self.chat.pin(incident.channel_id, incident.alert_message_ts)
@@ -245,9 +260,10 @@ class SlackWorker:
             now = self.clock()
             async with self.store.unit() as unit:  # the channel and its row, or neither
                 await unit.session.exec(
-                    sa.update(Incident).where(col(Incident.id) == incident.id)
+                    sa.update(Incident)
+                    .where(col(Incident.id) == incident.id)
                     .values(channel_id=channel_id, channel_name=channel_name)
-                )  # fmt: skip
+                )
                 opened = TimelineEvent.record(
                     incident.id,
                     "channel_opened",
@@ -270,9 +286,12 @@ class SlackWorker:
                 try:
                     users += await self.chat.usergroup_members(responder)
                 except SlackPermanentError as e:
-                    await self._note(incident.id, "slack_error",
-                                     f"Could not resolve user group {responder}: {e.error}",
-                                     key=f"incident:{incident.id}:group:{responder}")  # fmt: skip
+                    await self._note(
+                        incident.id,
+                        "slack_error",
+                        f"Could not resolve user group {responder}: {e.error}",
+                        key=f"incident:{incident.id}:group:{responder}",
+                    )
             else:
                 users.append(responder)
         bot_user = await self.once.bot_user()
@@ -280,15 +299,21 @@ class SlackWorker:
         try:
             await self.chat.invite(incident.channel_id, invitees)
         except SlackPermanentError as e:
-            await self._note(incident.id, "slack_error",
-                             f"Could not invite {', '.join(invitees)}: {e.error}",
-                             key=f"incident:{incident.id}:invite")  # fmt: skip
+            await self._note(
+                incident.id,
+                "slack_error",
+                f"Could not invite {', '.join(invitees)}: {e.error}",
+                key=f"incident:{incident.id}:invite",
+            )
             return
         if invitees:
-            await self._note(incident.id, "responders_invited",
-                             "Invited " + ", ".join(f"<@{u}>" for u in invitees),
-                             key=f"incident:{incident.id}:invited",
-                             details={"users": invitees})  # fmt: skip
+            await self._note(
+                incident.id,
+                "responders_invited",
+                "Invited " + ", ".join(f"<@{u}>" for u in invitees),
+                key=f"incident:{incident.id}:invited",
+                details={"users": invitees},
+            )
 
     async def _post(self, incident: Incident, job: SlackJob, *, retried: bool) -> None:
         payload = job.payload
@@ -346,14 +371,20 @@ class SlackWorker:
         if incident.digest_ts is None or incident.digest_channel_id is None:
             try:
                 posted = await self.once.post(
-                    digest, digest_text(view), digest_blocks(view),
-                    step=f"incident:{incident.id}:digest", retried=retried,
-                )  # fmt: skip
+                    digest,
+                    digest_text(view),
+                    digest_blocks(view),
+                    step=f"incident:{incident.id}:digest",
+                    retried=retried,
+                )
             except SlackPermanentError as e:
                 # A missing digest channel must not keep the incident channel from opening.
-                await self._note(incident.id, "slack_error",
-                                 f"Could not post to digest channel {digest}: {e.error}",
-                                 key=f"incident:{incident.id}:digest")  # fmt: skip
+                await self._note(
+                    incident.id,
+                    "slack_error",
+                    f"Could not post to digest channel {digest}: {e.error}",
+                    key=f"incident:{incident.id}:digest",
+                )
                 return
             incident.digest_channel_id, incident.digest_ts = posted.channel_id, posted.ts
             await self.store.update_incident(
@@ -361,18 +392,25 @@ class SlackWorker:
             )
         else:
             await self.chat.update_message(
-                incident.digest_channel_id, incident.digest_ts, digest_text(view),
+                incident.digest_channel_id,
+                incident.digest_ts,
+                digest_text(view),
                 digest_blocks(view),
-            )  # fmt: skip
+            )
 
     def _service(self, incident: Incident) -> dict[str, Any]:
         service = self.catalog.services.get(incident.service or "")
         return service.model_dump() if service else {}
 
     async def _note(
-        self, incident_id: int, kind: str, text: str, *, key: str,
+        self,
+        incident_id: int,
+        kind: str,
+        text: str,
+        *,
+        key: str,
         details: dict[str, Any] | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         now = self.clock()
         await self.store.add_event(
             TimelineEvent.record(

@@ -60,16 +60,24 @@ def register_commands(app: AsyncApp, deps: CommandDeps) -> None:
     @app.command("/status")
     async def status(ack: AsyncAck, respond: Any, command: dict[str, Any]) -> None:
         await ack_within(
-            ack, respond, lambda a: run_status(deps, a, command),
-            tasks=deps.tasks, what="/status", budget=deps.ack_budget,
-        )  # fmt: skip
+            ack,
+            respond,
+            lambda a: run_status(deps, a, command),
+            tasks=deps.tasks,
+            what="/status",
+            budget=deps.ack_budget,
+        )
 
     @app.command("/rollback")
     async def rollback(ack: AsyncAck, respond: Any, command: dict[str, Any]) -> None:
         await ack_within(
-            ack, respond, lambda a: run_rollback(deps, a, command),
-            tasks=deps.tasks, what="/rollback", budget=deps.ack_budget,
-        )  # fmt: skip
+            ack,
+            respond,
+            lambda a: run_rollback(deps, a, command),
+            tasks=deps.tasks,
+            what="/rollback",
+            budget=deps.ack_budget,
+        )
 
     @app.action(CONFIRM)
     async def confirm(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
@@ -106,11 +114,13 @@ async def run_status(deps: CommandDeps, ack: Ack, command: dict[str, Any]) -> No
         args = parse_status(command.get("text", ""))
         incident = await deps.store.incident_by_channel(channel)
         target = resolve_target(
-            catalog_targets(deps.catalog), args.service, namespace=args.namespace,
+            catalog_targets(deps.catalog),
+            args.service,
+            namespace=args.namespace,
             incident_service=incident.service if incident else None,
             extra_namespaces=deps.catalog.rollback.namespaces,
             default_namespace=deps.default_namespace,
-        )  # fmt: skip
+        )
     except (UsageError, UnknownService) as e:
         await ack(text=str(e))
         return
@@ -120,9 +130,12 @@ async def run_status(deps: CommandDeps, ack: Ack, command: dict[str, Any]) -> No
 
 
 async def answer_status(
-    deps: CommandDeps, command: dict[str, Any], target: Target, incident: Incident | None,
+    deps: CommandDeps,
+    command: dict[str, Any],
+    target: Target,
+    incident: Incident | None,
     started: float,
-) -> None:  # fmt: skip
+) -> None:
     channel, user = command["channel_id"], command["user_id"]
     try:
         since = incident.started_at if incident else None
@@ -132,9 +145,11 @@ async def answer_status(
         if result.chart is not None:
             stamp = deps.clock().strftime("%Y%m%dT%H%M%SZ")
             await deps.chat.upload_file(
-                channel, result.chart, f"status-{target.service}-{stamp}.png",
+                channel,
+                result.chart,
+                f"status-{target.service}-{stamp}.png",
                 title=f"{target.service}: error rate and p95 latency",
-            )  # fmt: skip
+            )
     except DeploymentMissing:
         await deps.chat.post_ephemeral(channel, user, how_to_add(target))
         return

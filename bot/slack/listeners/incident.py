@@ -80,9 +80,13 @@ def register_incident(app: AsyncApp, deps: IncidentDeps) -> None:
     @app.command("/incident")
     async def incident(ack: AsyncAck, respond: Any, command: dict[str, Any]) -> None:
         await ack_within(
-            ack, respond, lambda a: run_incident(deps, a, command),
-            tasks=deps.tasks, what="/incident", budget=deps.ack_budget,
-        )  # fmt: skip
+            ack,
+            respond,
+            lambda a: run_incident(deps, a, command),
+            tasks=deps.tasks,
+            what="/incident",
+            budget=deps.ack_budget,
+        )
 
     @app.action(re.compile(f"^{SNOOZE}_"))
     async def snoozed(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
@@ -96,9 +100,10 @@ def register_incident(app: AsyncApp, deps: IncidentDeps) -> None:
         if until is not None:
             with contextlib.suppress(SlackError):  # the snooze holds even if Slack won't say so
                 await deps.chat.post_ephemeral(
-                    body["channel"]["id"], body["user"]["id"],
+                    body["channel"]["id"],
+                    body["user"]["id"],
                     f"Snoozed until {format_timestamp(until)}.",
-                )  # fmt: skip
+                )
 
     @app.action("postmortem_draft")
     async def draft(ack: AsyncAck, body: dict[str, Any]) -> None:

@@ -55,9 +55,13 @@ def register_silence_buttons(app: AsyncApp, deps: SilenceDeps) -> None:
         incident_id, minutes = parse_silence_button(action["value"])
         user = body["user"]
         work = _silence_from_button(
-            deps, incident_id, user["id"], slack_name(user), timedelta(minutes=minutes),
+            deps,
+            incident_id,
+            user["id"],
+            slack_name(user),
+            timedelta(minutes=minutes),
             body["channel"]["id"],
-        )  # fmt: skip
+        )
         deps.tasks.spawn(work, name="silence button")
 
     @app.action(UNSILENCE_BUTTON)
@@ -80,8 +84,9 @@ async def _silence_from_button(
     incident = await deps.store.incident(incident_id)
     if incident is None:
         return
-    plan = await deps.silences.plan(incident, user, name, duration, "from the Silence button",
-                                    False, channel)  # fmt: skip
+    plan = await deps.silences.plan(
+        incident, user, name, duration, "from the Silence button", False, channel
+    )
     if isinstance(plan, str):
         await _tell(deps, channel, user, plan)
         return
@@ -144,6 +149,11 @@ async def _record(
         return
     async with deps.store.unit() as unit:
         await record_command(
-            unit, incident.id, f"/incident {command.get('text', '')}".strip(), command["user_id"],
-            deps.clock(), f"slack:command-result:{command.get('trigger_id')}", result,
-        )  # fmt: skip
+            unit,
+            incident.id,
+            f"/incident {command.get('text', '')}".strip(),
+            command["user_id"],
+            deps.clock(),
+            f"slack:command-result:{command.get('trigger_id')}",
+            result,
+        )
