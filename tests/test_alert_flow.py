@@ -10,7 +10,6 @@ import pytest
 from sqlmodel import select
 
 from bot.runtime import BotRuntime
-from bot.settings import Catalog
 from bot.storage.models import Incident, WebhookDelivery
 from standins.fake_slack import FakeSlack
 from tests.support.alerts import (
@@ -23,7 +22,7 @@ from tests.support.alerts import (
     timeline,
     wait_settled,
 )
-from tests.support.bots import CATALOG, FAST, SLACK_MODES, Clock, bot_settings
+from tests.support.bots import SLACK_MODES, Clock, make_bot
 from tests.support.polling import eventually
 
 
@@ -176,12 +175,7 @@ async def refire_after(
     database_url: str, fake_slack: FakeSlack, delay: timedelta, *, human_resolved: bool
 ) -> list[Incident]:
     clock = Clock()
-    runtime = BotRuntime(
-        bot_settings(database_url, fake_slack.url), catalog=Catalog.model_validate(CATALOG),
-        clock=clock, tuning=FAST,
-    )  # fmt: skip
-    await runtime.start(host="127.0.0.1", port=0)
-    try:
+    async with make_bot(database_url, fake_slack, clock=clock) as runtime:
         await send(runtime, notification(alert("a1")))
         await wait_settled(runtime)
         ended = T0 + timedelta(minutes=1)
@@ -193,8 +187,6 @@ async def refire_after(
         await send(runtime, notification(alert("a1", starts=ended + delay)))
         await wait_settled(runtime)
         return await incidents(runtime)
-    finally:
-        await runtime.stop()
 
 
 @pytest.mark.parametrize(
@@ -261,20 +253,12 @@ async def _failed_calls(fake_slack: FakeSlack, count: int) -> bool:
 async def test_a_crash_between_storing_and_processing_loses_nothing(
     database_url: str, fake_slack: FakeSlack
 ) -> None:
-    settings = bot_settings(database_url, fake_slack.url)
-    catalog = Catalog.model_validate(CATALOG)
-    first = BotRuntime(settings, catalog=catalog, tuning=FAST)
-    await first.start(host="127.0.0.1", port=0)
-    await first.background.stop()  # the process "dies" right after answering 200
-    assert await send(first, notification(alert("a1"))) == 200
-    await first.stop()
+    async with make_bot(database_url, fake_slack) as first:
+        await first.background.stop()  # the process "dies" right after answering 200
+        assert await send(first, notification(alert("a1"))) == 200
     assert fake_slack.calls_to("conversations.create") == []
 
-    second = BotRuntime(settings, catalog=catalog, tuning=FAST)
-    await second.start(host="127.0.0.1", port=0)
-    try:
+    async with make_bot(database_url, fake_slack) as second:
         await wait_settled(second)
         (incident,) = await incidents(second)
         assert incident.channel_id is not None
-    finally:
-        await second.stop()

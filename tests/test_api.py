@@ -18,11 +18,10 @@ from pydantic import SecretStr
 
 from bot.core.exports import CSV_BOM, CSV_COLUMNS
 from bot.runtime import BotRuntime
-from bot.settings import Catalog
 from bot.storage.models import Incident
 from standins.fake_slack import FakeSlack
 from tests.support.alerts import T0, alert, notification, send, wait_settled
-from tests.support.bots import CATALOG, FAST, bot_settings
+from tests.support.bots import make_bot
 from tests.support.report_data import bulk_events
 
 TOKEN = "api-token-for-tests"
@@ -42,13 +41,13 @@ def closed_port() -> int:
 
 @pytest.fixture
 async def api_bot(database_url: str, fake_slack: FakeSlack) -> AsyncIterator[BotRuntime]:
-    settings = bot_settings(database_url, fake_slack.url)
-    settings.api_token = SecretStr(TOKEN)
-    settings.prometheus_url = f"http://127.0.0.1:{closed_port()}"  # Prometheus down
-    runtime = BotRuntime(settings, catalog=Catalog.model_validate(CATALOG), tuning=FAST)
-    await runtime.start(host="127.0.0.1", port=0)
-    yield runtime
-    await runtime.stop()
+    async with make_bot(
+        database_url,
+        fake_slack,
+        api_token=SecretStr(TOKEN),
+        prometheus_url=f"http://127.0.0.1:{closed_port()}",  # Prometheus down
+    ) as runtime:
+        yield runtime
 
 
 async def get(

@@ -44,13 +44,14 @@ UNDO_SKIPPED = {
 
 
 @pytest.fixture
-def clock() -> Clock:
+def clock_at_t0() -> Clock:
+    """The fake's clock, from T0, when the deployment was created."""
     return Clock(T0)
 
 
 @pytest.fixture
-async def fake(clock: Clock) -> AsyncIterator[FakeKubernetes]:
-    kube = FakeKubernetes(clock=clock)
+async def fake(clock_at_t0: Clock) -> AsyncIterator[FakeKubernetes]:
+    kube = FakeKubernetes(clock=clock_at_t0)
     kube.add_deployment(NS, NAME, image=f"{IMAGE}:1.0", env={"MODE": "live"}, created_at=T0)
     await kube.start()
     yield kube
@@ -232,9 +233,9 @@ async def test_replicasets_are_owned_by_their_deployment(
 
 
 async def test_two_rollouts_make_revisions_1_2_3(
-    fake: FakeKubernetes, api: k8s.ApiClient, clock: Clock
+    fake: FakeKubernetes, api: k8s.ApiClient, clock_at_t0: Clock
 ) -> None:
-    clock.now = T0 + timedelta(hours=1)
+    clock_at_t0.now = T0 + timedelta(hours=1)
     fake.roll_out(NS, NAME, image=f"{IMAGE}:1.1")
     fake.roll_out(NS, NAME, image=f"{IMAGE}:1.2", at=T0 + timedelta(hours=2), change_cause="hotfix")
     assert revisions(fake) == {f"{IMAGE}:1.0": 1, f"{IMAGE}:1.1": 2, f"{IMAGE}:1.2": 3}
@@ -363,7 +364,7 @@ async def test_events_by_involved_object(fake: FakeKubernetes, api: k8s.ApiClien
     )
 
 
-async def test_pod_logs(fake: FakeKubernetes, api: k8s.ApiClient, clock: Clock) -> None:
+async def test_pod_logs(fake: FakeKubernetes, api: k8s.ApiClient, clock_at_t0: Clock) -> None:
     core = k8s.CoreV1Api(api)
     pod = fake.pods(NS, NAME)[0]["metadata"]["name"]
     fake.set_pod_log(NS, pod, "old 1\nold 2", at=T0 - timedelta(hours=1))
@@ -377,7 +378,7 @@ async def test_pod_logs(fake: FakeKubernetes, api: k8s.ApiClient, clock: Clock) 
         await call(core.read_namespaced_pod_log, pod, NS, previous=True, tail_lines=1)
         == "goroutine 1 [running]:\n"
     )
-    clock.now = T0 + timedelta(minutes=10)
+    clock_at_t0.now = T0 + timedelta(minutes=10)
     assert await call(core.read_namespaced_pod_log, pod, NS, since_seconds=60) == ""
     assert (await call(core.read_namespaced_pod_log, pod, NS, since_seconds=3600)).count("\n") == 5
     stamped = await call(core.read_namespaced_pod_log, pod, NS, timestamps=True, tail_lines=1)

@@ -23,7 +23,6 @@ import pytest
 from pydantic import SecretStr
 
 from bot.runtime import BotRuntime
-from bot.settings import Catalog
 from standins.fake_slack import FakeSlack
 from standins.slack_requests import (
     button_click,
@@ -32,7 +31,7 @@ from standins.slack_requests import (
     signed_headers,
 )
 from tests.support.alerts import alert, notification, send
-from tests.support.bots import CATALOG, FAST, SIGNING_SECRET, WEBHOOK_TOKEN, bot_settings
+from tests.support.bots import SIGNING_SECRET, WEBHOOK_TOKEN, make_bot
 from tests.support.polling import eventually
 
 REQUESTS_PER_ROUTE = 5_000
@@ -178,13 +177,9 @@ async def fuzz(
 
 
 @pytest.fixture
-async def fuzz_bot(tmp_path: Path, fake_slack: FakeSlack) -> AsyncIterator[BotRuntime]:
-    settings = bot_settings(f"sqlite:///{tmp_path / 'bot.db'}", fake_slack.url)
-    settings.api_token = SecretStr(API_TOKEN)
-    runtime = BotRuntime(settings, catalog=Catalog.model_validate(CATALOG), tuning=FAST)
-    await runtime.start(host="127.0.0.1", port=0)
-    yield runtime
-    await runtime.stop()
+async def fuzz_bot(sqlite_url: str, fake_slack: FakeSlack) -> AsyncIterator[BotRuntime]:
+    async with make_bot(sqlite_url, fake_slack, api_token=SecretStr(API_TOKEN)) as runtime:
+        yield runtime
 
 
 async def still_processes_a_valid_alert(bot: BotRuntime) -> None:

@@ -7,9 +7,7 @@ breaks a limit fails here instead of vanishing in production.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,7 +30,6 @@ from bot.core.similar import (
     similar_list,
 )
 from bot.core.status_report import FiringAlert, MetricReading, StatusReport
-from bot.runtime import BotRuntime
 from bot.storage.models import Incident
 from bot.workers.reminders import snooze_blocks
 from commands.rollback import render_history, render_preview, render_progress
@@ -47,12 +44,6 @@ from tests.support.slack_client import slash
 LONG = "x" * 200  # a 200-character name
 REFUSALS = {"invalid_blocks", "msg_too_long", "invalid_arguments", "too_long", "no_text"}
 NOW = datetime.now(UTC).replace(microsecond=0)
-
-
-@pytest.fixture
-async def bot(tmp_path: Path, fake_slack: FakeSlack) -> AsyncIterator[BotRuntime]:
-    async with running_bot(f"sqlite:///{tmp_path / 'bot.db'}", fake_slack) as runtime:
-        yield runtime
 
 
 def refused(fake: FakeSlack) -> list[str]:
@@ -84,43 +75,46 @@ def hostile_alert() -> dict[str, Any]:
 
 
 async def test_alert_lifecycle_help_and_list_with_hostile_sizes(
-    bot: BotRuntime, fake_slack: FakeSlack
+    sqlite_url: str, fake_slack: FakeSlack
 ) -> None:
-    assert await send(bot, hostile_alert()) == 200
-    posted = await fake_slack.wait_for_call("chat.postMessage", count=2)  # alert and digest
-    alert = next(c for c in posted if c.args.get("blocks") and c.args["channel"] != "incidents")
-    channel = alert.args["channel"]
-    texts = [b.get("text", {}).get("text", "") for b in alert.args["blocks"]]
-    assert any(ALERT_REST in t for t in texts), "a cut alert says where the rest is"
-    assert any("label_00" in t for t in texts)
+    async with running_bot(sqlite_url, fake_slack) as bot:
+        assert await send(bot, hostile_alert()) == 200
+        posted = await fake_slack.wait_for_call("chat.postMessage", count=2)  # alert and digest
+        alert = next(c for c in posted if c.args.get("blocks") and c.args["channel"] != "incidents")
+        channel = alert.args["channel"]
+        texts = [b.get("text", {}).get("text", "") for b in alert.args["blocks"]]
+        assert any(ALERT_REST in t for t in texts), "a cut alert says where the rest is"
+        assert any("label_00" in t for t in texts)
 
-    for command in (
-        "sev 1", "lead <@U0ONCALL1>", "note " + "N" * 3000,
-        "action " + "A" * 2000 + " <@U0ONCALL2>", "status identified " + "I" * 3000,
-        "status resolved " + "R" * 3500, "help",
-    ):  # fmt: skip
-        await slash(bot, "/incident", command, channel=channel)  # the ack is checked too
-    await fake_slack.wait_for_call("chat.postMessage", count=3)
+        for command in (
+            "sev 1", "lead <@U0ONCALL1>", "note " + "N" * 3000,
+            "action " + "A" * 2000 + " <@U0ONCALL2>", "status identified " + "I" * 3000,
+            "status resolved " + "R" * 3500, "help",
+        ):  # fmt: skip
+            await slash(bot, "/incident", command, channel=channel)  # the ack is checked too
+        await fake_slack.wait_for_call("chat.postMessage", count=3)
 
-    for i in range(500):
-        await bot.store.save(
-            Incident(
-                title=f"{i} " + LONG, severity="sev2", service="s" + LONG,
-                started_at=NOW - timedelta(hours=i), detected_at=NOW - timedelta(hours=i),
-                channel_id=f"C{i:08d}",
-            )
-        )  # fmt: skip
-    listing = await slash(bot, "/incident", "list", channel=channel)
-    assert "more: `incident-bot incidents --open` lists them all" in listing
-    assert listing.count("\n") >= 10, "the list shows a good screenful before it cuts"
+        for i in range(500):
+            await bot.store.save(
+                Incident(
+                    title=f"{i} " + LONG, severity="sev2", service="s" + LONG,
+                    started_at=NOW - timedelta(hours=i), detected_at=NOW - timedelta(hours=i),
+                    channel_id=f"C{i:08d}",
+                )
+            )  # fmt: skip
+        listing = await slash(bot, "/incident", "list", channel=channel)
+        assert "more: `incident-bot incidents --open` lists them all" in listing
+        assert listing.count("\n") >= 10, "the list shows a good screenful before it cuts"
 
-    async def settled() -> bool:
-        return not await bot.store.open_jobs()
+        async def settled() -> bool:
+            return not await bot.store.open_jobs()
 
-    await eventually(settled, what="every Slack job of the incident done")
-    closing = [c for c in fake_slack.calls_to("chat.postMessage") if "resolved" in c.args["text"]]
-    assert closing, "the closing message was posted"
-    assert refused(fake_slack) == []
+        await eventually(settled, what="every Slack job of the incident done")
+        closing = [
+            c for c in fake_slack.calls_to("chat.postMessage") if "resolved" in c.args["text"]
+        ]
+        assert closing, "the closing message was posted"
+        assert refused(fake_slack) == []
 
 
 def hostile_report() -> StatusReport:

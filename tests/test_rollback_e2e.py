@@ -24,18 +24,14 @@ NS, NAME = "production", "payment-service"
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-async def bot(
+async def rollout_bot(
     request: pytest.FixtureRequest,
     tmp_path: Path,
     fake_slack: FakeSlack,
     fake_kube: FakeKubernetes,
     clock: Clock,
 ) -> AsyncIterator[BotRuntime]:
+    """The bot on the fake cluster, where payment-service rolled out v2.3.1 an hour ago."""
     now = datetime.now(UTC)
     fake_kube.add_deployment(
         NS,
@@ -99,21 +95,25 @@ async def rollback_row(bot: BotRuntime) -> Rollback | None:
     return await bot.store.get(Rollback, 1)
 
 
-@pytest.mark.parametrize("bot", SLACK_MODES, indirect=True)
+@pytest.mark.parametrize("rollout_bot", SLACK_MODES, indirect=True)
 async def test_preview_then_confirm_rolls_back_and_reports_progress(
-    bot: BotRuntime, fake_slack: FakeSlack, fake_kube: FakeKubernetes, room: FakeChannel
+    rollout_bot: BotRuntime, fake_slack: FakeSlack, fake_kube: FakeKubernetes, room: FakeChannel
 ) -> None:
-    assert "Looking at the rollout history" in await slash(bot, "/rollback", NAME, channel=room.id)
+    assert "Looking at the rollout history" in await slash(
+        rollout_bot, "/rollback", NAME, channel=room.id
+    )
     message = await preview(fake_slack, room)
     text = str(message.blocks)
     assert "revision 2 · `payments:v2.3.1`" in text and "revision 1 · `payments:v2.3.0`" in text
     assert "env ~ POOL_TIMEOUT (value changes)" in text
     assert image(fake_kube) == "payments:v2.3.1"  # the preview changes nothing
     confirm = button(message, "rollback_confirm")
-    await click(bot, "rollback_confirm", confirm["value"], channel=room.id, user="U0ONCALL1")
+    await click(
+        rollout_bot, "rollback_confirm", confirm["value"], channel=room.id, user="U0ONCALL1"
+    )
 
     async def done() -> bool:
-        row = await rollback_row(bot)
+        row = await rollback_row(rollout_bot)
         return row is not None and row.status == "completed"
 
     await eventually(done, what="the rollout to finish")
@@ -136,18 +136,18 @@ async def test_preview_then_confirm_rolls_back_and_reports_progress(
 
 
 async def test_cancel_changes_nothing(
-    bot: BotRuntime, fake_slack: FakeSlack, fake_kube: FakeKubernetes, room: FakeChannel
+    rollout_bot: BotRuntime, fake_slack: FakeSlack, fake_kube: FakeKubernetes, room: FakeChannel
 ) -> None:
-    await slash(bot, "/rollback", NAME, channel=room.id)
+    await slash(rollout_bot, "/rollback", NAME, channel=room.id)
     message = await preview(fake_slack, room)
     await click(
-        bot,
+        rollout_bot,
         "rollback_cancel",
         button(message, "rollback_cancel")["value"],
         channel=room.id,
         user="U0ONCALL1",
     )
-    await eventually(lambda: _status(bot, "cancelled"), what="the cancellation")
+    await eventually(lambda: _status(rollout_bot, "cancelled"), what="the cancellation")
     assert image(fake_kube) == "payments:v2.3.1"
     await eventually(lambda: _says(message, "cancelled"), what="the preview to say so")
 
@@ -162,19 +162,19 @@ async def _status(bot: BotRuntime, status: str) -> bool:
 
 
 async def test_a_deployment_changed_since_the_preview_is_not_patched(
-    bot: BotRuntime, fake_slack: FakeSlack, fake_kube: FakeKubernetes, room: FakeChannel
+    rollout_bot: BotRuntime, fake_slack: FakeSlack, fake_kube: FakeKubernetes, room: FakeChannel
 ) -> None:
-    await slash(bot, "/rollback", NAME, channel=room.id)
+    await slash(rollout_bot, "/rollback", NAME, channel=room.id)
     message = await preview(fake_slack, room)
     fake_kube.roll_out(NS, NAME, image="payments:v2.4.0")  # someone deploys meanwhile
     await click(
-        bot,
+        rollout_bot,
         "rollback_confirm",
         button(message, "rollback_confirm")["value"],
         channel=room.id,
         user="U0ONCALL1",
     )
-    await eventually(lambda: _status(bot, "stale"), what="the refusal")
+    await eventually(lambda: _status(rollout_bot, "stale"), what="the refusal")
     assert image(fake_kube) == "payments:v2.4.0"
     assert [r for r in fake_kube.requests if r.method == "PATCH"] == []
 
@@ -188,7 +188,7 @@ async def test_a_deployment_changed_since_the_preview_is_not_patched(
     ids=["someone-else", "stale-click"],
 )
 async def test_clicks_by_others_or_too_late_do_nothing_but_say_why(
-    bot: BotRuntime,
+    rollout_bot: BotRuntime,
     fake_slack: FakeSlack,
     fake_kube: FakeKubernetes,
     room: FakeChannel,
@@ -198,11 +198,11 @@ async def test_clicks_by_others_or_too_late_do_nothing_but_say_why(
     reason: str,
 ) -> None:
     room.members.add(user)
-    await slash(bot, "/rollback", NAME, channel=room.id)
+    await slash(rollout_bot, "/rollback", NAME, channel=room.id)
     message = await preview(fake_slack, room)
     clock.now += age
     await click(
-        bot,
+        rollout_bot,
         "rollback_confirm",
         button(message, "rollback_confirm")["value"],
         channel=room.id,
@@ -225,7 +225,7 @@ async def test_clicks_by_others_or_too_late_do_nothing_but_say_why(
     ids=["unauthorized", "namespace", "already-current", "unknown-revision", "unknown-deployment"],
 )
 async def test_refusals(
-    bot: BotRuntime,
+    rollout_bot: BotRuntime,
     fake_slack: FakeSlack,
     fake_kube: FakeKubernetes,
     room: FakeChannel,
@@ -234,7 +234,7 @@ async def test_refusals(
     reason: str,
 ) -> None:
     room.members.add(user)
-    await slash(bot, "/rollback", text, channel=room.id, user=user)
+    await slash(rollout_bot, "/rollback", text, channel=room.id, user=user)
     (said,) = await fake_slack.wait_for_call("chat.postEphemeral")
     assert reason in said.args["text"]
     assert image(fake_kube) == "payments:v2.3.1"
@@ -242,23 +242,23 @@ async def test_refusals(
 
 
 async def test_group_members_may_roll_back(
-    bot: BotRuntime, fake_slack: FakeSlack, room: FakeChannel
+    rollout_bot: BotRuntime, fake_slack: FakeSlack, room: FakeChannel
 ) -> None:
-    await slash(bot, "/rollback", NAME, channel=room.id, user="U0ONCALL2")  # in S0PAYONCALL
+    await slash(rollout_bot, "/rollback", NAME, channel=room.id, user="U0ONCALL2")  # in S0PAYONCALL
     assert "Confirm" in str((await preview(fake_slack, room)).blocks)
 
 
 async def test_paused_deployment_is_refused(
-    bot: BotRuntime, fake_slack: FakeSlack, fake_kube: FakeKubernetes, room: FakeChannel
+    rollout_bot: BotRuntime, fake_slack: FakeSlack, fake_kube: FakeKubernetes, room: FakeChannel
 ) -> None:
     fake_kube.add_deployment(NS, "paused-app", image="x:1", paused=True)
-    await slash(bot, "/rollback", "paused-app -n production", channel=room.id)
+    await slash(rollout_bot, "/rollback", "paused-app -n production", channel=room.id)
     (said,) = await fake_slack.wait_for_call("chat.postEphemeral")
     assert "is paused: resume it first" in said.args["text"]
 
 
 async def test_argo_cd_managed_needs_force(
-    bot: BotRuntime, fake_slack: FakeSlack, fake_kube: FakeKubernetes, room: FakeChannel
+    rollout_bot: BotRuntime, fake_slack: FakeSlack, fake_kube: FakeKubernetes, room: FakeChannel
 ) -> None:
     fake_kube.add_deployment(
         NS,
@@ -269,25 +269,25 @@ async def test_argo_cd_managed_needs_force(
         },
     )
     fake_kube.roll_out(NS, "argo-app", image="x:2")
-    await slash(bot, "/rollback", "argo-app -n production", channel=room.id)
+    await slash(rollout_bot, "/rollback", "argo-app -n production", channel=room.id)
     first = await preview(fake_slack, room)
     assert "Prefer a Git revert" in str(first.blocks)
     assert "rollback_confirm" not in str(first.blocks)
-    await slash(bot, "/rollback", "argo-app -n production --force", channel=room.id)
+    await slash(rollout_bot, "/rollback", "argo-app -n production --force", channel=room.id)
     await fake_slack.wait_for_call("chat.postMessage", count=2)
     assert "rollback_confirm" in str(room.messages[-1].blocks)
 
 
 async def test_to_revision_dry_run_and_history(
-    bot: BotRuntime, fake_slack: FakeSlack, fake_kube: FakeKubernetes, room: FakeChannel
+    rollout_bot: BotRuntime, fake_slack: FakeSlack, fake_kube: FakeKubernetes, room: FakeChannel
 ) -> None:
-    await slash(bot, "/rollback", f"{NAME} --to-revision 1 --dry-run", channel=room.id)
+    await slash(rollout_bot, "/rollback", f"{NAME} --to-revision 1 --dry-run", channel=room.id)
     (dry,) = await fake_slack.wait_for_call("chat.postEphemeral")
     assert "Dry run" in dry.args["text"] and "`payments:v2.3.0`" in dry.args["text"]
     (patch,) = [r for r in fake_kube.requests if r.method == "PATCH"]
     assert patch.query.get("dryRun") == "All"
     assert image(fake_kube) == "payments:v2.3.1"
-    await slash(bot, "/rollback", f"{NAME} --history", channel=room.id, user="U0STRANGER")
+    await slash(rollout_bot, "/rollback", f"{NAME} --history", channel=room.id, user="U0STRANGER")
     (_, history) = await fake_slack.wait_for_call("chat.postEphemeral", count=2)
     assert "rev 2 (current)" in history.args["text"] and "rev 1" in history.args["text"]
 
@@ -301,9 +301,9 @@ async def test_to_revision_dry_run_and_history(
     ],
 )
 async def test_bad_arguments_get_the_usage_line(
-    bot: BotRuntime, room: FakeChannel, text: str, reason: str
+    rollout_bot: BotRuntime, room: FakeChannel, text: str, reason: str
 ) -> None:
-    answer = await slash(bot, "/rollback", text, channel=room.id)
+    answer = await slash(rollout_bot, "/rollback", text, channel=room.id)
     assert reason in answer and "Usage: /rollback <deployment>" in answer
 
 
@@ -311,7 +311,7 @@ async def test_bad_arguments_get_the_usage_line(
     ("after", "hinted"), [(timedelta(minutes=1), True), (timedelta(hours=2), False)]
 )
 async def test_suspected_deploy_hint_on_new_incidents(
-    bot: BotRuntime,
+    rollout_bot: BotRuntime,
     fake_slack: FakeSlack,
     fake_kube: FakeKubernetes,
     after: timedelta,
@@ -324,8 +324,8 @@ async def test_suspected_deploy_hint_on_new_incidents(
     rolled_at = datetime.fromisoformat(
         newest["metadata"]["creationTimestamp"].replace("Z", "+00:00")
     )
-    await send(bot, notification(alert("a1", starts=rolled_at + after)))
-    (incident,) = await eventually(lambda: _opened(bot), what="the incident channel")
+    await send(rollout_bot, notification(alert("a1", starts=rolled_at + after)))
+    (incident,) = await eventually(lambda: _opened(rollout_bot), what="the incident channel")
     channel = fake_slack.channels[incident.channel_id or ""]
     first = str(channel.messages[0].blocks)
     if not hinted:
@@ -339,13 +339,13 @@ async def test_suspected_deploy_hint_on_new_incidents(
     suggestion = button(channel.messages[0], "rollback_suggested")
     channel.members.add("U0ONCALL1")
     await click(
-        bot, "rollback_suggested", suggestion["value"], channel=channel.id, user="U0ONCALL1"
+        rollout_bot, "rollback_suggested", suggestion["value"], channel=channel.id, user="U0ONCALL1"
     )
     await fake_slack.wait_for_call("chat.postMessage", count=3)
     assert any("rollback_confirm" in str(m.blocks) for m in channel.messages)
 
     async def requested() -> bool:
-        kinds = [e.kind for e in await bot.store.timeline(incident.id or 0)]
+        kinds = [e.kind for e in await rollout_bot.store.timeline(incident.id or 0)]
         return "suspected_deploy" in kinds and "rollback_requested" in kinds
 
     await eventually(requested, what="the suspected deploy and the request on the timeline")
@@ -385,15 +385,18 @@ async def test_a_restart_mid_rollout_resumes_the_watch(
 
 
 async def test_a_double_click_confirms_once_and_says_who_confirmed(
-    bot: BotRuntime, fake_slack: FakeSlack, fake_kube: FakeKubernetes, room: FakeChannel
+    rollout_bot: BotRuntime, fake_slack: FakeSlack, fake_kube: FakeKubernetes, room: FakeChannel
 ) -> None:
-    await slash(bot, "/rollback", NAME, channel=room.id)
+    await slash(rollout_bot, "/rollback", NAME, channel=room.id)
     message = await preview(fake_slack, room)
     value = button(message, "rollback_confirm")["value"]
     await asyncio.gather(
-        *(click(bot, "rollback_confirm", value, channel=room.id, user="U0ONCALL1") for _ in "ab")
+        *(
+            click(rollout_bot, "rollback_confirm", value, channel=room.id, user="U0ONCALL1")
+            for _ in "ab"
+        )
     )
-    await eventually(lambda: _status(bot, "completed"), what="the rollout to finish")
+    await eventually(lambda: _status(rollout_bot, "completed"), what="the rollout to finish")
     (said,) = await fake_slack.wait_for_call("chat.postEphemeral")
     assert "already confirmed by <@U0ONCALL1>" in said.args["text"]
     assert len([r for r in fake_kube.requests if r.method == "PATCH"]) == 1
@@ -401,28 +404,28 @@ async def test_a_double_click_confirms_once_and_says_who_confirmed(
 
 
 async def test_permission_is_checked_again_at_the_click(
-    bot: BotRuntime, fake_slack: FakeSlack, fake_kube: FakeKubernetes, room: FakeChannel
+    rollout_bot: BotRuntime, fake_slack: FakeSlack, fake_kube: FakeKubernetes, room: FakeChannel
 ) -> None:
-    await slash(bot, "/rollback", NAME, channel=room.id)
+    await slash(rollout_bot, "/rollback", NAME, channel=room.id)
     message = await preview(fake_slack, room)
-    policy = bot.rollback.catalog.rollback  # taken off the rota after the preview
+    policy = rollout_bot.rollback.catalog.rollback  # taken off the rota after the preview
     policy.allowed_users.remove("U0ONCALL1")
     policy.allowed_groups.clear()
     await click(
-        bot, "rollback_confirm", button(message, "rollback_confirm")["value"],
+        rollout_bot, "rollback_confirm", button(message, "rollback_confirm")["value"],
         channel=room.id, user="U0ONCALL1",
     )  # fmt: skip
     (said,) = await fake_slack.wait_for_call("chat.postEphemeral")
     assert "is not allowed to roll back" in said.args["text"]
-    assert await _status(bot, "pending")
+    assert await _status(rollout_bot, "pending")
     assert [r for r in fake_kube.requests if r.method == "PATCH"] == []
 
 
 async def test_history_only_in_rollback_namespaces(
-    bot: BotRuntime, fake_slack: FakeSlack, fake_kube: FakeKubernetes, room: FakeChannel
+    rollout_bot: BotRuntime, fake_slack: FakeSlack, fake_kube: FakeKubernetes, room: FakeChannel
 ) -> None:
     fake_kube.add_deployment("kube-system", "coredns", image="coredns:1.11")
-    await slash(bot, "/rollback", "coredns -n kube-system --history", channel=room.id,
+    await slash(rollout_bot, "/rollback", "coredns -n kube-system --history", channel=room.id,
                 user="U0STRANGER")  # fmt: skip
     (said,) = await fake_slack.wait_for_call("chat.postEphemeral")
     assert "Not showing the history" in said.args["text"]

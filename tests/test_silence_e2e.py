@@ -14,12 +14,11 @@ import pytest
 from aiohttp import web
 
 from bot.runtime import BotRuntime
-from bot.settings import Catalog
 from bot.storage.models import Incident, Silence
 from standins.fake_slack import FakeSlack
 from tests.support.alertmanager_process import AlertmanagerProcess, find_alertmanager
 from tests.support.binary_process import free_port
-from tests.support.bots import CATALOG, FAST, WEBHOOK_TOKEN, bot_settings
+from tests.support.bots import FAST, WEBHOOK_TOKEN, make_bot
 from tests.support.polling import eventually
 from tests.support.realparts import require_binary
 from tests.support.slack_client import click, slash
@@ -66,8 +65,9 @@ class Proxy:
 
     async def stop(self) -> None:
         self.release.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
 
     async def _forward(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
@@ -121,17 +121,18 @@ async def rig(database_url: str, fake_slack: FakeSlack, tmp_path: Path) -> Async
     await am.start()
     proxy = Proxy(am.url)
     await proxy.start()
-    settings = bot_settings(database_url, fake_slack.url)
-    settings.alertmanager_url = proxy.url
     tuning = replace(FAST, backend_timeout=2.0)
-    bot = BotRuntime(settings, catalog=Catalog.model_validate(CATALOG), tuning=tuning)
     try:
-        await bot.start(host="127.0.0.1", port=port)
-        yield Rig(bot, am, fake_slack, proxy)
-        await bot.tasks.idle()
+        async with make_bot(
+            database_url, fake_slack, tuning=tuning, port=port, alertmanager_url=proxy.url
+        ) as bot:
+            try:
+                yield Rig(bot, am, fake_slack, proxy)
+                await bot.tasks.idle()
+            finally:
+                await proxy.stop()  # before the bot: it lets go of a create it holds
     finally:
-        await proxy.stop()
-        await bot.stop()
+        await proxy.stop()  # when the bot did not start
         await am.stop()
 
 
@@ -377,13 +378,7 @@ async def test_refusals_and_failures_change_nothing(rig: Rig) -> None:
 async def test_without_alertmanager_url_the_command_says_what_to_set(
     database_url: str, fake_slack: FakeSlack
 ) -> None:
-    bot = BotRuntime(
-        bot_settings(database_url, fake_slack.url),
-        catalog=Catalog.model_validate(CATALOG),
-        tuning=FAST,
-    )
-    await bot.start(host="127.0.0.1", port=0)
-    try:
+    async with make_bot(database_url, fake_slack) as bot:
         general = fake_slack.add_channel("general")
         await slash(bot, "/incident", "declare Checkout slow", channel=general.id)
         await eventually(lambda: _opened(bot), what="the declared incident's channel")
@@ -392,8 +387,6 @@ async def test_without_alertmanager_url_the_command_says_what_to_set(
         answer = await slash(bot, "/incident", "silence", channel=incident.channel_id)
         assert answer.startswith("Alertmanager is not configured for this bot: set ALERTMANAGER")
         assert await bot.store.incident_silences(1) == []
-    finally:
-        await bot.stop()
 
 
 async def _opened(bot: BotRuntime) -> bool:
