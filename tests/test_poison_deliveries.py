@@ -16,8 +16,9 @@ from click.testing import CliRunner
 
 from bot.cli import main
 from bot.clock import system_clock
-from bot.core.alerts import Notification
 from bot.runtime import BotRuntime
+from bot.storage.models import Incident
+from bot.storage.store import Unit
 from standins.fake_slack import FakeSlack
 from tests.support.alerts import alert, incidents, notification, send, settled, wait_settled
 from tests.support.bots import CATALOG, FAST, Clock, running_bot
@@ -101,14 +102,14 @@ async def test_a_delivery_that_keeps_failing_is_parked_shown_and_replayable(
     async with running_bot(
         database_url, fake_slack, catalog=CATALOG, tuning=tuning, clock=clock
     ) as bot:
-        apply = bot.intake._apply
+        latest = Unit.latest_incident  # the first read of applying an alert group
 
-        async def buggy(unit: Any, note: Notification, delivery_id: int) -> str:
-            if note.group_key == "poison-group":
+        async def buggy(unit: Unit, group_key: str) -> Incident | None:
+            if group_key == "poison-group":
                 raise RuntimeError("a bug meets this payload")
-            return await apply(unit, note, delivery_id)
+            return await latest(unit, group_key)
 
-        monkeypatch.setattr(bot.intake, "_apply", buggy)
+        monkeypatch.setattr(Unit, "latest_incident", buggy)
         assert await send(bot, notification(alert("p1"), group="poison-group")) == 200
         assert await send(bot, for_service("search", "v1")) == 200
 
@@ -136,7 +137,7 @@ async def test_a_delivery_that_keeps_failing_is_parked_shown_and_replayable(
         assert row.split("\t")[2:5] == ["failed", "3", "poison-group"]
         assert row.endswith("RuntimeError: a bug meets this payload")
 
-        monkeypatch.setattr(bot.intake, "_apply", apply)  # the fix is deployed
+        monkeypatch.setattr(Unit, "latest_incident", latest)  # the fix is deployed
         replayed = await cli(env, "deliveries", "--retry", str(parked.id))
         assert replayed.exit_code == 0, replayed.output
         assert f"delivery {parked.id} is queued again" in replayed.output

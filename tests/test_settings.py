@@ -1,7 +1,12 @@
+import ssl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 from pydantic import SecretStr
+from urllib3.exceptions import InsecureRequestWarning
 
 from bot.settings import Catalog, ConfigError, Settings, async_database_url, load_catalog
 
@@ -157,12 +162,41 @@ def test_prometheus_tls_is_verified_unless_told_otherwise(tmp_path: Path) -> Non
     assert Settings(alertmanager_webhook_token=SecretStr(SECRET)).startup_warnings() == []
 
 
-def test_the_prometheus_client_verifies_tls_by_default() -> None:
-    from integrations.prometheus import PrometheusSource
+TLS = Path(__file__).resolve().parent / "fixtures" / "tls"
 
-    assert PrometheusSource("https://prometheus.example")._client._session.verify is True
-    skip = PrometheusSource("https://prometheus.example", verify=False)
-    assert skip._client._session.verify is False
+
+@asynccontextmanager
+async def self_signed_prometheus() -> AsyncIterator[str]:
+    """A Prometheus query API over HTTPS with a certificate no system CA vouches for."""
+
+    async def query(request: web.Request) -> web.Response:
+        sample = {"metric": {"job": "api"}, "value": [1700000000, "1"]}
+        result = {"resultType": "vector", "result": [sample]}
+        return web.json_response({"status": "success", "data": result})
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(TLS / "cert.pem", TLS / "key.pem")
+    app = web.Application()
+    app.router.add_route("*", "/api/v1/query", query)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
+        await site.start()
+        yield f"https://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
+
+
+async def test_the_prometheus_client_verifies_tls_by_default() -> None:
+    from integrations.prometheus import PrometheusSource, PrometheusUnavailable, Sample
+
+    async with self_signed_prometheus() as url:
+        with pytest.raises(PrometheusUnavailable, match="CERTIFICATE_VERIFY_FAILED"):
+            await PrometheusSource(url).instant("up")
+        skip = PrometheusSource(url, verify=False)
+        with pytest.warns(InsecureRequestWarning):
+            assert await skip.instant("up") == [Sample({"job": "api"}, 1.0)]
 
 
 def test_check_shows_an_insecure_webhook_as_a_warning() -> None:
