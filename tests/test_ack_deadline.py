@@ -105,9 +105,12 @@ async def slow_bot(
     postgres = urlsplit(postgres_url_or_skip())
     database = postgres._replace(netloc=f"postgres@127.0.0.1:{proxies['database'].port}")
     async with running_bot(
-        database.geturl(), fake_slack, kubeconfig=kubeconfig, mode=slack_mode,
+        database.geturl(),
+        fake_slack,
+        kubeconfig=kubeconfig,
+        mode=slack_mode,
         prometheus_url=f"http://127.0.0.1:{proxies['prometheus'].port}",
-    ) as bot:  # fmt: skip
+    ) as bot:
         yield bot
         for proxy in proxies.values():
             proxy.delay = 0  # so that stopping does not wait on the slowness

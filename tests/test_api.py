@@ -174,10 +174,20 @@ async def test_timeline_in_json_csv_and_markdown_for_an_alert_built_incident(
     assert {"incident_opened", "channel_opened", "note", "alert_resolved"} <= set(kinds)
     assert [e["text"] for e in events if e["kind"] == "note"] == list(NOTES)
     assert set(events[0]) == {
-        "occurred_at", "recorded_at", "kind", "actor", "actor_name", "text", "details", "link",
+        "occurred_at",
+        "recorded_at",
+        "kind",
+        "actor",
+        "actor_name",
+        "text",
+        "details",
+        "link",
         "phase",
-        "key_moment", "hidden", "comment", "original",
-    }  # fmt: skip
+        "key_moment",
+        "hidden",
+        "comment",
+        "original",
+    }
     # The default format is JSON.
     assert (await get(api_bot, "/api/v1/incidents/inc-1/timeline"))[2] == body
 
@@ -269,11 +279,13 @@ async def test_a_50000_event_timeline_streams_as_csv_with_bounded_memory(
 ) -> None:
     incident = await api_bot.store.save(
         Incident(
-            title="A very long incident", severity="sev2", service="payments",
+            title="A very long incident",
+            severity="sev2",
+            service="payments",
             started_at=datetime(2026, 11, 26, 14, 0, tzinfo=UTC),
             detected_at=datetime(2026, 11, 26, 14, 1, tzinfo=UTC),
         )
-    )  # fmt: skip
+    )
     await bulk_events(api_bot.store, incident, EVENTS)
 
     lines = 0

@@ -27,9 +27,13 @@ from tests.support.web_pages import PERSON, WEB_SECRET, open_incident
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
-]  # fmt: skip
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", Path(__file__).parent.parent / "test-artifacts"))
 SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -195,7 +199,11 @@ async def test_screenshot_of_the_demo_incident(
     assert seen, "the page was opened"
     text = seen[0]
     for expected in (
-        "INC-1", "Detection", "rollback_completed", "@sam", "error rate 45%",
-    ):  # fmt: skip
+        "INC-1",
+        "Detection",
+        "rollback_completed",
+        "@sam",
+        "error rate 45%",
+    ):
         assert expected in text
     assert shots[0].startswith(b"\x89PNG")

@@ -38,8 +38,9 @@ def limits_hold(blocks: list[dict]) -> None:
 
 @pytest.mark.parametrize("count", [1, MAX_LISTED])
 def test_a_few_changes_get_a_line_each(count: int) -> None:
-    post = changes_post([change(i) for i in range(count)], all_resolved=False, truncated=0,
-                        ref="INC-3")  # fmt: skip
+    post = changes_post(
+        [change(i) for i in range(count)], all_resolved=False, truncated=0, ref="INC-3"
+    )
     assert post.blocks is None
     assert post.text.count("\n") == count - 1
     assert "node=node-0000" in post.text

@@ -283,9 +283,12 @@ async def test_wrong_slack_token(env: dict[str, str | None]) -> None:
     ],
 )
 async def test_slack_mode_and_whether_the_app_token_opens_a_socket(
-    env: dict[str, str | None], fake_slack: FakeSlack, app_token: str | None, result: str,
+    env: dict[str, str | None],
+    fake_slack: FakeSlack,
+    app_token: str | None,
+    result: str,
     says: str,
-) -> None:  # fmt: skip
+) -> None:
     env["SLACK_APP_TOKEN"] = fake_slack.socket.app_token if app_token == "fake's" else app_token
     code, rows = await check_json(env)
     row = rows["slack: mode"]
@@ -323,9 +326,15 @@ async def test_a_parked_delivery_is_a_problem_with_the_command_to_replay_it(
         store = IncidentStore(engine)
         now = datetime.now(UTC)
         await store.save(
-            WebhookDelivery(received_at=now, group_key="g", body="{}", attempts=8,
-                            failed_at=now, last_error="KeyError: 'x'")
-        )  # fmt: skip
+            WebhookDelivery(
+                received_at=now,
+                group_key="g",
+                body="{}",
+                attempts=8,
+                failed_at=now,
+                last_error="KeyError: 'x'",
+            )
+        )
     finally:
         await engine.dispose()
     code, rows = await check_json(env)

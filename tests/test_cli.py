@@ -16,8 +16,13 @@ from bot.storage.db import make_engine, migrate
 def run(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(  # noqa: S603 - our own console entry point
         [sys.executable, "-m", "bot.cli", *args],
-        env=env, cwd=cwd, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def clean_env(**values: str) -> dict[str, str]:

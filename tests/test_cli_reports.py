@@ -39,8 +39,13 @@ NOTES = ('Rolled back, "payments" → rev 6, ünïcode 🚀', "=1+2", "two\nline
 def run(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(  # noqa: S603 - our own console entry point
         [sys.executable, "-m", CLI, *args],
-        env=env, cwd=cwd, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def env_for(database: Path, **values: str) -> dict[str, str]:
@@ -62,50 +67,74 @@ async def prepare(database: Path, *, service_started: datetime | None = None) ->
         store = IncidentStore(engine)
         first = await store.save(
             Incident(
-                title="HighErrorRate on payments", severity="sev1", service="payments",
+                title="HighErrorRate on payments",
+                severity="sev1",
+                service="payments",
                 group_labels={"alertname": "HighErrorRate", "service": "payments"},
-                status="resolved", started_at=START, detected_at=START + timedelta(minutes=1),
+                status="resolved",
+                started_at=START,
+                detected_at=START + timedelta(minutes=1),
                 acknowledged_at=START + timedelta(minutes=3),
                 mitigated_at=START + timedelta(minutes=20),
-                resolved_at=START + timedelta(minutes=50), channel_id="C1",
-                channel_name="inc-payments", commander="U0LEAD",
+                resolved_at=START + timedelta(minutes=50),
+                channel_id="C1",
+                channel_name="inc-payments",
+                commander="U0LEAD",
                 resolution_summary="rolled back to revision 6",
             )
-        )  # fmt: skip
+        )
         assert first.id is not None
         for i, (kind, text) in enumerate(
             [("alert_firing", "HighErrorRate firing"), *(("note", n) for n in NOTES)]
         ):
             await store.add_event(
                 TimelineEvent(
-                    incident_id=first.id, occurred_at=START + timedelta(minutes=i),
-                    recorded_at=START + timedelta(minutes=i, seconds=2), kind=kind,
-                    actor="U0ONCALL1", text=text, source_key=f"cli:{i}",
+                    incident_id=first.id,
+                    occurred_at=START + timedelta(minutes=i),
+                    recorded_at=START + timedelta(minutes=i, seconds=2),
+                    kind=kind,
+                    actor="U0ONCALL1",
+                    text=text,
+                    source_key=f"cli:{i}",
                 )
-            )  # fmt: skip
+            )
         await store.save(
             Rollback(
-                incident_id=first.id, channel_id="C1", requested_by="U0ONCALL1",
-                namespace="production", deployment="payment-service", resource_version="1",
-                from_revision=7, to_revision=6, from_images=["pay:1.8.0"],
-                to_images=["pay:1.7.3"], status="completed",
+                incident_id=first.id,
+                channel_id="C1",
+                requested_by="U0ONCALL1",
+                namespace="production",
+                deployment="payment-service",
+                resource_version="1",
+                from_revision=7,
+                to_revision=6,
+                from_images=["pay:1.8.0"],
+                to_images=["pay:1.7.3"],
+                status="completed",
                 created_at=START + timedelta(minutes=9),
-                confirmed_at=START + timedelta(minutes=10), confirmed_by="U0ONCALL1",
+                confirmed_at=START + timedelta(minutes=10),
+                confirmed_by="U0ONCALL1",
             )
-        )  # fmt: skip
+        )
         await store.save(
             Incident(
-                title="Slow search", severity="sev3", service="search",
-                started_at=NOW - timedelta(minutes=30), detected_at=NOW - timedelta(minutes=29),
+                title="Slow search",
+                severity="sev3",
+                service="search",
+                started_at=NOW - timedelta(minutes=30),
+                detected_at=NOW - timedelta(minutes=29),
             )
-        )  # fmt: skip
+        )
         if service_started is not None:
             await store.save(
                 Incident(
-                    title="Payments errors", severity="sev2", service="payments",
-                    started_at=service_started, detected_at=service_started,
+                    title="Payments errors",
+                    severity="sev2",
+                    service="payments",
+                    started_at=service_started,
+                    detected_at=service_started,
                 )
-            )  # fmt: skip
+            )
     finally:
         await engine.dispose()
 
@@ -302,10 +331,17 @@ def test_incidents_list_json_and_stats(database: Path, tmp_path: Path) -> None:
 
 def test_tables_on_a_terminal() -> None:
     record = IncidentRecord(
-        ref="INC-7", title="Payments [down] for *everyone*", status="monitoring",
-        severity="sev1", service="payments", channel_id="C1", channel_name="inc-7",
-        started_at=START, detected_at=START, mitigated_at=START + timedelta(minutes=12),
-    )  # fmt: skip
+        ref="INC-7",
+        title="Payments [down] for *everyone*",
+        status="monitoring",
+        severity="sev1",
+        service="payments",
+        channel_id="C1",
+        channel_name="inc-7",
+        started_at=START,
+        detected_at=START,
+        mitigated_at=START + timedelta(minutes=12),
+    )
     out = io.StringIO()
     console = Console(file=out, force_terminal=True, width=160, color_system=None)
     console.print(incidents_table([record]))

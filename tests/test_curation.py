@@ -42,20 +42,28 @@ NONE = Curation()
         (NONE, ALERT, Request(Action.COMMENT, " noise "), Curation(comment="noise"), "Comment by"),
         (Curation(comment="x"), ALERT, Request(Action.COMMENT, ""), NONE, "Comment removed"),
         (
-            NONE, NOTE, Request(Action.CORRECT, at=T - timedelta(minutes=14)),
+            NONE,
+            NOTE,
+            Request(Action.CORRECT, at=T - timedelta(minutes=14)),
             Curation(corrected_at=T - timedelta(minutes=14)),
             "time 2024-06-15T14:52:00Z -> 2024-06-15T14:38:00Z",
         ),
         (
-            NONE, NOTE, Request(Action.CORRECT, "rolled back at 14:40", at=T),
-            Curation(corrected_text="rolled back at 14:40"), "text -> rolled back at 14:40",
+            NONE,
+            NOTE,
+            Request(Action.CORRECT, "rolled back at 14:40", at=T),
+            Curation(corrected_text="rolled back at 14:40"),
+            "text -> rolled back at 14:40",
         ),
         (
-            Curation(corrected_text="y", corrected_at=T), NOTE, Request(Action.UNCORRECT),
-            NONE, "Correction reverted",
+            Curation(corrected_text="y", corrected_at=T),
+            NOTE,
+            Request(Action.UNCORRECT),
+            NONE,
+            "Correction reverted",
         ),
     ],
-)  # fmt: skip
+)
 def test_actions(
     state: Curation, event: EventRecord, request_: Request, after: Curation, line: str
 ) -> None:
@@ -77,10 +85,14 @@ def test_actions(
         (NONE, ALERT, Request(Action.CORRECT, "typo"), "only what people entered"),
         (NONE, NOTE, Request(Action.CORRECT, NOTE.text, at=T), "differs from the original"),
         (NONE, NOTE, Request(Action.UNCORRECT), "nothing to revert"),
-        (NONE, EventRecord(T, T, "curation", "ana", "Hidden by ana"), Request(Action.HIDE),
-         "cannot itself be curated"),
+        (
+            NONE,
+            EventRecord(T, T, "curation", "ana", "Hidden by ana"),
+            Request(Action.HIDE),
+            "cannot itself be curated",
+        ),
     ],
-)  # fmt: skip
+)
 def test_refused_actions(state: Curation, event: EventRecord, request_: Request, says: str) -> None:
     with pytest.raises(CurationError, match=says):
         apply_action(state, event, request_, "ana")
@@ -127,10 +139,12 @@ async def post_form(
     async with (
         aiohttp.ClientSession() as session,
         session.post(
-            f"{bot.url}/incidents/1/curate{query}", data=fields,
-            headers=PERSON if headers is None else headers, allow_redirects=False,
+            f"{bot.url}/incidents/1/curate{query}",
+            data=fields,
+            headers=PERSON if headers is None else headers,
+            allow_redirects=False,
         ) as r,
-    ):  # fmt: skip
+    ):
         return r.status, r.headers.get("Location", ""), await r.text()
 
 

@@ -25,17 +25,31 @@ STEPS = [
     "Error-rate chart beside it:",
 ]
 TIMELINE = [
-    "suspected_deploy", "alert_firing", "incident_opened", "channel_opened", "status_checked",
-    "status_changed", "rollback_requested", "rollback_confirmed", "rollback_patched",
-    "rollback_completed", "alert_resolved", "incident_mitigated", "status_changed",
-]  # fmt: skip
+    "suspected_deploy",
+    "alert_firing",
+    "incident_opened",
+    "channel_opened",
+    "status_checked",
+    "status_changed",
+    "rollback_requested",
+    "rollback_confirmed",
+    "rollback_patched",
+    "rollback_completed",
+    "alert_resolved",
+    "incident_mitigated",
+    "status_changed",
+]
 
 
 def test_demo_tells_the_story_in_order_and_writes_the_postmortem(tmp_path: Path) -> None:
     result = subprocess.run(  # noqa: S603 - our own console entry point
         [sys.executable, "-m", "bot.cli", "demo", "--output", str(tmp_path / "out")],
-        capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     story, _, afterwards = result.stdout.partition("\n\n")
     lines = story.splitlines()
@@ -58,8 +72,13 @@ def test_demo_tells_the_story_in_order_and_writes_the_postmortem(tmp_path: Path)
     env = {**os.environ, "DATABASE_URL": command[0].removeprefix("DATABASE_URL=")}
     timeline = subprocess.run(  # noqa: S603 - our own console entry point
         [sys.executable, "-m", "bot.cli", *command[2:]],
-        capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path, env=env,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=tmp_path,
+        env=env,
+    )
     assert timeline.returncode == 0, timeline.stderr
     assert timeline.stdout.startswith("# INC-1 timeline: High error rate detected on payments")
     # Names the bot learned from Slack while it ran are kept for documents read later.

@@ -122,26 +122,49 @@ def card(hostile: str) -> IncidentCard:
 
 def plan(hostile: str) -> RollbackPlan:
     return RollbackPlan(
-        namespace=hostile, deployment=hostile, resource_version="1", from_revision=2,
-        from_images=(hostile,), to_revision=1, to_images=("img:v1",), diff=(hostile,),
-        patch=(), gitops=hostile,
-    )  # fmt: skip
+        namespace=hostile,
+        deployment=hostile,
+        resource_version="1",
+        from_revision=2,
+        from_images=(hostile,),
+        to_revision=1,
+        to_images=("img:v1",),
+        diff=(hostile,),
+        patch=(),
+        gitops=hostile,
+    )
 
 
 def status_report(hostile: str) -> StatusReport:
     rollout = RolloutStatus(3, 3, 2, 2, False, "progressing", hostile)
+    container = ContainerState(
+        hostile, hostile, False, "waiting", hostile, hostile, False, 3, hostile, 1, NOW
+    )
     return StatusReport(
-        service=hostile, namespace=hostile, deployment=hostile, generated_at=NOW,
-        alerts=(FiringAlert(hostile, hostile, NOW),), rollout=rollout,
+        service=hostile,
+        namespace=hostile,
+        deployment=hostile,
+        generated_at=NOW,
+        alerts=(FiringAlert(hostile, hostile, NOW),),
+        rollout=rollout,
         revisions=(Revision(2, hostile, (hostile,), NOW, 3, {}),),
-        pods=(PodTrouble(hostile, False, 3, hostile, NOW, message=hostile, phase=hostile,
-                         containers=(ContainerState(hostile, hostile, False, "waiting", hostile,
-                                                    hostile, False, 3, hostile, 1, NOW),)),),
+        pods=(
+            PodTrouble(
+                hostile,
+                False,
+                3,
+                hostile,
+                NOW,
+                message=hostile,
+                phase=hostile,
+                containers=(container,),
+            ),
+        ),
         events=(EventLine(NOW, hostile, hostile, hostile, 2),),
         log_lines=(LogLine(hostile, hostile), LogLine(hostile, hostile)),
         missing={"prometheus": hostile, "Logs": hostile},
         metric_errors={"error_rate": hostile},
-    )  # fmt: skip
+    )
 
 
 def lifecycle_texts(hostile: str) -> list[str]:
@@ -216,11 +239,21 @@ def test_a_summary_with_channel_ping_reads_as_text_in_the_room() -> None:
 
 def incident_record(hostile: str) -> IncidentRecord:
     return IncidentRecord(
-        ref="INC-7", title=hostile, status="resolved", severity="sev1", service=hostile,
-        channel_id="C1", channel_name=hostile, started_at=NOW, detected_at=NOW,
-        acknowledged_at=NOW, mitigated_at=NOW, resolved_at=NOW, commander=hostile,
+        ref="INC-7",
+        title=hostile,
+        status="resolved",
+        severity="sev1",
+        service=hostile,
+        channel_id="C1",
+        channel_name=hostile,
+        started_at=NOW,
+        detected_at=NOW,
+        acknowledged_at=NOW,
+        mitigated_at=NOW,
+        resolved_at=NOW,
+        commander=hostile,
         summary=hostile,
-    )  # fmt: skip
+    )
 
 
 def events(hostile: str) -> list[EventRecord]:
@@ -237,15 +270,30 @@ def events(hostile: str) -> list[EventRecord]:
 def postmortem(hostile: str) -> str:
     return render_postmortem(
         PostmortemContext(
-            incident=incident_record(hostile), events=events(hostile), now=NOW,
-            rollbacks=[{"by": hostile, "namespace": hostile, "deployment": hostile,
-                        "from_images": [hostile], "outcome": hostile}],
+            incident=incident_record(hostile),
+            events=events(hostile),
+            now=NOW,
+            rollbacks=[
+                {
+                    "by": hostile,
+                    "namespace": hostile,
+                    "deployment": hostile,
+                    "from_images": [hostile],
+                    "outcome": hostile,
+                }
+            ],
             suspected_deploy={hostile: hostile},
-            alerts=[{"name": hostile, "labels": {hostile: hostile},
-                     "generator_url": f"javascript:{hostile}", "starts_at": NOW}],
+            alerts=[
+                {
+                    "name": hostile,
+                    "labels": {hostile: hostile},
+                    "generator_url": f"javascript:{hostile}",
+                    "starts_at": NOW,
+                }
+            ],
             participants=[hostile],
         )
-    )  # fmt: skip
+    )
 
 
 _MD_CODE = re.compile(r"(?<![\\`])(`+)(?!`)(.*?[^`])\1(?!`)")
@@ -353,9 +401,13 @@ def test_links() -> None:
 
 @pytest.mark.parametrize(
     ("user", "expected"),
-    [("U0DANA", "<@U0DANA>"), ("W123", "<@W123>"), ("alertmanager", "alertmanager"),
-     ("<!channel>", "&lt;!channel&gt;")],
-)  # fmt: skip
+    [
+        ("U0DANA", "<@U0DANA>"),
+        ("W123", "<@W123>"),
+        ("alertmanager", "alertmanager"),
+        ("<!channel>", "&lt;!channel&gt;"),
+    ],
+)
 def test_mention_only_for_user_ids(user: str, expected: str) -> None:
     assert mention(user) == expected
 

@@ -63,10 +63,20 @@ def test_json_matches_golden_and_parses() -> None:
     assert document["incident"]["closed_at"] is None
     first = document["events"][1]
     assert list(first) == [
-        "occurred_at", "recorded_at", "kind", "actor", "actor_name", "text", "details", "link",
+        "occurred_at",
+        "recorded_at",
+        "kind",
+        "actor",
+        "actor_name",
+        "text",
+        "details",
+        "link",
         "phase",
-        "key_moment", "hidden", "comment", "original",
-    ]  # fmt: skip
+        "key_moment",
+        "hidden",
+        "comment",
+        "original",
+    ]
     assert first["occurred_at"] == "2024-06-15T14:32:05.250Z"
     assert first["recorded_at"] == "2024-06-15T14:32:06.000Z"
     assert first["link"] == GRAPH
@@ -150,13 +160,15 @@ def test_markdown_without_events() -> None:
         ("<javascript:alert(1)|click>", "click (javascript:alert(1))"),
         ("`a|b` and \\", "\\`a\\|b\\` and \\\\"),
         ("<@U1|ana> in <#C1|ops> <!here> <!subteam^S1|@oncall>", "@ana in #ops @here @oncall"),
-        ("see <https://x.example/a?b=1|the graph> or <https://y.example>",
-         "see the graph (https://x.example/a?b=1) or https://y.example"),
+        (
+            "see <https://x.example/a?b=1|the graph> or <https://y.example>",
+            "see the graph (https://x.example/a?b=1) or https://y.example",
+        ),
         ("a < b > c", "a \\< b \\> c"),
         (None, "—"),
         ("ü 👍 数据", "ü 👍 数据"),
     ],
-)  # fmt: skip
+)
 def test_markdown_cell(value: str | None, cell: str) -> None:
     assert markdown_cell(value) == cell
 

@@ -29,8 +29,9 @@ CONTAINERS = [
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeKubernetes]:
     kube = FakeKubernetes(clock=Clock(T0))
-    kube.add_deployment(NS, NAME, image="registry/payments:v2.3.0", replicas=2,
-                        containers=CONTAINERS, created_at=T0)  # fmt: skip
+    kube.add_deployment(
+        NS, NAME, image="registry/payments:v2.3.0", replicas=2, containers=CONTAINERS, created_at=T0
+    )
     await kube.start()
     yield kube
     await kube.stop()
@@ -43,8 +44,9 @@ def core(fake: FakeKubernetes) -> Iterator[k8s.CoreV1Api]:
 
 
 async def raw(call: Any, *args: Any, **kwargs: Any) -> Any:
-    response = await asyncio.to_thread(call, *args, _request_timeout=5, _preload_content=False,
-                                       **kwargs)  # fmt: skip
+    response = await asyncio.to_thread(
+        call, *args, _request_timeout=5, _preload_content=False, **kwargs
+    )
     data = response.data
     response.release_conn()
     return json.loads(data) if "log" not in call.__name__ else data.decode()
@@ -79,8 +81,9 @@ async def test_previous_and_current_logs_of_each_container(
     fake: FakeKubernetes, core: k8s.CoreV1Api
 ) -> None:
     pod = pod_names(fake)[0]
-    fake.add_pod_status(NS, pod, ready=False, restarts=6, reason="CrashLoopBackOff",
-                        container="app")  # fmt: skip
+    fake.add_pod_status(
+        NS, pod, ready=False, restarts=6, reason="CrashLoopBackOff", container="app"
+    )
     fake.set_pod_log(NS, pod, "ERROR crashed before\n", container="app", previous=True)
     fake.set_pod_log(NS, pod, "ERROR crashed now\n", container="app")
     fake.set_pod_log(NS, pod, "proxy up\n", container="proxy")
@@ -91,8 +94,11 @@ async def test_previous_and_current_logs_of_each_container(
     with pytest.raises(ApiException) as caught:  # the proxy never restarted
         await raw(read, pod, NS, container="proxy", previous=True)
     assert caught.value.status == 400
-    (status,) = [s for s in (await raw(core.read_namespaced_pod, pod, NS))["status"][
-        "containerStatuses"] if s["name"] == "app"]  # fmt: skip
+    (status,) = [
+        s
+        for s in (await raw(core.read_namespaced_pod, pod, NS))["status"]["containerStatuses"]
+        if s["name"] == "app"
+    ]
     assert status["state"]["waiting"]["reason"] == "CrashLoopBackOff"
     assert status["restartCount"] == 6
 
@@ -123,8 +129,9 @@ async def test_init_containers(fake: FakeKubernetes, core: k8s.CoreV1Api) -> Non
     (migrate,) = body["status"]["initContainerStatuses"]
     assert migrate["state"]["terminated"]["reason"] == "Completed"
 
-    fake.add_pod_status(NS, pod, ready=False, restarts=3, reason="CrashLoopBackOff",
-                        container="migrate")  # fmt: skip
+    fake.add_pod_status(
+        NS, pod, ready=False, restarts=3, reason="CrashLoopBackOff", container="migrate"
+    )
     fake.set_pod_log(NS, pod, "ERROR migration 42 failed\n", container="migrate", previous=True)
     body = await raw(core.read_namespaced_pod, pod, NS)
     assert body["status"]["phase"] == "Pending"
@@ -147,8 +154,10 @@ async def test_unschedulable_pod(fake: FakeKubernetes, core: k8s.CoreV1Api) -> N
     assert "containerStatuses" not in body["status"] and "nodeName" not in body["spec"]
     (scheduled,) = body["status"]["conditions"]
     assert (scheduled["type"], scheduled["status"], scheduled["reason"]) == (
-        "PodScheduled", "False", "Unschedulable",
-    )  # fmt: skip
+        "PodScheduled",
+        "False",
+        "Unschedulable",
+    )
     events = (await raw(core.list_namespaced_event, NS))["items"]
     failed = [e for e in events if e["reason"] == "FailedScheduling"]
     assert failed[0]["involvedObject"]["name"] == pod

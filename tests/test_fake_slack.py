@@ -469,8 +469,11 @@ async def test_message_metadata_is_checked_and_returned_only_when_asked(
     assert "metadata" not in plain["messages"][0]
     full = await client.conversations_history(channel=channel.id, include_all_metadata=True)
     assert full["messages"][0]["metadata"] == metadata
-    for bad in ({"event_type": "has space", "event_payload": {}}, {"event_type": "x"},
-                {"event_type": "x", "event_payload": [], "extra": 1}):  # fmt: skip
+    for bad in (
+        {"event_type": "has space", "event_payload": {}},
+        {"event_type": "x"},
+        {"event_type": "x", "event_payload": [], "extra": 1},
+    ):
         error = await slack_error(
             client.chat_postMessage(channel=channel.id, text="hi", metadata=bad)
         )

@@ -22,9 +22,17 @@ def section(text: str) -> dict[str, Any]:
 
 
 def button(value: str, label: str = "Go") -> dict[str, Any]:
-    return {"type": "actions", "elements": [
-        {"type": "button", "action_id": "a", "text": {"type": "plain_text", "text": label},
-         "value": value}]}  # fmt: skip
+    return {
+        "type": "actions",
+        "elements": [
+            {
+                "type": "button",
+                "action_id": "a",
+                "text": {"type": "plain_text", "text": label},
+                "value": value,
+            }
+        ],
+    }
 
 
 def fields(count: int, length: int = 5) -> dict[str, Any]:
@@ -82,9 +90,14 @@ async def outcome(call: Any) -> tuple[str | None, str]:
 
 @pytest.mark.parametrize(("what", "blocks", "text", "error", "says"), MESSAGE_CASES, ids=IDS)
 async def test_chat_methods_refuse_what_slack_refuses(
-    fake: FakeSlack, client: AsyncWebClient, what: str, blocks: Any, text: str,
-    error: str | None, says: str,
-) -> None:  # fmt: skip
+    fake: FakeSlack,
+    client: AsyncWebClient,
+    what: str,
+    blocks: Any,
+    text: str,
+    error: str | None,
+    says: str,
+) -> None:
     channel = fake.add_channel("inc-1")
     channel.members.add("U1")
     mine = await client.chat_postMessage(channel=channel.id, text="first")

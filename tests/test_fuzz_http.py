@@ -41,10 +41,35 @@ API_TOKEN = "fuzz-api-token-0123456789abcdef"
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "alertmanager"
 FORM = "application/x-www-form-urlencoded"
 WEIRD = [
-    "", "\x00", "\u202e", "💥", "\ud800", "%", "%zz", "&", "=", "+", "\\", '"', "'", "<!channel>",
-    "9" * 5000, "-1", "1e309", "NaN", "null", "[]", "{}", "²", "INC-²", "INC-" + "9" * 5000,
-    "../../etc/passwd", "\r\n", " " * 100, "a" * 70_000,
-]  # fmt: skip
+    "",
+    "\x00",
+    "\u202e",
+    "💥",
+    "\ud800",
+    "%",
+    "%zz",
+    "&",
+    "=",
+    "+",
+    "\\",
+    '"',
+    "'",
+    "<!channel>",
+    "9" * 5000,
+    "-1",
+    "1e309",
+    "NaN",
+    "null",
+    "[]",
+    "{}",
+    "²",
+    "INC-²",
+    "INC-" + "9" * 5000,
+    "../../etc/passwd",
+    "\r\n",
+    " " * 100,
+    "a" * 70_000,
+]
 
 
 def slack_seeds() -> list[tuple[str, str]]:
@@ -64,13 +89,26 @@ def slack_seeds() -> list[tuple[str, str]]:
         for a, v in [("rollback_confirm", "1"), ("rollback_cancel", "1"), ("snooze_15", "1:x:15")]
     ]
     events = [
-        {"type": "reaction_added", "user": "U1", "reaction": "pushpin",
-         "item": {"type": "message", "channel": "C0GENERAL", "ts": "1.2"}},
-        {"type": "pin_added", "user": "U1", "channel_id": "C0GENERAL",
-         "item": {"type": "message", "message": {"ts": "1.2", "text": "hi", "user": "U1"}}},
-        {"type": "message", "subtype": "message_changed", "channel": "C0GENERAL",
-         "message": {"ts": "1.2", "text": "x"}, "previous_message": {"ts": "1.2"}},
-    ]  # fmt: skip
+        {
+            "type": "reaction_added",
+            "user": "U1",
+            "reaction": "pushpin",
+            "item": {"type": "message", "channel": "C0GENERAL", "ts": "1.2"},
+        },
+        {
+            "type": "pin_added",
+            "user": "U1",
+            "channel_id": "C0GENERAL",
+            "item": {"type": "message", "message": {"ts": "1.2", "text": "hi", "user": "U1"}},
+        },
+        {
+            "type": "message",
+            "subtype": "message_changed",
+            "channel": "C0GENERAL",
+            "message": {"ts": "1.2", "text": "x"},
+            "previous_message": {"ts": "1.2"},
+        },
+    ]
     seeds += [
         (event_body(e, event_id=f"EvSeed{i}"), "application/json") for i, e in enumerate(events)
     ]
@@ -157,9 +195,12 @@ async def fuzz(
             method, path, body, headers = make(random.Random(i), i)
             try:
                 async with session.request(
-                    method, bot.url + path, data=io.BytesIO(body) if body else None,
-                    headers=headers, allow_redirects=False,
-                ) as r:  # fmt: skip
+                    method,
+                    bot.url + path,
+                    data=io.BytesIO(body) if body else None,
+                    headers=headers,
+                    allow_redirects=False,
+                ) as r:
                     await r.read()
                     statuses[r.status] = statuses.get(r.status, 0) + 1
                     if r.status >= 500:
@@ -229,8 +270,13 @@ async def test_fuzz_webhook(fuzz_bot: BotRuntime) -> None:
 
 
 async def test_fuzz_api(fuzz_bot: BotRuntime) -> None:
-    paths = ["/incidents", "/incidents/{ref}", "/incidents/{ref}/timeline",
-             "/incidents/{ref}/postmortem", "/stats"]  # fmt: skip
+    paths = [
+        "/incidents",
+        "/incidents/{ref}",
+        "/incidents/{ref}/timeline",
+        "/incidents/{ref}/postmortem",
+        "/stats",
+    ]
     queries = ["", "?format=md", "?format=csv", "?format=json", "?open", "?since=30d", "?q=x"]
 
     def make(rng: random.Random, i: int) -> tuple[str, str, bytes, dict[str, str]]:

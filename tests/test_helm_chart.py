@@ -114,11 +114,23 @@ def run_helm(helm: str, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def sets(*values: str) -> list[str]:
+    """`--set` before each of `values`."""
+    return [arg for value in values for arg in ("--set", value)]
+
+
 def template(helm: str, *args: str) -> Docs:
     result = run_helm(
-        helm, "template", RELEASE, str(CHART), "--namespace", NAMESPACE,
-        "--kube-version", K8S_VERSION, *args,
-    )  # fmt: skip
+        helm,
+        "template",
+        RELEASE,
+        str(CHART),
+        "--namespace",
+        NAMESPACE,
+        "--kube-version",
+        K8S_VERSION,
+        *args,
+    )
     assert result.returncode == 0, result.stderr
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
@@ -149,10 +161,13 @@ SOCKET_SET = {
     "slack.mode": "socket",
     "externalSecret.remoteKeys.SLACK_APP_TOKEN": "prod/incident-bot/slack-app-token",
 }
-SOCKET_MERGED = merge(PROD_MERGED, {
-    "slack": {"mode": "socket"},
-    "externalSecret": {"remoteKeys": {"SLACK_APP_TOKEN": "prod/incident-bot/slack-app-token"}},
-})  # fmt: skip
+SOCKET_MERGED = merge(
+    PROD_MERGED,
+    {
+        "slack": {"mode": "socket"},
+        "externalSecret": {"remoteKeys": {"SLACK_APP_TOKEN": "prod/incident-bot/slack-app-token"}},
+    },
+)
 SOCKET_ARGS = ["-f", str(PROD_VALUES)] + [
     a for k, v in SOCKET_SET.items() for a in ("--set", f"{k}={v}")
 ]
@@ -227,10 +242,24 @@ def test_strict_validation_rejects_an_unknown_field(helm: str, kubernetes_valida
 def test_production_renders_every_optional_part(production: Docs) -> None:
     kinds = sorted(doc["kind"] for doc in production)
     assert kinds == sorted(
-        ["ConfigMap", "Deployment", "ExternalSecret", "Ingress", "Ingress", "PrometheusRule",
-         "Role", "Role", "Role", "RoleBinding", "RoleBinding", "RoleBinding", "Service",
-         "ServiceAccount", "ServiceMonitor"]
-    )  # fmt: skip
+        [
+            "ConfigMap",
+            "Deployment",
+            "ExternalSecret",
+            "Ingress",
+            "Ingress",
+            "PrometheusRule",
+            "Role",
+            "Role",
+            "Role",
+            "RoleBinding",
+            "RoleBinding",
+            "RoleBinding",
+            "Service",
+            "ServiceAccount",
+            "ServiceMonitor",
+        ]
+    )
     assert {(d["apiVersion"], d["kind"]) for d in production} >= CRD_KINDS
     assert one(production, "Deployment")["spec"]["replicas"] == 2
 
@@ -239,9 +268,14 @@ def test_defaults_render_the_core_and_read_access_in_the_release_namespace(helm:
     docs = template(helm)
     kinds = sorted(doc["kind"] for doc in docs)
     assert kinds == [
-        "ConfigMap", "Deployment", "PersistentVolumeClaim", "Role", "RoleBinding", "Service",
+        "ConfigMap",
+        "Deployment",
+        "PersistentVolumeClaim",
+        "Role",
+        "RoleBinding",
+        "Service",
         "ServiceAccount",
-    ]  # fmt: skip
+    ]
     # /status works out of the box in the bot's own namespace; nothing may be rolled back.
     assert [r["metadata"]["namespace"] for r in of_kind(docs, "Role")] == [NAMESPACE]
     assert granted_by(one(docs, "Role")) == READ_RBAC
@@ -334,8 +368,13 @@ def test_production_reads_three_namespaces_and_rolls_back_in_two(production: Doc
 
 
 def test_read_namespaces_add_read_only_roles(helm: str) -> None:
-    docs = template(helm, "--set", "rbac.readNamespaces={search,monitoring}",
-                    "--set", "catalog.services.shop.deployment=shop")  # fmt: skip
+    docs = template(
+        helm,
+        *sets(
+            "rbac.readNamespaces={search,monitoring}",
+            "catalog.services.shop.deployment=shop",
+        ),
+    )
     roles = {r["metadata"]["namespace"]: granted_by(r) for r in of_kind(docs, "Role")}
     assert roles == {NAMESPACE: READ_RBAC, "search": READ_RBAC, "default": READ_RBAC}
 
@@ -575,9 +614,15 @@ def test_incident_pages_get_their_own_ingress_behind_auth(production: Docs) -> N
 def install_notes(helm: str, *args: str) -> str:
     """NOTES.txt as `helm install` prints it (a client-side dry run)."""
     result = run_helm(
-        helm, "install", RELEASE, str(CHART), "--namespace", NAMESPACE, "--dry-run=client",
+        helm,
+        "install",
+        RELEASE,
+        str(CHART),
+        "--namespace",
+        NAMESPACE,
+        "--dry-run=client",
         *args,
-    )  # fmt: skip
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout.split("\nNOTES:\n", 1)[1]
 
@@ -665,8 +710,11 @@ def test_hadolint_passes() -> None:
         unavailable(HADOLINT_HINT)
     result = subprocess.run(  # noqa: S603 - the hadolint binary found on PATH
         [hadolint, "--failure-threshold", "info", str(DOCKERFILE)],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -736,13 +784,27 @@ def test_dockerignore_sends_only_the_package_sources() -> None:
         for line in DOCKERIGNORE.read_text(encoding="utf-8").splitlines()
         if line.strip() and not line.startswith("#")
     ]
-    for path in ("pyproject.toml", "README.md", "bot/cli/__init__.py",
-                 "bot/storage/migrations/env.py", "bot/alembic.ini", "commands/__init__.py",
-                 "integrations/slack.py"):  # fmt: skip
+    for path in (
+        "pyproject.toml",
+        "README.md",
+        "bot/cli/__init__.py",
+        "bot/storage/migrations/env.py",
+        "bot/alembic.ini",
+        "commands/__init__.py",
+        "integrations/slack.py",
+    ):
         assert not dockerignored(path, patterns), path
-    for path in (".git/config", "tests/test_web.py", "helm/incident-bot/values.yaml",
-                 "incident-bot.db", "bot/__pycache__/cli.cpython-311.pyc", ".venv/bin/python",
-                 ".env", "bot/.env", "Dockerfile"):  # fmt: skip
+    for path in (
+        ".git/config",
+        "tests/test_web.py",
+        "helm/incident-bot/values.yaml",
+        "incident-bot.db",
+        "bot/__pycache__/cli.cpython-311.pyc",
+        ".venv/bin/python",
+        ".env",
+        "bot/.env",
+        "Dockerfile",
+    ):
         assert dockerignored(path, patterns), path
     for kw, args in dockerfile_instructions():
         if kw == "COPY" and "--from" not in args:
@@ -768,12 +830,14 @@ def test_sqlite_lives_on_a_claim_that_outlives_the_pod(helm: str) -> None:
 def test_resource_names_limit_patch_to_the_catalog_deployments(helm: str) -> None:
     docs = template(
         helm,
-        "--set", "rbac.resourceNames=true",
-        "--set", "catalog.rollback.namespaces={production}",
-        "--set", "catalog.services.payments.namespace=production",
-        "--set", "catalog.services.payments.deployment=payment-service",
-        "--set", "catalog.services.search.namespace=production",
-    )  # fmt: skip
+        *sets(
+            "rbac.resourceNames=true",
+            "catalog.rollback.namespaces={production}",
+            "catalog.services.payments.namespace=production",
+            "catalog.services.payments.deployment=payment-service",
+            "catalog.services.search.namespace=production",
+        ),
+    )
     (role,) = [r for r in of_kind(docs, "Role") if r["metadata"]["namespace"] == "production"]
     patch_rules = [r for r in role["rules"] if "patch" in r["verbs"]]
     assert patch_rules == [
@@ -789,12 +853,15 @@ def test_resource_names_limit_patch_to_the_catalog_deployments(helm: str) -> Non
 def test_network_policy_lets_in_only_the_named_peers(helm: str) -> None:
     docs = template(
         helm,
-        "--set", "networkPolicy.enabled=true",
-        "--set", "networkPolicy.alertmanager.podSelector.app=alertmanager",
-        "--set", "networkPolicy.prometheus.podSelector.app=prometheus",
-    )  # fmt: skip
+        *sets(
+            "networkPolicy.enabled=true",
+            "networkPolicy.alertmanager.podSelector.app=alertmanager",
+            "networkPolicy.prometheus.podSelector.app=prometheus",
+        ),
+    )
     policy = one(docs, "NetworkPolicy")
     peers = [rule["from"][0]["podSelector"]["matchLabels"] for rule in policy["spec"]["ingress"]]
     assert peers == [{"app": "alertmanager"}, {"app": "prometheus"}]
-    assert all(rule["ports"] == [{"port": "http", "protocol": "TCP"}]
-               for rule in policy["spec"]["ingress"])  # fmt: skip
+    assert all(
+        rule["ports"] == [{"port": "http", "protocol": "TCP"}] for rule in policy["spec"]["ingress"]
+    )

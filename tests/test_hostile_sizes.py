@@ -59,19 +59,31 @@ def hostile_alert() -> dict[str, Any]:
     labels |= {f"label_{i:02d}_{LONG[:30]}": "v" * 120 for i in range(40)}
     starts = (NOW - timedelta(minutes=2)).isoformat().replace("+00:00", "Z")
     return {
-        "receiver": "incident-bot", "status": "firing", "version": "4",
-        "groupKey": "{}:{alertname=\"hostile\"}", "truncatedAlerts": 7,
-        "groupLabels": {"alertname": labels["alertname"]}, "commonLabels": labels,
+        "receiver": "incident-bot",
+        "status": "firing",
+        "version": "4",
+        "groupKey": '{}:{alertname="hostile"}',
+        "truncatedAlerts": 7,
+        "groupLabels": {"alertname": labels["alertname"]},
+        "commonLabels": labels,
         "commonAnnotations": {"summary": "S" * 2000, "description": "D" * 10_240},
         "externalURL": "http://alertmanager:9093/" + LONG,
-        "alerts": [{
-            "status": "firing", "labels": labels, "fingerprint": "f" * 16,
-            "annotations": {"summary": "S" * 2000, "description": "D" * 10_240,
-                            "runbook_url": "https://runbooks.example.com/" + LONG},
-            "startsAt": starts, "endsAt": "0001-01-01T00:00:00Z",
-            "generatorURL": "http://prometheus:9090/graph?g0.expr=" + LONG * 5,
-        }],
-    }  # fmt: skip
+        "alerts": [
+            {
+                "status": "firing",
+                "labels": labels,
+                "fingerprint": "f" * 16,
+                "annotations": {
+                    "summary": "S" * 2000,
+                    "description": "D" * 10_240,
+                    "runbook_url": "https://runbooks.example.com/" + LONG,
+                },
+                "startsAt": starts,
+                "endsAt": "0001-01-01T00:00:00Z",
+                "generatorURL": "http://prometheus:9090/graph?g0.expr=" + LONG * 5,
+            }
+        ],
+    }
 
 
 async def test_alert_lifecycle_help_and_list_with_hostile_sizes(
@@ -87,21 +99,28 @@ async def test_alert_lifecycle_help_and_list_with_hostile_sizes(
         assert any("label_00" in t for t in texts)
 
         for command in (
-            "sev 1", "lead <@U0ONCALL1>", "note " + "N" * 3000,
-            "action " + "A" * 2000 + " <@U0ONCALL2>", "status identified " + "I" * 3000,
-            "status resolved " + "R" * 3500, "help",
-        ):  # fmt: skip
+            "sev 1",
+            "lead <@U0ONCALL1>",
+            "note " + "N" * 3000,
+            "action " + "A" * 2000 + " <@U0ONCALL2>",
+            "status identified " + "I" * 3000,
+            "status resolved " + "R" * 3500,
+            "help",
+        ):
             await slash(bot, "/incident", command, channel=channel)  # the ack is checked too
         await fake_slack.wait_for_call("chat.postMessage", count=3)
 
         for i in range(500):
             await bot.store.save(
                 Incident(
-                    title=f"{i} " + LONG, severity="sev2", service="s" + LONG,
-                    started_at=NOW - timedelta(hours=i), detected_at=NOW - timedelta(hours=i),
+                    title=f"{i} " + LONG,
+                    severity="sev2",
+                    service="s" + LONG,
+                    started_at=NOW - timedelta(hours=i),
+                    detected_at=NOW - timedelta(hours=i),
                     channel_id=f"C{i:08d}",
                 )
-            )  # fmt: skip
+            )
         listing = await slash(bot, "/incident", "list", channel=channel)
         assert "more: `incident-bot incidents --open` lists them all" in listing
         assert listing.count("\n") >= 10, "the list shows a good screenful before it cuts"
@@ -117,38 +136,61 @@ async def test_alert_lifecycle_help_and_list_with_hostile_sizes(
         assert refused(fake_slack) == []
 
 
+def container() -> ContainerState:
+    return ContainerState(
+        "c" + LONG, "i" + LONG, False, "waiting", "R", "W" * 2000, False, 9, "Error", 1, NOW
+    )
+
+
 def hostile_report() -> StatusReport:
     revisions = tuple(
         Revision(n, "rs-" + LONG, ("registry.example.com/" + LONG + f":v{n}",) * 3, NOW, 1, {})
         for n in range(10, 0, -1)
     )
     return StatusReport(
-        service="s" + LONG, namespace="n" * 63, deployment="d" + LONG, generated_at=NOW,
-        metrics=tuple(MetricReading(k, 0.45, 0.01) for k in ("error_rate", "latency_p95",
-                                                              "request_rate")),
+        service="s" + LONG,
+        namespace="n" * 63,
+        deployment="d" + LONG,
+        generated_at=NOW,
+        metrics=tuple(
+            MetricReading(k, 0.45, 0.01) for k in ("error_rate", "latency_p95", "request_rate")
+        ),
         alerts=tuple(FiringAlert("A" + LONG, "critical", NOW) for _ in range(40)),
         rollout=RolloutStatus(10, 3, 2, 2, False, "progressing", "M" * 2000),
         revisions=revisions,
-        pods=tuple(PodTrouble("p" + LONG, False, 99, "CrashLoopBackOff" + LONG, NOW,
-                              message="M" * 2000, containers=tuple(
-                                  ContainerState("c" + LONG, "i" + LONG, False, "waiting", "R",
-                                                 "W" * 2000, False, 9, "Error", 1, NOW)
-                                  for _ in range(10)))
-                   for _ in range(40)),
+        pods=tuple(
+            PodTrouble(
+                "p" + LONG,
+                False,
+                99,
+                "CrashLoopBackOff" + LONG,
+                NOW,
+                message="M" * 2000,
+                containers=tuple(container() for _ in range(10)),
+            )
+            for _ in range(40)
+        ),
         events=tuple(EventLine(NOW, "pod/" + LONG, "BackOff", "E" * 1000, 7) for _ in range(40)),
         log_lines=tuple(LogLine("p" + LONG, "L" * 500) for _ in range(100)),
         missing={"kubernetes": "K" * 4000, "prometheus": "P" * 4000, "Logs": "G" * 4000},
         metric_errors={"error_rate": "Q" * 4000},
-    )  # fmt: skip
+    )
 
 
 def hostile_plan(gitops: str | None = None) -> RollbackPlan:
     images = tuple(f"registry.example.com/{LONG}:{i}" for i in range(10))
     return RollbackPlan(
-        namespace="n" * 63, deployment="d" + LONG, resource_version="1", from_revision=12,
-        from_images=images, to_revision=11, to_images=images[::-1],
-        diff=tuple(f"- env {LONG} {i}" for i in range(200)), patch=(), gitops=gitops,
-    )  # fmt: skip
+        namespace="n" * 63,
+        deployment="d" + LONG,
+        resource_version="1",
+        from_revision=12,
+        from_images=images,
+        to_revision=11,
+        to_images=images[::-1],
+        diff=tuple(f"- env {LONG} {i}" for i in range(200)),
+        patch=(),
+        gitops=gitops,
+    )
 
 
 def rendered_messages() -> list[tuple[str, str, list[dict[str, Any]] | None]]:
@@ -156,21 +198,31 @@ def rendered_messages() -> list[tuple[str, str, list[dict[str, Any]] | None]]:
     plan = hostile_plan()
     status = RolloutStatus(10, 3, 2, 2, False, "progressing", "M" * 2000)
     policy = ReminderPolicy(status_update_minutes={"sev1": 1}, no_commander_minutes=1)
-    reminder_input = ReminderInput("INC-" + "9" * 12, "sev1", IncidentStatus.INVESTIGATING,
-                                   NOW - timedelta(days=3))  # fmt: skip
+    reminder_input = ReminderInput(
+        "INC-" + "9" * 12, "sev1", IncidentStatus.INVESTIGATING, NOW - timedelta(days=3)
+    )
     reminders = due_reminders(reminder_input, now=NOW, policy=policy)
     assert reminders
     revs = list(hostile_report().revisions)
-    matchers = tuple({"name": f"label_{i}_{LONG}", "value": "v" * 200, "isRegex": False,
-                      "isEqual": True} for i in range(40))  # fmt: skip
+    matchers = tuple(
+        {"name": f"label_{i}_{LONG}", "value": "v" * 200, "isRegex": False, "isEqual": True}
+        for i in range(40)
+    )
     silence = SilenceView(
         1, "s" * 36, matchers, "U0ONCALL1", NOW, NOW + timedelta(hours=4), "R" * 10_240, True
     )
     past = PastIncident(
-        7, "INC-7", "T" + LONG * 5, Shape(service="s" + LONG), "resolved",
-        NOW - timedelta(days=3), NOW - timedelta(days=3, minutes=-14),
-        NOW - timedelta(days=2), "C1", Fix("summary", "F" * 10_240),
-    )  # fmt: skip
+        7,
+        "INC-7",
+        "T" + LONG * 5,
+        Shape(service="s" + LONG),
+        "resolved",
+        NOW - timedelta(days=3),
+        NOW - timedelta(days=3, minutes=-14),
+        NOW - timedelta(days=2),
+        "C1",
+        Fix("summary", "F" * 10_240),
+    )
     similar = [Similar(past, Likeness.SAME_ALERT)]
     gitops = hostile_plan("G" * 3000)
     return [

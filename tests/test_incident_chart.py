@@ -26,15 +26,23 @@ def points(values: list[float]) -> list[tuple[datetime, float]]:
 @pytest.mark.parametrize(
     ("errors", "marks", "shows", "hides"),
     [
-        ([0.001, 0.45, 0.44, 0.002], [Mark(T + timedelta(minutes=1), "impact start", "start")],
-         ["impact start", "Error rate", "p95 latency"], ["no data"]),
+        (
+            [0.001, 0.45, 0.44, 0.002],
+            [Mark(T + timedelta(minutes=1), "impact start", "start")],
+            ["impact start", "Error rate", "p95 latency"],
+            ["no data"],
+        ),
         ([], [], ["no data"], []),
         ([0.1, float("nan"), 0.2], [], ["Error rate"], ["no data"]),
         ([0.1], [Mark(T - timedelta(hours=2), "long before")], [], ["long before"]),
-        ([0.1], [Mark(T + timedelta(minutes=2), '<script>alert("x")</script>')],
-         ["&lt;script&gt;"], ["<script>"]),
+        (
+            [0.1],
+            [Mark(T + timedelta(minutes=2), '<script>alert("x")</script>')],
+            ["&lt;script&gt;"],
+            ["<script>"],
+        ),
     ],
-)  # fmt: skip
+)
 def test_svg_chart(
     errors: list[float], marks: list[Mark], shows: list[str], hides: list[str]
 ) -> None:

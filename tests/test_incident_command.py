@@ -38,29 +38,43 @@ S = IncidentStatus
         ("HELP sev", Help()),
         # declare
         ("declare Payments 5xx spike", Declare("Payments 5xx spike")),
-        ("declare Payments 5xx spike --sev 1 --service payments",
-         Declare("Payments 5xx spike", "sev1", "payments")),
-        ("declare --service payments --sev SEV2 Checkout down",
-         Declare("Checkout down", "sev2", "payments")),
-        ("declare check-out - broken again --sev=sev3",
-         Declare("check-out - broken again", "sev3")),
-        ('declare "Checkout -- broken --sev 1" --sev 2',
-         Declare("Checkout -- broken --sev 1", "sev2")),
-        ("declare \u201cDB latency &gt; 5s &amp; rising\u201d --severity 4",
-         Declare("DB latency > 5s & rising", "sev4")),
+        (
+            "declare Payments 5xx spike --sev 1 --service payments",
+            Declare("Payments 5xx spike", "sev1", "payments"),
+        ),
+        (
+            "declare --service payments --sev SEV2 Checkout down",
+            Declare("Checkout down", "sev2", "payments"),
+        ),
+        (
+            "declare check-out - broken again --sev=sev3",
+            Declare("check-out - broken again", "sev3"),
+        ),
+        (
+            'declare "Checkout -- broken --sev 1" --sev 2',
+            Declare("Checkout -- broken --sev 1", "sev2"),
+        ),
+        (
+            "declare \u201cDB latency &gt; 5s &amp; rising\u201d --severity 4",
+            Declare("DB latency > 5s & rising", "sev4"),
+        ),
         ("declare  Login broken   for <@U1>  ", Declare("Login broken for <@U1>")),
         ("declare a - b", Declare("a - b")),
         ("declare payments can't connect", Declare("payments can't connect")),
         ("declare x --service=payments", Declare("x", None, "payments")),
         # status
         ("status investigating", SetStatus(S.INVESTIGATING)),
-        ("status identified bad deploy of payment-service",
-         SetStatus(S.IDENTIFIED, "bad deploy of payment-service")),
+        (
+            "status identified bad deploy of payment-service",
+            SetStatus(S.IDENTIFIED, "bad deploy of payment-service"),
+        ),
         ("Status MONITORING", SetStatus(S.MONITORING)),
         ("status mitigated", SetStatus(S.MONITORING)),
         ("status resolved", SetStatus(S.RESOLVED)),
-        ("status resolved rolled back &lt;v42&gt; &amp; verified",
-         SetStatus(S.RESOLVED, "rolled back <v42> & verified")),
+        (
+            "status resolved rolled back &lt;v42&gt; &amp; verified",
+            SetStatus(S.RESOLVED, "rolled back <v42> & verified"),
+        ),
         ("status  identified\n  cause found", SetStatus(S.IDENTIFIED, "cause found")),
         ("status closed", Close()),
         ("close", Close()),
@@ -87,10 +101,14 @@ S = IncidentStatus
         ("note error rate &lt; 1% &amp; falling", Note("error rate < 1% & falling")),
         ("action add a canary stage", Action("add a canary stage")),
         ("action add a canary stage <@U2>", Action("add a canary stage", "U2")),
-        ("action add a canary stage <@U2|bob> --due 2026-12-01",
-         Action("add a canary stage", "U2", date(2026, 12, 1))),
-        ("action --due=2026-12-01 add a canary stage",
-         Action("add a canary stage", None, date(2026, 12, 1))),
+        (
+            "action add a canary stage <@U2|bob> --due 2026-12-01",
+            Action("add a canary stage", "U2", date(2026, 12, 1)),
+        ),
+        (
+            "action --due=2026-12-01 add a canary stage",
+            Action("add a canary stage", None, date(2026, 12, 1)),
+        ),
         ("action ask <@U3> about retries", Action("ask <@U3> about retries")),
         ("action fix --dueling retries", Action("fix --dueling retries")),
         # exports and lists
@@ -105,7 +123,7 @@ S = IncidentStatus
         ("post-mortem", Postmortem()),
         ("list", List()),
     ],
-)  # fmt: skip
+)
 def test_parse(text: str, expected: IncidentCommand) -> None:
     assert parse_incident_command(text) == expected
 
@@ -125,10 +143,16 @@ PICK = "Couldn't tell who that is: type @ and pick the person from Slack's autoc
         ("declare x --service", USAGE["declare"], "--service needs a value"),
         ("declare x --sev 5", USAGE["declare"], None),
         ("declare x --sev high", USAGE["declare"], None),
-        ("declare x --sev 1 --sev 2", USAGE["declare"],
-         "Unknown or repeated option --sev (quote a title with --)"),
-        ("declare x --force", USAGE["declare"],
-         "Unknown or repeated option --force (quote a title with --)"),
+        (
+            "declare x --sev 1 --sev 2",
+            USAGE["declare"],
+            "Unknown or repeated option --sev (quote a title with --)",
+        ),
+        (
+            "declare x --force",
+            USAGE["declare"],
+            "Unknown or repeated option --force (quote a title with --)",
+        ),
         ("status", USAGE["status"], None),
         ("status fixed", USAGE["status"], None),
         ("status closed now", USAGE["close"], None),
@@ -145,8 +169,11 @@ PICK = "Couldn't tell who that is: type @ and pick the person from Slack's autoc
         ("lead alice", USAGE["lead"], None),
         ("lead <@U1> <@U2>", USAGE["lead"], None),
         ("lead <#C123|general>", USAGE["lead"], None),
-        ("lead <!subteam^S0PAY|@payments>", USAGE["lead"],
-         "A role goes to one person, not a user group"),
+        (
+            "lead <!subteam^S0PAY|@payments>",
+            USAGE["lead"],
+            "A role goes to one person, not a user group",
+        ),
         ("role", USAGE["role"], None),
         ("role scribe", USAGE["role"], None),
         ("role scribe @bob", USAGE["role"], PICK),
@@ -160,19 +187,28 @@ PICK = "Couldn't tell who that is: type @ and pick the person from Slack's autoc
         ("action fix retries @bob", USAGE["action"], PICK),
         ("action fix --due", USAGE["action"], "--due needs a date"),
         ("action fix --due=", USAGE["action"], "--due needs a date"),
-        ("action fix --due tomorrow", USAGE["action"],
-         "--due wants a date like 2026-12-01, not 'tomorrow'"),
-        ("action fix --due 2026-13-01", USAGE["action"],
-         "--due wants a date like 2026-12-01, not '2026-13-01'"),
-        ("action fix --due 2026-1-5", USAGE["action"],
-         "--due wants a date like 2026-12-01, not '2026-1-5'"),
+        (
+            "action fix --due tomorrow",
+            USAGE["action"],
+            "--due wants a date like 2026-12-01, not 'tomorrow'",
+        ),
+        (
+            "action fix --due 2026-13-01",
+            USAGE["action"],
+            "--due wants a date like 2026-12-01, not '2026-13-01'",
+        ),
+        (
+            "action fix --due 2026-1-5",
+            USAGE["action"],
+            "--due wants a date like 2026-12-01, not '2026-1-5'",
+        ),
         ("action fix --due 2026-12-01 --due 2026-12-02", USAGE["action"], "Give one --due date"),
         ("timeline pdf", USAGE["timeline"], None),
         ("timeline md csv", USAGE["timeline"], None),
         ("postmortem now", USAGE["postmortem"], None),
         ("list all", USAGE["list"], None),
     ],
-)  # fmt: skip
+)
 def test_parse_errors_say_what_to_type(text: str, usage: str, reason: str | None) -> None:
     with pytest.raises(UsageError) as error:
         parse_incident_command(text)

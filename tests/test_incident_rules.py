@@ -125,15 +125,26 @@ GROUP = {"alertname": "HighErrorRate", "service": "payments"}
         # A group of one: named by its identifying label.
         ({}, [alert("a")], {**GROUP, "pod": "a"}, ["New alert HighErrorRate firing (pod=a)"]),
         # b joins: only the label outside groupLabels/commonLabels tells it from a.
-        ({"a": known("a")}, [alert("a"), alert("b")], GROUP,
-         ["New alert HighErrorRate firing (pod=b)"]),
-        ({"a": known("a"), "b": known("b")}, [alert("a", "resolved", ends=LATER), alert("b")],
-         GROUP, ["Alert HighErrorRate resolved (pod=a)"]),
-        ({"a": known("a", AlertStatus.RESOLVED), "b": known("b")},
-         [alert("a", starts=LATER), alert("b")], GROUP,
-         ["Alert HighErrorRate firing again (pod=a)"]),
+        (
+            {"a": known("a")},
+            [alert("a"), alert("b")],
+            GROUP,
+            ["New alert HighErrorRate firing (pod=b)"],
+        ),
+        (
+            {"a": known("a"), "b": known("b")},
+            [alert("a", "resolved", ends=LATER), alert("b")],
+            GROUP,
+            ["Alert HighErrorRate resolved (pod=a)"],
+        ),
+        (
+            {"a": known("a", AlertStatus.RESOLVED), "b": known("b")},
+            [alert("a", starts=LATER), alert("b")],
+            GROUP,
+            ["Alert HighErrorRate firing again (pod=a)"],
+        ),
     ],
-)  # fmt: skip
+)
 def test_change_texts_name_the_alert_within_its_group(
     state: dict[str, KnownAlert], incoming: list[Alert], common: dict[str, str], texts: list[str]
 ) -> None:

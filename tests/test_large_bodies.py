@@ -71,16 +71,21 @@ async def test_slack_events_read_a_chunked_body_whole(bot: BotRuntime) -> None:
     code, answer = await post_chunked(bot, "/slack/events", body.encode(), headers)
     assert (code, answer) == (200, {"challenge": "c-" + "x" * 50_000})
     over = body + " " * (LIMIT - len(body) + 1)
-    code, answer = await post_chunked(bot, "/slack/events", over.encode(),
-                                      signed_headers(SIGNING_SECRET, over))  # fmt: skip
+    code, answer = await post_chunked(
+        bot, "/slack/events", over.encode(), signed_headers(SIGNING_SECRET, over)
+    )
     assert (code, answer["error"]) == (413, "too_large")
 
 
 def node_alert(i: int, status: str = "firing") -> dict[str, Any]:
     ended = T0 + timedelta(minutes=2) if status == "resolved" else None
     one = alert(f"{i:016x}", status, ends=ended)
-    one["labels"] = {"alertname": "NodeDown", "service": "payments", "pool": "batch",
-                     "node": f"node-{i:04d}"}  # fmt: skip
+    one["labels"] = {
+        "alertname": "NodeDown",
+        "service": "payments",
+        "pool": "batch",
+        "node": f"node-{i:04d}",
+    }
     return one
 
 

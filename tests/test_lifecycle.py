@@ -98,13 +98,21 @@ TRANSITIONS = [
     (S.RESOLVED, S.MONITORING, True, None),
     (S.RESOLVED, S.RESOLVED, True, ALREADY[S.RESOLVED]),
     (S.RESOLVED, S.CLOSED, True, OPEN_TO),
-    (S.INVESTIGATING, S.IDENTIFIED, True, "not resolved (it is investigating); use: "
-     "/incident status identified"),
-    (S.MONITORING, S.INVESTIGATING, True, "not resolved (it is monitoring); use: "
-     "/incident status investigating"),
+    (
+        S.INVESTIGATING,
+        S.IDENTIFIED,
+        True,
+        "not resolved (it is investigating); use: /incident status identified",
+    ),
+    (
+        S.MONITORING,
+        S.INVESTIGATING,
+        True,
+        "not resolved (it is monitoring); use: /incident status investigating",
+    ),
     (S.MONITORING, S.RESOLVED, True, OPEN_TO),
     (S.CLOSED, S.INVESTIGATING, True, FINAL),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("start", "to", "reopen", "refusal"), TRANSITIONS)
@@ -167,16 +175,30 @@ def test_milestones_stamped_and_cleared(
 @pytest.mark.parametrize(
     ("start", "to", "reopen", "details"),
     [
-        (S.INVESTIGATING, S.RESOLVED, False,
-         {"stamped": "identified_at mitigated_at resolved_at", "summary": SUMMARY}),
-        (S.MONITORING, S.INVESTIGATING, False,
-         {"cleared": "identified_at=2026-11-26T14:42:00.000Z "
-                     "mitigated_at=2026-11-26T14:52:00.000Z"}),
-        (S.RESOLVED, S.MONITORING, True,
-         {"cleared": "resolved_at=2026-11-26T15:02:00.000Z", "previous_summary": "old summary"}),
+        (
+            S.INVESTIGATING,
+            S.RESOLVED,
+            False,
+            {"stamped": "identified_at mitigated_at resolved_at", "summary": SUMMARY},
+        ),
+        (
+            S.MONITORING,
+            S.INVESTIGATING,
+            False,
+            {
+                "cleared": "identified_at=2026-11-26T14:42:00.000Z "
+                "mitigated_at=2026-11-26T14:52:00.000Z"
+            },
+        ),
+        (
+            S.RESOLVED,
+            S.MONITORING,
+            True,
+            {"cleared": "resolved_at=2026-11-26T15:02:00.000Z", "previous_summary": "old summary"},
+        ),
         (S.RESOLVED, S.CLOSED, False, {"stamped": "closed_at"}),
     ],
-)  # fmt: skip
+)
 def test_event_keeps_the_history(
     start: IncidentStatus, to: IncidentStatus, reopen: bool, details: Mapping[str, str]
 ) -> None:
@@ -339,14 +361,26 @@ UNKNOWN_ROLE = (
         ({}, "comms", (), "communications", "<@U1> made <@U2> the communications", None),
         ({}, "scribe", (), "scribe", "<@U1> made <@U2> the scribe", None),
         ({}, "liaison", ("Liaison",), "liaison", "<@U1> made <@U2> the liaison", None),
-        ({"commander": "U7"}, "lead", (), "commander",
-         "<@U1> made <@U2> the commander (was <@U7>)", None),
+        (
+            {"commander": "U7"},
+            "lead",
+            (),
+            "commander",
+            "<@U1> made <@U2> the commander (was <@U7>)",
+            None,
+        ),
         ({"commander": "U2"}, "lead", (), None, None, "<@U2> is already the commander"),
         ({}, "liaison", (), None, None, UNKNOWN_ROLE.format("liaison", "")),
-        ({}, "ops", ("liaison", "customer-support"), None, None,
-         UNKNOWN_ROLE.format("ops", ", liaison, customer-support")),
+        (
+            {},
+            "ops",
+            ("liaison", "customer-support"),
+            None,
+            None,
+            UNKNOWN_ROLE.format("ops", ", liaison, customer-support"),
+        ),
     ],
-)  # fmt: skip
+)
 def test_assign_role(
     roles: dict[str, str],
     role: str,

@@ -21,10 +21,14 @@ STARTED = datetime(2026, 11, 26, 10, 12, 55, 272000, tzinfo=UTC)
 
 def card(status: IncidentStatus = IncidentStatus.INVESTIGATING, **extra: object) -> IncidentCard:
     values: dict[str, object] = {
-        "ref": "INC-7", "title": "PaymentsDown on payments: Payments service is down",
-        "severity": "sev1", "status": status, "service": "payments", "channel_id": "C1",
+        "ref": "INC-7",
+        "title": "PaymentsDown on payments: Payments service is down",
+        "severity": "sev1",
+        "status": status,
+        "service": "payments",
+        "channel_id": "C1",
         "started_at": STARTED,
-    }  # fmt: skip
+    }
     values.update(extra)
     return IncidentCard(**values)  # type: ignore[arg-type]
 

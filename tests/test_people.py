@@ -31,15 +31,17 @@ NAMES = {"U0DANA": "dana", "U0SAM": "Sam Lee"}
 @pytest.mark.parametrize(
     ("text", "labelled"),
     [
-        ("<@U0DANA> made <@U0SAM> the commander",
-         "<@U0DANA|dana> made <@U0SAM|Sam Lee> the commander"),
+        (
+            "<@U0DANA> made <@U0SAM> the commander",
+            "<@U0DANA|dana> made <@U0SAM|Sam Lee> the commander",
+        ),
         ("<@U0DANA|old name> ran it", "<@U0DANA|dana> ran it"),  # Slack's label is replaced
         ("<@U0NOBODY> stays an id", "<@U0NOBODY> stays an id"),
         ("no mention, @U0DANA typed by hand", "no mention, @U0DANA typed by hand"),
         ("<#C0INC|inc> and <!here>", "<#C0INC|inc> and <!here>"),
         ("", ""),
     ],
-)  # fmt: skip
+)
 def test_label_mentions(text: str, labelled: str) -> None:
     assert label_mentions(text, NAMES) == labelled
 
@@ -104,12 +106,16 @@ async def test_names_are_asked_of_slack_once_and_kept(
 async def incident_with_events(store: IncidentStore) -> Incident:
     incident = await store.save(
         Incident(
-            title="HighErrorRate on payments", severity="sev1", service="payments",
-            started_at=T0, detected_at=T0 + timedelta(seconds=60),
-            acknowledged_at=T0 + timedelta(seconds=90), commander="U0SAM",
+            title="HighErrorRate on payments",
+            severity="sev1",
+            service="payments",
+            started_at=T0,
+            detected_at=T0 + timedelta(seconds=60),
+            acknowledged_at=T0 + timedelta(seconds=90),
+            commander="U0SAM",
             roles={"commander": "U0SAM"},
         )
-    )  # fmt: skip
+    )
     assert incident.id is not None
     rows: list[dict[str, Any]] = [
         {"kind": "acknowledged", "actor": "U0DANA", "text": "Acknowledged by <@U0DANA>"},
@@ -120,10 +126,13 @@ async def incident_with_events(store: IncidentStore) -> Incident:
         at = T0 + timedelta(seconds=90 + i)
         await store.add_event(
             TimelineEvent(
-                incident_id=incident.id, occurred_at=at, recorded_at=at,
-                source_key=f"people:{i}", **row,
+                incident_id=incident.id,
+                occurred_at=at,
+                recorded_at=at,
+                source_key=f"people:{i}",
+                **row,
             )
-        )  # fmt: skip
+        )
     return incident
 
 

@@ -29,9 +29,13 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 def file(**fields: Any) -> dict[str, Any]:
     return {
-        "id": "F1", "mimetype": "image/png", "size": 1000, "name": "graph.png",
-        "url_private": "https://files.slack.com/files-pri/T1-F1/graph.png", **fields,
-    }  # fmt: skip
+        "id": "F1",
+        "mimetype": "image/png",
+        "size": 1000,
+        "name": "graph.png",
+        "url_private": "https://files.slack.com/files-pri/T1-F1/graph.png",
+        **fields,
+    }
 
 
 @pytest.mark.parametrize(
@@ -77,9 +81,12 @@ def test_token_host_rule() -> None:
 def fake_file(slack: FakeSlack, file_id: str, name: str, content: bytes) -> dict[str, Any]:
     slack.files[file_id] = FakeFile(file_id, name, len(content), content=content, uploaded=True)
     return {
-        "id": file_id, "name": name, "mimetype": "image/png", "size": len(content),
+        "id": file_id,
+        "name": name,
+        "mimetype": "image/png",
+        "size": len(content),
         "url_private": slack.private_url(file_id),
-    }  # fmt: skip
+    }
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -98,12 +105,17 @@ async def test_pinned_graph_is_kept_and_shown_on_the_page(
     await event(
         page_bot,
         {
-            "type": "pin_added", "user": "U0ONCALL1", "channel_id": incident.channel_id,
-            "item": {"type": "message", "channel": incident.channel_id,
-                     "message": {**message, "files": files}},
+            "type": "pin_added",
+            "user": "U0ONCALL1",
+            "channel_id": incident.channel_id,
+            "item": {
+                "type": "message",
+                "channel": incident.channel_id,
+                "message": {**message, "files": files},
+            },
         },
         event_id="EvPINIMG",
-    )  # fmt: skip
+    )
 
     async def kept() -> list[str]:
         rows = await page_bot.store.timeline_of_kinds(1, ["pinned_message"])

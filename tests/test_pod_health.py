@@ -38,10 +38,16 @@ UNSCHEDULABLE = {
     "spec": {"containers": [{"name": "app", "image": "pay:v2"}]},
     "status": {
         "phase": "Pending",
-        "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
-                        "message": "0/3 nodes are available: 3 Insufficient cpu."}],
+        "conditions": [
+            {
+                "type": "PodScheduled",
+                "status": "False",
+                "reason": "Unschedulable",
+                "message": "0/3 nodes are available: 3 Insufficient cpu.",
+            }
+        ],
     },
-}  # fmt: skip
+}
 PENDING_NO_CONDITION = {
     "metadata": {"name": "waiting-for-scheduler"},
     "spec": {"containers": [{"name": "app", "image": "pay:v2"}]},
@@ -52,10 +58,21 @@ PULL = {
     "spec": {"containers": [{"name": "app", "image": "pay:v2.3.2"}]},
     "status": {
         "phase": "Pending",
-        "containerStatuses": [cstatus("app", "pay:v2.3.2", ready=False, state={"waiting": {
-            "reason": "ImagePullBackOff", "message": 'Back-off pulling image "pay:v2.3.2"'}})],
+        "containerStatuses": [
+            cstatus(
+                "app",
+                "pay:v2.3.2",
+                ready=False,
+                state={
+                    "waiting": {
+                        "reason": "ImagePullBackOff",
+                        "message": 'Back-off pulling image "pay:v2.3.2"',
+                    }
+                },
+            )
+        ],
     },
-}  # fmt: skip
+}
 INIT_CRASH = {
     "metadata": {"name": "init"},
     "spec": {
@@ -64,51 +81,92 @@ INIT_CRASH = {
     },
     "status": {
         "phase": "Pending",
-        "initContainerStatuses": [cstatus("migrate", "migrate:v7", ready=False, restartCount=3,
-            state={"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s"}},
-            lastState={"terminated": {"reason": "Error", "exitCode": 1,
-                                      "finishedAt": "2026-11-26T14:39:00Z"}})],
-        "containerStatuses": [cstatus("app", "pay:v2", ready=False,
-                                      state={"waiting": {"reason": "PodInitializing"}})],
+        "initContainerStatuses": [
+            cstatus(
+                "migrate",
+                "migrate:v7",
+                ready=False,
+                restartCount=3,
+                state={"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s"}},
+                lastState={
+                    "terminated": {
+                        "reason": "Error",
+                        "exitCode": 1,
+                        "finishedAt": "2026-11-26T14:39:00Z",
+                    }
+                },
+            )
+        ],
+        "containerStatuses": [
+            cstatus("app", "pay:v2", ready=False, state={"waiting": {"reason": "PodInitializing"}})
+        ],
     },
-}  # fmt: skip
+}
 SIDECAR_CRASH = {
     "metadata": {"name": "sidecar"},
-    "spec": {"containers": [{"name": "app", "image": "pay:v2"},
-                            {"name": "proxy", "image": "envoy:1.30"}]},
+    "spec": {
+        "containers": [{"name": "app", "image": "pay:v2"}, {"name": "proxy", "image": "envoy:1.30"}]
+    },
     "status": {
         "phase": "Running",
         "containerStatuses": [
             cstatus("app", "pay:v2", ready=True, state={"running": {}}),
-            cstatus("proxy", "envoy:1.30", ready=False, restartCount=6,
-                    state={"waiting": {"reason": "CrashLoopBackOff"}},
-                    lastState={"terminated": {"reason": "OOMKilled", "exitCode": 137,
-                                              "finishedAt": "2026-11-26T14:38:00Z"}}),
+            cstatus(
+                "proxy",
+                "envoy:1.30",
+                ready=False,
+                restartCount=6,
+                state={"waiting": {"reason": "CrashLoopBackOff"}},
+                lastState={
+                    "terminated": {
+                        "reason": "OOMKilled",
+                        "exitCode": 137,
+                        "finishedAt": "2026-11-26T14:38:00Z",
+                    }
+                },
+            ),
         ],
     },
-}  # fmt: skip
+}
 EVICTED = {
     "metadata": {"name": "evicted"},
     "status": {"phase": "Failed", "reason": "Evicted", "message": "low on resource: memory"},
 }
 # Schema drift: fields missing, null, or of another type than the docs say.
-DRIFTED = {"metadata": {"name": "drift"}, "status": {"containerStatuses": [
-    {"name": "app"}, "not an object", {"state": None, "restartCount": "x", "ready": "yes"},
-]}}  # fmt: skip
+DRIFTED = {
+    "metadata": {"name": "drift"},
+    "status": {
+        "containerStatuses": [
+            {"name": "app"},
+            "not an object",
+            {"state": None, "restartCount": "x", "ready": "yes"},
+        ]
+    },
+}
 
 
 @pytest.mark.parametrize(
     ("p", "expected"),
     [
         (pod("ok", ready=True), None),
-        (pod("crash", ready=False, restarts=5, waiting="CrashLoopBackOff"),
-         ("crash", "CrashLoopBackOff", None)),
-        (pod("oom", ready=True, restarts=1, terminated=("OOMKilled", NOW - timedelta(minutes=3))),
-         ("oom", "OOMKilled", None)),
-        (pod("old", ready=True, restarts=1, terminated=("OOMKilled", NOW - timedelta(hours=2))),
-         None),
-        (UNSCHEDULABLE,
-         ("unsched", "Unschedulable", "0/3 nodes are available: 3 Insufficient cpu.")),
+        (
+            pod("crash", ready=False, restarts=5, waiting="CrashLoopBackOff"),
+            ("crash", "CrashLoopBackOff", None),
+        ),
+        (
+            pod(
+                "oom", ready=True, restarts=1, terminated=("OOMKilled", NOW - timedelta(minutes=3))
+            ),
+            ("oom", "OOMKilled", None),
+        ),
+        (
+            pod("old", ready=True, restarts=1, terminated=("OOMKilled", NOW - timedelta(hours=2))),
+            None,
+        ),
+        (
+            UNSCHEDULABLE,
+            ("unsched", "Unschedulable", "0/3 nodes are available: 3 Insufficient cpu."),
+        ),
         (PULL, ("pull", "ImagePullBackOff", 'Back-off pulling image "pay:v2.3.2"')),
         (INIT_CRASH, ("init", "Init:CrashLoopBackOff", "back-off 40s")),
         (SIDECAR_CRASH, ("sidecar", "CrashLoopBackOff", None)),
@@ -116,7 +174,7 @@ DRIFTED = {"metadata": {"name": "drift"}, "status": {"containerStatuses": [
         (DRIFTED, ("drift", None, None)),
         ({}, ("?", None, None)),
     ],
-)  # fmt: skip
+)
 def test_pod_trouble(
     p: dict[str, Any], expected: tuple[str, str | None, str | None] | None
 ) -> None:
@@ -125,17 +183,24 @@ def test_pod_trouble(
 
 
 def test_failed_scheduling_event_explains_a_pending_pod_without_condition() -> None:
-    event = {"reason": "FailedScheduling", "involvedObject": {"name": "waiting-for-scheduler"},
-             "message": "0/3 nodes are available: 3 node(s) had untolerated taint.",
-             "lastTimestamp": "2026-11-26T14:39:00Z"}  # fmt: skip
+    event = {
+        "reason": "FailedScheduling",
+        "involvedObject": {"name": "waiting-for-scheduler"},
+        "message": "0/3 nodes are available: 3 node(s) had untolerated taint.",
+        "lastTimestamp": "2026-11-26T14:39:00Z",
+    }
     (found,) = pod_trouble([PENDING_NO_CONDITION], now=NOW, window=WINDOW, events=[event])
     assert (found.reason, found.message) == ("FailedScheduling", event["message"])
 
 
 def test_newest_failed_scheduling_message_wins() -> None:
     def event(message: str, at: str) -> dict[str, Any]:
-        return {"reason": "FailedScheduling", "involvedObject": {"name": "p"},
-                "message": message, "lastTimestamp": at}  # fmt: skip
+        return {
+            "reason": "FailedScheduling",
+            "involvedObject": {"name": "p"},
+            "message": message,
+            "lastTimestamp": at,
+        }
 
     events = [event("new", "2026-11-26T14:39:00Z"), event("old", "2026-11-26T14:30:00Z")]
     assert scheduling_failures(events) == {"p": "new"}

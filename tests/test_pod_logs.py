@@ -16,18 +16,32 @@ from bot.core.pod_logs import (
 NOW = datetime(2026, 11, 26, 14, 40, tzinfo=UTC)
 
 
-def container(name: str, *, ready: bool = True, restarts: int = 0, waiting: str | None = None,
-              init: bool = False, completed: bool = False) -> dict[str, Any]:  # fmt: skip
+def container(
+    name: str,
+    *,
+    ready: bool = True,
+    restarts: int = 0,
+    waiting: str | None = None,
+    init: bool = False,
+    completed: bool = False,
+) -> dict[str, Any]:
     state: dict[str, Any] = {"running": {}}
     if waiting:
         state = {"waiting": {"reason": waiting}}
     if completed:
         state = {"terminated": {"reason": "Completed", "exitCode": 0}}
-    status = {"name": name, "image": f"{name}:1", "ready": ready, "restartCount": restarts,
-              "state": state, "_init": init}  # fmt: skip
+    status = {
+        "name": name,
+        "image": f"{name}:1",
+        "ready": ready,
+        "restartCount": restarts,
+        "state": state,
+        "_init": init,
+    }
     if restarts:
-        status["lastState"] = {"terminated": {"reason": "Error", "exitCode": 1,
-                                              "finishedAt": "2026-11-26T14:39:00Z"}}  # fmt: skip
+        status["lastState"] = {
+            "terminated": {"reason": "Error", "exitCode": 1, "finishedAt": "2026-11-26T14:39:00Z"}
+        }
     return status
 
 
@@ -39,11 +53,16 @@ def pod(name: str, created: int, *containers: dict[str, Any]) -> dict[str, Any]:
     ready = all(c["ready"] for c in regular)
     return {
         "metadata": {"name": name, "creationTimestamp": f"2026-11-26T14:{created:02d}:00Z"},
-        "spec": {"initContainers": [{"name": c["name"]} for c in init],
-                 "containers": [{"name": c["name"]} for c in regular]},
-        "status": {"initContainerStatuses": init, "containerStatuses": regular,
-                   "conditions": [{"type": "Ready", "status": str(ready)}]},
-    }  # fmt: skip
+        "spec": {
+            "initContainers": [{"name": c["name"]} for c in init],
+            "containers": [{"name": c["name"]} for c in regular],
+        },
+        "status": {
+            "initContainerStatuses": init,
+            "containerStatuses": regular,
+            "conditions": [{"type": "Ready", "status": str(ready)}],
+        },
+    }
 
 
 HEALTHY_OLD = pod("web-old", 1, container("web"))
@@ -60,40 +79,60 @@ TWO = pod(
 )
 INIT_DONE = pod("web-init", 25, container("migrate", init=True, completed=True), container("web"))
 INIT_FAIL = pod(
-    "web-initfail", 26,
+    "web-initfail",
+    26,
     container("migrate", init=True, ready=False, restarts=3, waiting="CrashLoopBackOff"),
     container("web", ready=False, waiting="PodInitializing"),
-)  # fmt: skip
+)
 
 
 def reads(*pods: dict[str, Any], max_pods: int = 5) -> list[tuple[str, str, bool, str]]:
     trouble = pod_trouble(pods, now=NOW, window=timedelta(minutes=15))
-    return [(r.pod, r.container, r.previous, r.label)
-            for r in log_reads(pods, trouble, max_pods=max_pods)]  # fmt: skip
+    return [
+        (r.pod, r.container, r.previous, r.label)
+        for r in log_reads(pods, trouble, max_pods=max_pods)
+    ]
 
 
 @pytest.mark.parametrize(
     ("pods", "expected"),
     [
         # Healthy pods: the newest first, current logs only.
-        ([HEALTHY_OLD, HEALTHY_NEW], [("web-new", "web", False, "web-new"),
-                                      ("web-old", "web", False, "web-old")]),
+        (
+            [HEALTHY_OLD, HEALTHY_NEW],
+            [("web-new", "web", False, "web-new"), ("web-old", "web", False, "web-old")],
+        ),
         # The crash-looping pod comes first, its previous container before its current one.
-        ([HEALTHY_NEW, CRASHING], [("web-crash", "web", True, "web-crash (previous)"),
-                                   ("web-crash", "web", False, "web-crash"),
-                                   ("web-new", "web", False, "web-new")]),
+        (
+            [HEALTHY_NEW, CRASHING],
+            [
+                ("web-crash", "web", True, "web-crash (previous)"),
+                ("web-crash", "web", False, "web-crash"),
+                ("web-new", "web", False, "web-new"),
+            ],
+        ),
         # A container that never ran has no log to read.
         ([PULLING], []),
         # Several containers: each read, labelled with the container.
-        ([TWO], [("web-two", "proxy", True, "web-two/proxy (previous)"),
-                 ("web-two", "proxy", False, "web-two/proxy"),
-                 ("web-two", "web", False, "web-two/web")]),
+        (
+            [TWO],
+            [
+                ("web-two", "proxy", True, "web-two/proxy (previous)"),
+                ("web-two", "proxy", False, "web-two/proxy"),
+                ("web-two", "web", False, "web-two/web"),
+            ],
+        ),
         # A completed init container is skipped; a failing one is read.
         ([INIT_DONE], [("web-init", "web", False, "web-init/web")]),
-        ([INIT_FAIL], [("web-initfail", "migrate", True, "web-initfail/migrate (previous)"),
-                       ("web-initfail", "migrate", False, "web-initfail/migrate")]),
+        (
+            [INIT_FAIL],
+            [
+                ("web-initfail", "migrate", True, "web-initfail/migrate (previous)"),
+                ("web-initfail", "migrate", False, "web-initfail/migrate"),
+            ],
+        ),
     ],
-)  # fmt: skip
+)
 def test_log_reads(pods: list[dict[str, Any]], expected: list[tuple[str, str, bool, str]]) -> None:
     assert reads(*pods) == expected
 

@@ -126,8 +126,15 @@ def test_draft_lists_given_and_noted_action_items() -> None:
 
 
 def test_draft_of_a_bare_incident_has_placeholders_not_errors() -> None:
-    bare = replace(INCIDENT, acknowledged_at=None, identified_at=None, mitigated_at=None,
-                   resolved_at=None, summary=None, commander=None)  # fmt: skip
+    bare = replace(
+        INCIDENT,
+        acknowledged_at=None,
+        identified_at=None,
+        mitigated_at=None,
+        resolved_at=None,
+        summary=None,
+        commander=None,
+    )
     draft = render_postmortem(PostmortemContext(incident=bare, events=[], now=at(55)))
     assert "_TODO: two or three sentences" in draft
     assert "| Time to mitigate | mitigated - impact start (the impact's length) | — |" in draft
@@ -176,26 +183,50 @@ def test_template_errors_say_which_line(template: str, reason: str) -> None:
     [
         # From the whole-second times printed beside them: 14:30:00.5 to 14:32:05.75 is
         # printed 14:30:00 to 14:32:05, so 2m 5s, never 2m 5.25s shown as "2m 5s" elsewhere.
-        ({}, {"time_to_detect": timedelta(seconds=125),
-              "time_to_acknowledge": timedelta(seconds=65),
-              "time_to_identify": timedelta(minutes=10),
-              "time_to_mitigate": timedelta(minutes=15, seconds=30),
-              "time_to_resolve": timedelta(minutes=20)}),
-        ({"acknowledged_at": None, "identified_at": None, "mitigated_at": None,
-          "resolved_at": None},
-         {"time_to_detect": timedelta(seconds=125), "time_to_acknowledge": None,
-          "time_to_identify": None, "time_to_mitigate": None, "time_to_resolve": None}),
-        ({"detected_at": at(30)}, {"time_to_detect": timedelta(0),
-                                   "time_to_acknowledge": timedelta(minutes=3, seconds=10)}),
+        (
+            {},
+            {
+                "time_to_detect": timedelta(seconds=125),
+                "time_to_acknowledge": timedelta(seconds=65),
+                "time_to_identify": timedelta(minutes=10),
+                "time_to_mitigate": timedelta(minutes=15, seconds=30),
+                "time_to_resolve": timedelta(minutes=20),
+            },
+        ),
+        (
+            {
+                "acknowledged_at": None,
+                "identified_at": None,
+                "mitigated_at": None,
+                "resolved_at": None,
+            },
+            {
+                "time_to_detect": timedelta(seconds=125),
+                "time_to_acknowledge": None,
+                "time_to_identify": None,
+                "time_to_mitigate": None,
+                "time_to_resolve": None,
+            },
+        ),
+        (
+            {"detected_at": at(30)},
+            {
+                "time_to_detect": timedelta(0),
+                "time_to_acknowledge": timedelta(minutes=3, seconds=10),
+            },
+        ),
     ],
-)  # fmt: skip
+)
 def test_durations(changes: dict[str, object], expected: dict[str, timedelta | None]) -> None:
     got = durations(replace(INCIDENT, **changes))  # type: ignore[arg-type]
     assert {k: got[k] for k in expected} == expected
     assert set(got) == {
-        "time_to_detect", "time_to_acknowledge", "time_to_identify",
-        "time_to_mitigate", "time_to_resolve",
-    }  # fmt: skip
+        "time_to_detect",
+        "time_to_acknowledge",
+        "time_to_identify",
+        "time_to_mitigate",
+        "time_to_resolve",
+    }
 
 
 @pytest.mark.parametrize(
@@ -234,9 +265,9 @@ def test_format_percent(value: float | None, text: str) -> None:
         ("fix the pool @bob --due=2024-07-01", ActionItem("fix the pool", "@bob", JULY_1)),
         ("fix --due 2024-07-01 the pool <@W9>", ActionItem("fix the pool", "<@W9>", JULY_1)),
         ("ask @bob about   the pool @alice", ActionItem("ask @bob about the pool", "@alice")),
-        ("  add alert, \"pool\" ü 👍  ", ActionItem('add alert, "pool" ü 👍')),
+        ('  add alert, "pool" ü 👍  ', ActionItem('add alert, "pool" ü 👍')),
     ],
-)  # fmt: skip
+)
 def test_parse_action(text: str, item: ActionItem) -> None:
     assert parse_action(text) == item
 

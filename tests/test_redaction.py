@@ -50,7 +50,7 @@ LINES = [
     ("ERROR ssh://git@github.com/org/repo clone failed",) * 2,
     ("ERROR token: ****", "ERROR token: ****"),
     ("ERROR 5xx rate 45% on payments", "ERROR 5xx rate 45% on payments"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("line", "masked"), LINES, ids=[f"line{i}" for i in range(len(LINES))])
@@ -90,9 +90,19 @@ def test_slack_network_errors_read_as_one_phrase() -> None:
 
 @pytest.mark.parametrize(
     ("ref", "expected"),
-    [("INC-7", 7), ("inc-7", 7), (" 7 ", 7), ("INC-²", None), ("²", None), ("٣", None),
-     ("9" * 5000, None), ("INC-" + "9" * 19, None), ("INC--1", None), ("", None)],
-)  # fmt: skip
+    [
+        ("INC-7", 7),
+        ("inc-7", 7),
+        (" 7 ", 7),
+        ("INC-²", None),
+        ("²", None),
+        ("٣", None),
+        ("9" * 5000, None),
+        ("INC-" + "9" * 19, None),
+        ("INC--1", None),
+        ("", None),
+    ],
+)
 def test_refs_that_are_not_numbers_are_refused_not_crashed_on(
     ref: str, expected: int | None
 ) -> None:

@@ -53,19 +53,31 @@ LEADERLESS = replace(LED, severity="sev4", commander=None)  # sev4: no status nu
         (replace(LED, last_nudged_at={SU: at(33)}), at(63), [(SU, at(63))]),
         # a status update after the nudge starts the count again
         (replace(LED, last_nudged_at={SU: at(30)}, last_status_update_at=at(40)), at(69), []),
-        (replace(LED, last_nudged_at={SU: at(30)}, last_status_update_at=at(40)), at(70),
-         [(SU, at(70))]),
+        (
+            replace(LED, last_nudged_at={SU: at(30)}, last_status_update_at=at(40)),
+            at(70),
+            [(SU, at(70))],
+        ),
         # snoozed after a nudge: waits, then comes back at the snooze's end
         (replace(LED, last_nudged_at={SU: at(30)}, snoozed_until={SU: at(45)}), at(44), []),
-        (replace(LED, last_nudged_at={SU: at(30)}, snoozed_until={SU: at(45)}), at(45),
-         [(SU, at(45))]),
+        (
+            replace(LED, last_nudged_at={SU: at(30)}, snoozed_until={SU: at(45)}),
+            at(45),
+            [(SU, at(45))],
+        ),
         (replace(LED, last_nudged_at={SU: at(30)}, snoozed_until={SU: at(90)}), at(60), []),
-        (replace(LED, last_nudged_at={SU: at(30)}, snoozed_until={SU: at(90)}), at(90),
-         [(SU, at(90))]),
+        (
+            replace(LED, last_nudged_at={SU: at(30)}, snoozed_until={SU: at(90)}),
+            at(90),
+            [(SU, at(90))],
+        ),
         # a snooze that already brought its nudge is spent
         (replace(LED, last_nudged_at={SU: at(45)}, snoozed_until={SU: at(45)}), at(74), []),
-        (replace(LED, last_nudged_at={SU: at(45)}, snoozed_until={SU: at(45)}), at(75),
-         [(SU, at(75))]),
+        (
+            replace(LED, last_nudged_at={SU: at(45)}, snoozed_until={SU: at(45)}),
+            at(75),
+            [(SU, at(75))],
+        ),
         # a snooze still running holds back the first nudge too
         (replace(LED, snoozed_until={SU: at(40)}), at(39), []),
         (replace(LED, snoozed_until={SU: at(40)}), at(40), [(SU, at(40))]),
@@ -73,13 +85,20 @@ LEADERLESS = replace(LED, severity="sev4", commander=None)  # sev4: no status nu
         (LEADERLESS, at(10) - timedelta(seconds=1), []),
         (LEADERLESS, at(10), [(NC, at(10))]),
         (replace(LEADERLESS, last_nudged_at={NC: at(10)}), at(600), []),
-        (replace(LEADERLESS, last_nudged_at={NC: at(10)}, snoozed_until={NC: at(25)}), at(24),
-         []),
-        (replace(LEADERLESS, last_nudged_at={NC: at(10)}, snoozed_until={NC: at(25)}), at(25),
-         [(NC, at(25))]),
+        (replace(LEADERLESS, last_nudged_at={NC: at(10)}, snoozed_until={NC: at(25)}), at(24), []),
+        (
+            replace(LEADERLESS, last_nudged_at={NC: at(10)}, snoozed_until={NC: at(25)}),
+            at(25),
+            [(NC, at(25))],
+        ),
         # a commander named meanwhile: no more no_commander nudges, snoozed or not
-        (replace(LEADERLESS, commander="U1", last_nudged_at={NC: at(10)},
-                 snoozed_until={NC: at(25)}), at(25), []),
+        (
+            replace(
+                LEADERLESS, commander="U1", last_nudged_at={NC: at(10)}, snoozed_until={NC: at(25)}
+            ),
+            at(25),
+            [],
+        ),
         # both, earliest first
         (replace(LED, commander=None), at(30), [(NC, at(10)), (SU, at(30))]),
         # only while open
@@ -88,7 +107,7 @@ LEADERLESS = replace(LED, severity="sev4", commander=None)  # sev4: no status nu
         (replace(LED, status=S.RESOLVED, commander=None), at(600), []),
         (replace(LED, status=S.CLOSED, commander=None), at(600), []),
     ],
-)  # fmt: skip
+)
 def test_due_reminders(
     incident: ReminderInput, now: datetime, expected: list[tuple[ReminderKind, datetime]]
 ) -> None:
@@ -108,15 +127,26 @@ def test_key_is_the_same_on_every_replica() -> None:
 @pytest.mark.parametrize(
     ("incident", "now", "text"),
     [
-        (LED, at(30), "<@U1> INC-7 (sev1, investigating) has had no status update for 30m. "
-         "Post one: `/incident status <status> <what changed>`"),
-        (replace(LED, commander=None, last_nudged_at={NC: at(10)}), at(41),
-         "<!here> INC-7 (sev1, investigating) has had no status update for 41m. "
-         "Post one: `/incident status <status> <what changed>`"),
-        (LEADERLESS, at(10), "<!here> INC-7 (sev4) has had no commander for 10m. "
-         "Someone take the lead: `/incident lead @you`"),
+        (
+            LED,
+            at(30),
+            "<@U1> INC-7 (sev1, investigating) has had no status update for 30m. "
+            "Post one: `/incident status <status> <what changed>`",
+        ),
+        (
+            replace(LED, commander=None, last_nudged_at={NC: at(10)}),
+            at(41),
+            "<!here> INC-7 (sev1, investigating) has had no status update for 41m. "
+            "Post one: `/incident status <status> <what changed>`",
+        ),
+        (
+            LEADERLESS,
+            at(10),
+            "<!here> INC-7 (sev4) has had no commander for 10m. "
+            "Someone take the lead: `/incident lead @you`",
+        ),
     ],
-)  # fmt: skip
+)
 def test_reminder_text(incident: ReminderInput, now: datetime, text: str) -> None:
     (reminder,) = due_reminders(incident, now=now, policy=POLICY)
     assert reminder.text == text
@@ -149,12 +179,22 @@ def run_clock(
     [
         (LED, 100, None, ["status_update@30", "status_update@60", "status_update@90"]),
         (replace(LED, commander=None), 35, None, ["no_commander@10", "status_update@30"]),
-        (LED, 100, 15, ["status_update@30", "status_update@45", "status_update@60",
-                        "status_update@75", "status_update@90"]),
+        (
+            LED,
+            100,
+            15,
+            [
+                "status_update@30",
+                "status_update@45",
+                "status_update@60",
+                "status_update@75",
+                "status_update@90",
+            ],
+        ),
         (LEADERLESS, 100, 60, ["no_commander@10", "no_commander@70"]),
         (replace(LED, status=S.RESOLVED), 100, None, []),
     ],
-)  # fmt: skip
+)
 def test_due_reminders_fire_once_on_a_running_clock(
     incident: ReminderInput, until: float, snooze_minutes: int | None, nudges: list[str]
 ) -> None:
@@ -183,12 +223,16 @@ def test_snooze_refuses_nonsense(kind: str, minutes: int) -> None:
     ("policy", "incident", "now", "expected"),
     [
         (ReminderPolicy(status_update_minutes={"sev1": 5}), LED, at(5), [(SU, at(5))]),
-        (ReminderPolicy(status_update_minutes={"sev1": 5}), replace(LED, severity="sev2"),
-         at(600), []),
+        (
+            ReminderPolicy(status_update_minutes={"sev1": 5}),
+            replace(LED, severity="sev2"),
+            at(600),
+            [],
+        ),
         (ReminderPolicy(no_commander_minutes=None), LEADERLESS, at(600), []),
         (ReminderPolicy(no_commander_minutes=3), LEADERLESS, at(3), [(NC, at(3))]),
     ],
-)  # fmt: skip
+)
 def test_policy_is_configurable(
     policy: ReminderPolicy,
     incident: ReminderInput,

@@ -171,78 +171,135 @@ async def story(store: IncidentStore) -> Incident:
     iid = incident.id
     await store.save(
         IncidentAlert(
-            incident_id=iid, fingerprint="fp1", status="resolved", starts_at=T0, ends_at=at(880),
+            incident_id=iid,
+            fingerprint="fp1",
+            status="resolved",
+            starts_at=T0,
+            ends_at=at(880),
             labels={"alertname": "HighErrorRate", "service": "payments", "severity": "critical"},
             annotations={"summary": "Error rate above 5%"},
             generator_url="http://prometheus:9090/graph?g0.expr=errors",
         )
-    )  # fmt: skip
+    )
     await add_events(
         store,
         event(incident, 0, "alert_firing", "HighErrorRate firing", actor="alertmanager"),
         event(
-            incident, -240, "suspected_deploy", "Suspected cause: payment-service revision 7",
+            incident,
+            -240,
+            "suspected_deploy",
+            "Suspected cause: payment-service revision 7",
             actor="incident-bot",
-            details={"deployment": "payment-service", "revision": 7, "images": ["pay:1.8.0"],
-                     "rolled_out_at": at(-240).isoformat()},
+            details={
+                "deployment": "payment-service",
+                "revision": 7,
+                "images": ["pay:1.8.0"],
+                "rolled_out_at": at(-240).isoformat(),
+            },
         ),
         event(incident, 120, "acknowledged", "Acknowledged by <@U0ONCALL1>", actor="U0ONCALL1"),
         event(
-            incident, 130, "role_assigned", "<@U0ONCALL1> made <@U0LEAD> the commander",
+            incident,
+            130,
+            "role_assigned",
+            "<@U0ONCALL1> made <@U0LEAD> the commander",
             actor="U0ONCALL1",
             details={"role": "commander", "user": "U0LEAD", "actor": "U0ONCALL1"},
         ),
         event(
-            incident, 140, "severity_changed", "<@U0LEAD> changed the severity: sev2 -> sev1",
-            actor="U0LEAD", details={"from": "sev2", "to": "sev1", "actor": "U0LEAD"},
+            incident,
+            140,
+            "severity_changed",
+            "<@U0LEAD> changed the severity: sev2 -> sev1",
+            actor="U0LEAD",
+            details={"from": "sev2", "to": "sev1", "actor": "U0LEAD"},
         ),
         event(
-            incident, 200, "status_checked", "/status payments: Error rate 45.0%",
+            incident,
+            200,
+            "status_checked",
+            "/status payments: Error rate 45.0%",
             actor="U0ONCALL1",
-            details={"error_rate": 0.45, "latency_p95": 1.2, "request_rate": 200.0,
-                     "images": ["pay:1.8.0"], "pods_in_trouble": 0},
+            details={
+                "error_rate": 0.45,
+                "latency_p95": 1.2,
+                "request_rate": 200.0,
+                "images": ["pay:1.8.0"],
+                "pods_in_trouble": 0,
+            },
         ),
         event(
-            incident, 300, "command", "/incident note looking at deploys -> Noted.",
+            incident,
+            300,
+            "command",
+            "/incident note looking at deploys -> Noted.",
             actor="U0ONCALL2",
             details={"command": "/incident note looking at deploys", "result": "Noted."},
         ),
-        event(incident, 310, "note", "TODO: alert on 5xx per pod @U0ONCALL2 --due 2026-12-01",
-              actor="U0ONCALL2"),
+        event(
+            incident,
+            310,
+            "note",
+            "TODO: alert on 5xx per pod @U0ONCALL2 --due 2026-12-01",
+            actor="U0ONCALL2",
+        ),
         event(incident, 320, "note", "  todo add a canary stage", actor="U0ONCALL1"),
         event(incident, 330, "note", "Todos are fun, not an action", actor="U0ONCALL1"),
         event(incident, 700, "rollback_completed", "Rollback completed", actor="U0ONCALL1"),
         event(incident, 900, "alert_resolved", "HighErrorRate resolved", actor="alertmanager"),
-    )  # fmt: skip
+    )
     await store.save(
         Rollback(
-            incident_id=iid, channel_id="C1", requested_by="U0ONCALL1", namespace="production",
-            deployment="payment-service", resource_version="1", from_revision=7, to_revision=6,
-            from_images=["pay:1.8.0"], to_images=["pay:1.7.3"], status="completed",
-            created_at=at(640), confirmed_by="U0ONCALL1", confirmed_at=at(650),
+            incident_id=iid,
+            channel_id="C1",
+            requested_by="U0ONCALL1",
+            namespace="production",
+            deployment="payment-service",
+            resource_version="1",
+            from_revision=7,
+            to_revision=6,
+            from_images=["pay:1.8.0"],
+            to_images=["pay:1.7.3"],
+            status="completed",
+            created_at=at(640),
+            confirmed_by="U0ONCALL1",
+            confirmed_at=at(650),
             finished_at=at(700),
         )
-    )  # fmt: skip
+    )
     await store.save(
         Rollback(
-            incident_id=iid, channel_id="C1", requested_by="U0STRANGER", namespace="production",
-            deployment="payment-service", resource_version="1", to_revision=5,
-            status="cancelled", created_at=at(630),
+            incident_id=iid,
+            channel_id="C1",
+            requested_by="U0STRANGER",
+            namespace="production",
+            deployment="payment-service",
+            resource_version="1",
+            to_revision=5,
+            status="cancelled",
+            created_at=at(630),
         )
-    )  # fmt: skip
+    )
     await store.save(
         ActionItem(
-            incident_id=iid, text="Add a canary stage", owner="U0LEAD", due="2026-12-15",
-            created_by="U0LEAD", created_at=at(1000),
+            incident_id=iid,
+            text="Add a canary stage",
+            owner="U0LEAD",
+            due="2026-12-15",
+            created_by="U0LEAD",
+            created_at=at(1000),
         )
-    )  # fmt: skip
+    )
     # What incident_service writes for a TODO note: the core's parse of the note wins.
     await store.save(
         ActionItem(
-            incident_id=iid, text="alert on 5xx per pod @U0ONCALL2 --due 2026-12-01",
-            source="note", created_by="U0ONCALL2", created_at=at(310),
+            incident_id=iid,
+            text="alert on 5xx per pod @U0ONCALL2 --due 2026-12-01",
+            source="note",
+            created_by="U0ONCALL2",
+            created_at=at(310),
         )
-    )  # fmt: skip
+    )
     return incident
 
 
@@ -295,11 +352,19 @@ async def test_postmortem_context_gathers_every_record_the_draft_shows(
     assert [(c.at, c.user, c.command, c.result) for c in context.commands] == [
         (at(200), "<@U0ONCALL1>", "/status payments", "Error rate 45.0%"),
         (at(300), "<@U0ONCALL2>", "/incident note looking at deploys", "Noted."),
-        (at(630), "<@U0STRANGER>", "/rollback payment-service -n production --to-revision 5",
-         "cancelled"),
-        (at(640), "<@U0ONCALL1>", "/rollback payment-service -n production --to-revision 6",
-         "completed"),
-    ]  # fmt: skip
+        (
+            at(630),
+            "<@U0STRANGER>",
+            "/rollback payment-service -n production --to-revision 5",
+            "cancelled",
+        ),
+        (
+            at(640),
+            "<@U0ONCALL1>",
+            "/rollback payment-service -n production --to-revision 6",
+            "completed",
+        ),
+    ]
     assert list(context.action_items) == [
         DraftAction("Add a canary stage", "<@U0LEAD>", date(2026, 12, 15), "action"),
         DraftAction("alert on 5xx per pod", "@U0ONCALL2", date(2026, 12, 1), "note"),
@@ -463,23 +528,38 @@ async def test_peak_error_rate_and_chart_from_the_real_prometheus(
 async def test_stats_count_rollbacks_that_came_before_mitigation(store: IncidentStore) -> None:
     now = at(40 * 86400)
     fast = await make_incident(
-        store, started_at=at(86400), detected_at=at(86400 + 60), acknowledged_at=at(86400 + 120),
-        mitigated_at=at(86400 + 600), resolved_at=at(86400 + 1200), severity="sev1",
-    )  # fmt: skip
+        store,
+        started_at=at(86400),
+        detected_at=at(86400 + 60),
+        acknowledged_at=at(86400 + 120),
+        mitigated_at=at(86400 + 600),
+        resolved_at=at(86400 + 1200),
+        severity="sev1",
+    )
     slow = await make_incident(
-        store, started_at=at(20 * 86400), detected_at=at(20 * 86400 + 60),
-        mitigated_at=at(20 * 86400 + 3600), severity="sev2",
-    )  # fmt: skip
+        store,
+        started_at=at(20 * 86400),
+        detected_at=at(20 * 86400 + 60),
+        mitigated_at=at(20 * 86400 + 3600),
+        severity="sev2",
+    )
     await make_incident(
         store, started_at=at(39 * 86400), detected_at=at(39 * 86400), severity="sev3"
     )
 
     def rollback(incident: Incident, confirmed: datetime, status: str = "completed") -> Rollback:
         return Rollback(
-            incident_id=incident.id, channel_id="C1", requested_by="U1", namespace="production",
-            deployment="payment-service", resource_version="1", to_revision=1, status=status,
-            created_at=confirmed, confirmed_at=confirmed,
-        )  # fmt: skip
+            incident_id=incident.id,
+            channel_id="C1",
+            requested_by="U1",
+            namespace="production",
+            deployment="payment-service",
+            resource_version="1",
+            to_revision=1,
+            status=status,
+            created_at=confirmed,
+            confirmed_at=confirmed,
+        )
 
     assert fast.mitigated_at is not None and slow.mitigated_at is not None
     await store.save(rollback(fast, fast.mitigated_at - timedelta(minutes=5)))

@@ -45,16 +45,21 @@ def delivery(
     key: str, received: float, processed: float | None, **extra: object
 ) -> WebhookDelivery:
     return WebhookDelivery(
-        received_at=days_ago(received), group_key=key, body='{"secret": "body"}',
-        processed_at=days_ago(processed) if processed is not None else None, **extra,
-    )  # fmt: skip
+        received_at=days_ago(received),
+        group_key=key,
+        body='{"secret": "body"}',
+        processed_at=days_ago(processed) if processed is not None else None,
+        **extra,
+    )
 
 
 def event(event_id: str, processed: float | None) -> SlackEventSeen:
     return SlackEventSeen(
-        event_id=event_id, received_at=days_ago(processed or 40), event={"text": "hi"},
+        event_id=event_id,
+        received_at=days_ago(processed or 40),
+        event={"text": "hi"},
         processed_at=days_ago(processed) if processed is not None else None,
-    )  # fmt: skip
+    )
 
 
 async def test_two_replicas_purge_old_processed_bodies_once(store: IncidentStore) -> None:

@@ -412,9 +412,12 @@ async def test_permission_is_checked_again_at_the_click(
     policy.allowed_users.remove("U0ONCALL1")
     policy.allowed_groups.clear()
     await click(
-        rollout_bot, "rollback_confirm", button(message, "rollback_confirm")["value"],
-        channel=room.id, user="U0ONCALL1",
-    )  # fmt: skip
+        rollout_bot,
+        "rollback_confirm",
+        button(message, "rollback_confirm")["value"],
+        channel=room.id,
+        user="U0ONCALL1",
+    )
     (said,) = await fake_slack.wait_for_call("chat.postEphemeral")
     assert "is not allowed to roll back" in said.args["text"]
     assert await _status(rollout_bot, "pending")
@@ -425,8 +428,13 @@ async def test_history_only_in_rollback_namespaces(
     rollout_bot: BotRuntime, fake_slack: FakeSlack, fake_kube: FakeKubernetes, room: FakeChannel
 ) -> None:
     fake_kube.add_deployment("kube-system", "coredns", image="coredns:1.11")
-    await slash(rollout_bot, "/rollback", "coredns -n kube-system --history", channel=room.id,
-                user="U0STRANGER")  # fmt: skip
+    await slash(
+        rollout_bot,
+        "/rollback",
+        "coredns -n kube-system --history",
+        channel=room.id,
+        user="U0STRANGER",
+    )
     (said,) = await fake_slack.wait_for_call("chat.postEphemeral")
     assert "Not showing the history" in said.args["text"]
     assert "coredns:1.11" not in said.args["text"]

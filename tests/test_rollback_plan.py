@@ -24,35 +24,48 @@ def template(
 ) -> dict[str, Any]:
     return {
         "metadata": {"labels": {"app": "pay", "pod-template-hash": hash_}},
-        "spec": {"containers": [{
-            "name": "app", "image": image,
-            "env": [{"name": k, "value": v} for k, v in (env or {}).items()],
-            "resources": {"limits": {"cpu": cpu}},
-        }]},
-    }  # fmt: skip
+        "spec": {
+            "containers": [
+                {
+                    "name": "app",
+                    "image": image,
+                    "env": [{"name": k, "value": v} for k, v in (env or {}).items()],
+                    "resources": {"limits": {"cpu": cpu}},
+                }
+            ]
+        },
+    }
 
 
 def rs(revision: int, image: str, hash_: str, **kw: Any) -> dict[str, Any]:
     return {
         "metadata": {
             "name": f"pay-{hash_}",
-            "annotations": {"deployment.kubernetes.io/revision": str(revision), "team": "payments",
-                            "kubernetes.io/change-cause": f"deploy {image}"},
+            "annotations": {
+                "deployment.kubernetes.io/revision": str(revision),
+                "team": "payments",
+                "kubernetes.io/change-cause": f"deploy {image}",
+            },
             "ownerReferences": [{"uid": UID, "controller": True}],
             "creationTimestamp": (T + timedelta(minutes=revision)).isoformat(),
         },
         "spec": {"template": template(image, hash_, **kw)},
-    }  # fmt: skip
+    }
 
 
 def deployment(image: str, hash_: str, revision: int, **extra: Any) -> dict[str, Any]:
     meta = {
-        "name": "payment-service", "namespace": "production", "uid": UID, "resourceVersion": "42",
-        "annotations": {"deployment.kubernetes.io/revision": str(revision),
-                        "kubectl.kubernetes.io/last-applied-configuration": "{}",
-                        "kubernetes.io/change-cause": "deploy v2.3.1"},
+        "name": "payment-service",
+        "namespace": "production",
+        "uid": UID,
+        "resourceVersion": "42",
+        "annotations": {
+            "deployment.kubernetes.io/revision": str(revision),
+            "kubectl.kubernetes.io/last-applied-configuration": "{}",
+            "kubernetes.io/change-cause": "deploy v2.3.1",
+        },
         "labels": extra.pop("labels", {}),
-    }  # fmt: skip
+    }
     meta["annotations"].update(extra.pop("annotations", {}))
     spec = extra.pop("spec", {})
     return {"metadata": meta, "spec": {"template": template(image, hash_, **extra), **spec}}
@@ -138,8 +151,10 @@ def test_template_equality_ignores_only_the_hash() -> None:
 
 
 def test_diff_names_images_env_and_resources() -> None:
-    diff = template_diff(template("pay:v2.3.1", "h7", {"POOL_TIMEOUT": "3s", "NEW": "1"}, "250m"),
-                         template("pay:v2.3.0", "h6", {"POOL_TIMEOUT": "30s"}, "500m"))  # fmt: skip
+    diff = template_diff(
+        template("pay:v2.3.1", "h7", {"POOL_TIMEOUT": "3s", "NEW": "1"}, "250m"),
+        template("pay:v2.3.0", "h6", {"POOL_TIMEOUT": "30s"}, "500m"),
+    )
     assert diff == [
         "app: image pay:v2.3.1 -> pay:v2.3.0",
         "app: env - NEW",

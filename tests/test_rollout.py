@@ -21,12 +21,14 @@ def rs(
     annotations = {"deployment.kubernetes.io/revision": str(revision)} if revision else {}
     return {
         "metadata": {
-            "name": name, "annotations": annotations, "creationTimestamp": created.isoformat(),
+            "name": name,
+            "annotations": annotations,
+            "creationTimestamp": created.isoformat(),
             "ownerReferences": [{"uid": owner, "controller": True, "kind": "Deployment"}],
         },
         "spec": {"template": {"spec": {"containers": [{"name": "app", "image": image}]}}},
         "status": {"replicas": 3},
-    }  # fmt: skip
+    }
 
 
 DEPLOYMENT = {"metadata": {"name": "payment-service", "uid": UID, "generation": 2}}
@@ -117,9 +119,14 @@ def test_rollout_status_matches_kubectl(dep: dict[str, Any], state: str, message
 
 def test_warning_events_newest_first_for_our_objects() -> None:
     def event(name: str, reason: str, minutes: int, kind: str = "Warning") -> dict[str, Any]:
-        return {"type": kind, "reason": reason, "message": reason.lower(), "count": 2,
-                "involvedObject": {"kind": "Pod", "name": name},
-                "lastTimestamp": (NOW - timedelta(minutes=minutes)).isoformat()}  # fmt: skip
+        return {
+            "type": kind,
+            "reason": reason,
+            "message": reason.lower(),
+            "count": 2,
+            "involvedObject": {"kind": "Pod", "name": name},
+            "lastTimestamp": (NOW - timedelta(minutes=minutes)).isoformat(),
+        }
 
     events = [
         event("p1", "BackOff", 5),

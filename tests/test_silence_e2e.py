@@ -74,10 +74,12 @@ class Proxy:
         async with (
             aiohttp.ClientSession() as session,
             session.request(
-                request.method, f"{self.target}{request.rel_url}", data=body,
+                request.method,
+                f"{self.target}{request.rel_url}",
+                data=body,
                 headers={"Content-Type": request.headers.get("Content-Type", "")},
             ) as answer,
-        ):  # fmt: skip
+        ):
             data = await answer.read()
             status = answer.status
         if self.hang_creates and request.method == "POST" and request.path == "/api/v2/silences":

@@ -73,12 +73,14 @@ def test_duration_limit(duration: timedelta, max_hours: float, allowed: bool) ->
 @pytest.mark.parametrize(
     ("labels", "expected"),
     [
-        ({"service": "payments", "alertname": "HighErrorRate"},
-         'alertname="HighErrorRate", service="payments"'),
+        (
+            {"service": "payments", "alertname": "HighErrorRate"},
+            'alertname="HighErrorRate", service="payments"',
+        ),
         ({"alertname": 'say "hi"'}, 'alertname="say "hi""'),
         ({"alertname": "X", "empty": ""}, 'alertname="X"'),
     ],
-)  # fmt: skip
+)
 def test_group_matchers_are_equality_matchers_of_the_group_labels(
     labels: dict[str, str], expected: str
 ) -> None:
@@ -106,13 +108,21 @@ def test_no_group_labels_no_silence(labels: dict[str, str]) -> None:
     ],
 )
 def test_who_may_silence(
-    user: str, groups: list[str], members: list[str] | None, users: list[str],
-    allowed_groups: list[str], allowed: bool, reason: str,
-) -> None:  # fmt: skip
+    user: str,
+    groups: list[str],
+    members: list[str] | None,
+    users: list[str],
+    allowed_groups: list[str],
+    allowed: bool,
+    reason: str,
+) -> None:
     permission = may_silence(
-        user, user_groups=groups, channel_members=members, allowed_users=users,
+        user,
+        user_groups=groups,
+        channel_members=members,
+        allowed_users=users,
         allowed_groups=allowed_groups,
-    )  # fmt: skip
+    )
     assert permission.allowed is allowed
     assert reason in permission.reason
 
@@ -121,10 +131,17 @@ def _view(
     row: int, *, keep: bool = False, ends: timedelta = H, expired: bool = False
 ) -> SilenceView:
     return SilenceView(
-        row_id=row, silence_id=f"s{row}", matchers=(Matcher("alertname", "X").to_api(),),
-        created_by="U1", starts_at=NOW - H, ends_at=NOW + ends, reason="deploying",
-        keep=keep, expired_at=NOW if expired else None, expired_by="U2" if expired else None,
-    )  # fmt: skip
+        row_id=row,
+        silence_id=f"s{row}",
+        matchers=(Matcher("alertname", "X").to_api(),),
+        created_by="U1",
+        starts_at=NOW - H,
+        ends_at=NOW + ends,
+        reason="deploying",
+        keep=keep,
+        expired_at=NOW if expired else None,
+        expired_by="U2" if expired else None,
+    )
 
 
 @pytest.mark.parametrize(
@@ -153,9 +170,15 @@ def test_comment_names_the_incident_and_links_the_channel() -> None:
 
 def test_rendering_escapes_outside_text_and_offers_unsilence_while_active() -> None:
     silence = SilenceView(
-        row_id=5, silence_id="abc", matchers=(Matcher("alertname", "<!channel>").to_api(),),
-        created_by="U1", starts_at=NOW, ends_at=NOW + H, reason="a <b> & c", keep=True,
-    )  # fmt: skip
+        row_id=5,
+        silence_id="abc",
+        matchers=(Matcher("alertname", "<!channel>").to_api(),),
+        created_by="U1",
+        starts_at=NOW,
+        ends_at=NOW + H,
+        reason="a <b> & c",
+        keep=True,
+    )
     text, blocks = silence_message(silence, NOW)
     assert "&lt;!channel&gt;" in text and "<!channel>" not in text
     assert "a &lt;b&gt; &amp; c" in text

@@ -25,8 +25,9 @@ from bot.core.stats import group_name, noisy_groups
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 GROUP = {"alertname": "HighErrorRate", "service": "payments"}
-CURRENT = Shape('{}:{alertname="HighErrorRate", service="payments"}', "payments", "HighErrorRate",
-                GROUP)  # fmt: skip
+CURRENT = Shape(
+    '{}:{alertname="HighErrorRate", service="payments"}', "payments", "HighErrorRate", GROUP
+)
 
 
 def past(
@@ -34,11 +35,17 @@ def past(
 ) -> PastIncident:
     started = NOW - ago
     return PastIncident(
-        id=n, ref=f"INC-{n}", title=f"title {n}", shape=shape, status="resolved",
+        id=n,
+        ref=f"INC-{n}",
+        title=f"title {n}",
+        shape=shape,
+        status="resolved",
         started_at=started,
         mitigated_at=started + timedelta(minutes=mitigated) if mitigated is not None else None,
-        resolved_at=started + timedelta(hours=1), channel_id=f"C{n}", fix=fix,
-    )  # fmt: skip
+        resolved_at=started + timedelta(hours=1),
+        channel_id=f"C{n}",
+        fix=fix,
+    )
 
 
 @pytest.mark.parametrize(
@@ -46,13 +53,15 @@ def past(
     [
         (CURRENT, Likeness.SAME_GROUP),
         (Shape("other-route-key", "payments", "HighErrorRate", GROUP), Likeness.SAME_GROUP),
-        (Shape("k2", "payments", "HighErrorRate", {"alertname": "HighErrorRate"}),
-         Likeness.SAME_ALERT),
+        (
+            Shape("k2", "payments", "HighErrorRate", {"alertname": "HighErrorRate"}),
+            Likeness.SAME_ALERT,
+        ),
         (Shape("k3", "payments", "HighLatency", {}), Likeness.SAME_SERVICE),
         (Shape("k4", "checkout", "HighErrorRate", {}), None),
         (Shape(None, None, None, {}), None),
     ],
-)  # fmt: skip
+)
 def test_likeness(other: Shape, expected: Likeness | None) -> None:
     assert likeness(CURRENT, other) == expected
 
@@ -88,27 +97,38 @@ def test_rank_same_group_first_then_same_alert_then_same_service_recent_first() 
 @pytest.mark.parametrize(
     ("rollback", "note", "summary", "expected"),
     [
-        (("payment-service", 6, ["registry/payments:v2.3.0"]), "fix: flag off", "rolled back",
-         Fix("rollback", "by rolling back payment-service to revision 6 (`v2.3.0`)")),
-        (None, "FIX: turned feature flag off", "done",
-         Fix("note", "fix: turned feature flag off")),
+        (
+            ("payment-service", 6, ["registry/payments:v2.3.0"]),
+            "fix: flag off",
+            "rolled back",
+            Fix("rollback", "by rolling back payment-service to revision 6 (`v2.3.0`)"),
+        ),
+        (None, "FIX: turned feature flag off", "done", Fix("note", "fix: turned feature flag off")),
         (None, "fixed - restarted the pool", None, Fix("note", "fix: restarted the pool")),
         (None, None, "DB failover", Fix("summary", "resolved: DB failover")),
         (None, None, None, None),
     ],
-)  # fmt: skip
+)
 def test_what_fixed_it(
-    rollback: tuple[str, int, list[str]] | None, note: str | None, summary: str | None,
+    rollback: tuple[str, int, list[str]] | None,
+    note: str | None,
+    summary: str | None,
     expected: Fix | None,
-) -> None:  # fmt: skip
+) -> None:
     assert choose_fix(rollback=rollback, fix_note=note, summary=summary) == expected
 
 
 @pytest.mark.parametrize(
     ("text", "is_fix"),
-    [("fix: x", True), ("  Fixed: x", True), ("FIX - x", True), ("fixture broke", False),
-     ("prefix: x", False), ("the fix: x", False)],
-)  # fmt: skip
+    [
+        ("fix: x", True),
+        ("  Fixed: x", True),
+        ("FIX - x", True),
+        ("fixture broke", False),
+        ("prefix: x", False),
+        ("the fix: x", False),
+    ],
+)
 def test_fix_notes(text: str, is_fix: bool) -> None:
     assert is_fix_note(text) is is_fix
 
@@ -116,15 +136,21 @@ def test_fix_notes(text: str, is_fix: bool) -> None:
 @pytest.mark.parametrize(
     ("incident", "expected"),
     [
-        (past(1, CURRENT, DAY, fix=Fix("rollback", "by rolling back p to revision 6")),
-         "mitigated in 14 min by rolling back p to revision 6"),
-        (past(2, CURRENT, DAY, fix=Fix("note", "fix: flag off"), mitigated=90),
-         "mitigated in 1 h 30 min; fix: flag off"),
-        (past(3, CURRENT, DAY, fix=Fix("summary", "resolved: DB failover"), mitigated=None),
-         "resolved after 1 h: DB failover"),
+        (
+            past(1, CURRENT, DAY, fix=Fix("rollback", "by rolling back p to revision 6")),
+            "mitigated in 14 min by rolling back p to revision 6",
+        ),
+        (
+            past(2, CURRENT, DAY, fix=Fix("note", "fix: flag off"), mitigated=90),
+            "mitigated in 1 h 30 min; fix: flag off",
+        ),
+        (
+            past(3, CURRENT, DAY, fix=Fix("summary", "resolved: DB failover"), mitigated=None),
+            "resolved after 1 h: DB failover",
+        ),
         (past(4, CURRENT, DAY, mitigated=None), "resolved after 1 h"),
     ],
-)  # fmt: skip
+)
 def test_outcome(incident: PastIncident, expected: str) -> None:
     assert outcome(incident) == expected
 
@@ -137,10 +163,14 @@ def test_seen_before_line() -> None:
     rollback = Fix("rollback", "by rolling back payment-service to revision 6 (`v2.3.0`)")
     ranked = rank(
         CURRENT,
-        [past(12, CURRENT, 2 * DAY, fix=rollback), past(9, CURRENT, 20 * DAY),
-         past(5, CURRENT, 30 * DAY - timedelta(hours=1)), past(3, Shape(service="payments"), DAY)],
+        [
+            past(12, CURRENT, 2 * DAY, fix=rollback),
+            past(9, CURRENT, 20 * DAY),
+            past(5, CURRENT, 30 * DAY - timedelta(hours=1)),
+            past(3, Shape(service="payments"), DAY),
+        ],
         now=NOW,
-    )  # fmt: skip
+    )
     assert seen_before_line(ranked, NOW, link=link) == (
         ":repeat: Seen 3 times in 30 days. Last: *INC-12* (<#C12>), 2 days ago, mitigated in "
         "14 min by rolling back payment-service to revision 6 (`v2.3.0`). `/incident similar` "
@@ -171,9 +201,16 @@ def test_similar_list_escapes_titles_and_keeps_ten() -> None:
 def test_noisy_groups() -> None:
     def record(n: int, ago: timedelta) -> IncidentRecord:
         return IncidentRecord(
-            ref=f"INC-{n}", title="t", status="resolved", severity="sev3", service="payments",
-            channel_id=None, channel_name=None, started_at=NOW - ago, detected_at=NOW - ago,
-        )  # fmt: skip
+            ref=f"INC-{n}",
+            title="t",
+            status="resolved",
+            severity="sev3",
+            service="payments",
+            channel_id=None,
+            channel_name=None,
+            started_at=NOW - ago,
+            detected_at=NOW - ago,
+        )
 
     rows = [record(n, n * DAY) for n in range(1, 8)]
     groups = {"INC-1": "a", "INC-2": "b", "INC-3": "a", "INC-4": "b", "INC-5": "a", "INC-6": "c"}
@@ -192,17 +229,27 @@ def test_incidents_stats_prints_the_noisy_groups() -> None:
 
     def record(n: int) -> IncidentRecord:
         return IncidentRecord(
-            ref=f"INC-{n}", title="t", status="resolved", severity="sev2", service="payments",
-            channel_id=None, channel_name=None, started_at=NOW - n * DAY, detected_at=NOW - n * DAY,
-        )  # fmt: skip
+            ref=f"INC-{n}",
+            title="t",
+            status="resolved",
+            severity="sev2",
+            service="payments",
+            channel_id=None,
+            channel_name=None,
+            started_at=NOW - n * DAY,
+            detected_at=NOW - n * DAY,
+        )
 
     rows = [record(n) for n in range(1, 4)]
     name = group_name(GROUP)
     assert name is not None
     stats = incident_stats(
-        rows, rolled_back=set(), since=NOW - 30 * DAY, now=NOW,
+        rows,
+        rolled_back=set(),
+        since=NOW - 30 * DAY,
+        now=NOW,
         groups={"INC-1": name, "INC-2": name, "INC-3": "other"},
-    )  # fmt: skip
+    )
     assert stats_lines(stats).splitlines()[-2:] == [
         'noisy alert group\talertname="HighErrorRate", service="payments"\t2 incidents'
         "\tlast INC-1 2026-11-29T12:00:00Z",
@@ -224,14 +271,16 @@ def test_links_go_to_the_channel_and_to_the_page_where_pages_are_on() -> None:
     ("key", "labels"),
     [
         ('{}:{alertname="HighErrorRate", service="payments"}', GROUP),
-        ('{}/{team="a"}:{alertname="X", v="say \\"hi\\" {x} \\\\ n\\n"}',
-         {"alertname": "X", "v": 'say "hi" {x} \\ n\n'}),
+        (
+            '{}/{team="a"}:{alertname="X", v="say \\"hi\\" {x} \\\\ n\\n"}',
+            {"alertname": "X", "v": 'say "hi" {x} \\ n\n'},
+        ),
         ("{}:{}", {}),
         ("sha256:0f0f", {}),
         ('json:"{}:{a=\\"b\\"}"', {}),
         (None, {}),
     ],
-)  # fmt: skip
+)
 def test_group_labels_from_a_group_key(key: str | None, labels: dict[str, str]) -> None:
     from bot.core.similar import group_labels_from_key
 

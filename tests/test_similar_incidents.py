@@ -22,12 +22,19 @@ def _incident(
     return Incident(
         group_key=GROUP if same_group else f'{{}}:{{alertname="{alertname}", service="{service}"}}',
         group_labels=GROUP_LABELS if same_group else {"alertname": alertname, "service": service},
-        alertname=alertname, title=f"{alertname} on {service} #{n}", status="resolved",
-        severity="sev2", service=service, started_at=started, detected_at=started,
+        alertname=alertname,
+        title=f"{alertname} on {service} #{n}",
+        status="resolved",
+        severity="sev2",
+        service=service,
+        started_at=started,
+        detected_at=started,
         mitigated_at=started + timedelta(minutes=10 + n % 50),
-        resolved_at=started + timedelta(hours=2), channel_id=f"CPAST{n:04d}",
-        channel_name=f"inc-past-{n}", resolution_summary=f"summary {n}",
-    )  # fmt: skip
+        resolved_at=started + timedelta(hours=2),
+        channel_id=f"CPAST{n:04d}",
+        channel_name=f"inc-past-{n}",
+        resolution_summary=f"summary {n}",
+    )
 
 
 async def seed(bot: BotRuntime, now: datetime, start: datetime) -> dict[str, int]:
@@ -53,20 +60,31 @@ async def seed(bot: BotRuntime, now: datetime, start: datetime) -> dict[str, int
     async with bot.store.unit() as unit:
         unit.session.add(
             Rollback(
-                incident_id=newest.id, channel_id="CPAST0000", requested_by="U0ONCALL1",
-                namespace="production", deployment="payment-service", resource_version="1",
-                from_revision=7, to_revision=6, to_images=["registry/payment-service:v2.3.0"],
-                status="completed", created_at=newest.started_at + timedelta(minutes=5),
+                incident_id=newest.id,
+                channel_id="CPAST0000",
+                requested_by="U0ONCALL1",
+                namespace="production",
+                deployment="payment-service",
+                resource_version="1",
+                from_revision=7,
+                to_revision=6,
+                to_images=["registry/payment-service:v2.3.0"],
+                status="completed",
+                created_at=newest.started_at + timedelta(minutes=5),
                 confirmed_at=newest.started_at + timedelta(minutes=6),
             )
-        )  # fmt: skip
+        )
         await unit.add_event(
             TimelineEvent(
-                incident_id=before.id, kind="note", actor="U0LEAD",
-                text="Fix: raised the connection pool to 50", occurred_at=before.started_at,
-                recorded_at=before.started_at, source_key="seed:fix-note",
+                incident_id=before.id,
+                kind="note",
+                actor="U0LEAD",
+                text="Fix: raised the connection pool to 50",
+                occurred_at=before.started_at,
+                recorded_at=before.started_at,
+                source_key="seed:fix-note",
             )
-        )  # fmt: skip
+        )
     # The window is the 90 days before the new incident started.
     in_window = [r for r in rows if r.started_at >= start - 90 * DAY and r.group_key == GROUP]
     oldest = min(r.started_at for r in in_window)

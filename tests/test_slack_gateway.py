@@ -35,9 +35,13 @@ async def test_calls_are_observed(fake_slack: FakeSlack) -> None:
     ],
 )
 async def test_errors_are_typed(
-    fake_slack: FakeSlack, status: int, error: str | None, retry_after: int | None,
-    kind: type[Exception], code: str,
-) -> None:  # fmt: skip
+    fake_slack: FakeSlack,
+    status: int,
+    error: str | None,
+    retry_after: int | None,
+    kind: type[Exception],
+    code: str,
+) -> None:
     chat, _, _ = gateway(fake_slack)
     fake_slack.fail_next(
         "conversations.create", status=status, error=error, retry_after=retry_after, count=5

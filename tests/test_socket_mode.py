@@ -72,8 +72,10 @@ async def test_a_socket_says_hello_carries_envelopes_and_keeps_them_until_acked(
             assert (ack.payload, ack.refusal) == ({"text": "ok"}, None)
             await fake_slack.disconnect("warning")
             assert json.loads((await ws.receive()).data) == {
-                "type": "disconnect", "reason": "warning", "debug_info": {"host": "fake-slack"}
-            }  # fmt: skip
+                "type": "disconnect",
+                "reason": "warning",
+                "debug_info": {"host": "fake-slack"},
+            }
     assert fake_slack.socket.unacked == {}
 
 
@@ -135,9 +137,10 @@ async def test_reconnects_within_seconds_and_loses_no_unacked_envelope(
         await fake_slack.disconnect(how)
     # Delivered while the bot has no socket (or is between two): Slack keeps it for the next.
     envelope = await fake_slack.deliver(
-        "slash_commands", command_payload("/incident", "help", channel_id="C0"),
+        "slash_commands",
+        command_payload("/incident", "help", channel_id="C0"),
         accepts_response_payload=True,
-    )  # fmt: skip
+    )
     ack = await fake_slack.wait_for_ack(envelope, timeout=8)
     assert "/incident declare" in (ack.payload or {}).get("text", "")
     await fake_slack.wait_for_socket()
@@ -175,9 +178,10 @@ async def test_a_re_sent_envelope_is_acked_again_and_does_nothing_twice(
     general = fake_slack.add_channel("general")
     slack = SocketRequests(fake_slack)
     envelope = await fake_slack.deliver(
-        "slash_commands", command_payload("/status", "payments", channel_id=general.id),
+        "slash_commands",
+        command_payload("/status", "payments", channel_id=general.id),
         accepts_response_payload=True,
-    )  # fmt: skip
+    )
     first = await fake_slack.wait_for_ack(envelope)
     assert first.payload == {"text": "Checking payments..."}
     await fake_slack.wait_for_call("chat.postMessage")  # the (partial) answer

@@ -29,12 +29,19 @@ def incident(
     started = NOW - timedelta(days=days_ago)
     detected = started + MINUTE
     return IncidentRecord(
-        ref=f"INC-{n}", title="t", status="resolved", severity=severity, service="payments",
-        channel_id=None, channel_name=None, started_at=started, detected_at=detected,
+        ref=f"INC-{n}",
+        title="t",
+        status="resolved",
+        severity=severity,
+        service="payments",
+        channel_id=None,
+        channel_name=None,
+        started_at=started,
+        detected_at=detected,
         acknowledged_at=detected + ack * MINUTE if ack is not None else None,
         mitigated_at=started + mitigate * MINUTE if mitigate is not None else None,
         resolved_at=started + resolve * MINUTE if resolve is not None else None,
-    )  # fmt: skip
+    )
 
 
 INCIDENTS = [
@@ -118,8 +125,10 @@ def test_stats_without_incidents_are_empty_not_errors() -> None:
     assert stats.incidents == 0
     assert stats.rollback_share is None
     assert stats.to_json()["time_to_resolve"] == {
-        "count": 0, "median_seconds": None, "p90_seconds": None,
-    }  # fmt: skip
+        "count": 0,
+        "median_seconds": None,
+        "p90_seconds": None,
+    }
 
 
 def test_stats_ignore_incidents_after_now() -> None:

@@ -72,19 +72,30 @@ def test_render_shows_numbers_with_units_and_marks_only_what_matters() -> None:
 
 def container(name: str, image: str, state: str, reason: str | None, **extra: object) -> Any:
     values: dict[str, object] = {
-        "name": name, "image": image, "init": False, "state": state, "reason": reason,
-        "message": None, "ready": state == "running", "restarts": 0, "last_reason": None,
-        "last_exit_code": None, "last_finished_at": None,
-    }  # fmt: skip
+        "name": name,
+        "image": image,
+        "init": False,
+        "state": state,
+        "reason": reason,
+        "message": None,
+        "ready": state == "running",
+        "restarts": 0,
+        "last_reason": None,
+        "last_exit_code": None,
+        "last_finished_at": None,
+    }
     return ContainerState(**(values | extra))  # type: ignore[arg-type]
 
 
 def test_render_each_section_or_why_it_is_missing_in_its_place() -> None:
     report = StatusReport(
-        "payments", "production", "payment-service", datetime(2026, 11, 26, 14, 38, tzinfo=UTC),
+        "payments",
+        "production",
+        "payment-service",
+        datetime(2026, 11, 26, 14, 38, tzinfo=UTC),
         rollout=RolloutStatus(3, 3, 2, 2, False, "progressing", "2 of 3 updated..."),
         missing={"Pods": "Kubernetes API error 500: boom", "Revisions": "no answer within 5 s"},
-    )  # fmt: skip
+    )
     _, blocks = render_status(report)
     texts = [b["text"]["text"] for b in blocks if "text" in b]
     rollout = next(i for i, t in enumerate(texts) if "*Rollout*" in t)
@@ -95,28 +106,56 @@ def test_render_each_section_or_why_it_is_missing_in_its_place() -> None:
 def test_render_containers_of_a_pod_and_labelled_log_lines() -> None:
     pods = (
         PodTrouble(
-            "pay-abc", False, 6, "CrashLoopBackOff", None, phase="Running",
+            "pay-abc",
+            False,
+            6,
+            "CrashLoopBackOff",
+            None,
+            phase="Running",
             containers=(
                 container("migrate", "migrate:v7", "terminated", "Completed", init=True),
-                container("app", "pay:v2.3.1", "waiting", "CrashLoopBackOff", restarts=6,
-                          last_reason="Error", last_exit_code=1),
+                container(
+                    "app",
+                    "pay:v2.3.1",
+                    "waiting",
+                    "CrashLoopBackOff",
+                    restarts=6,
+                    last_reason="Error",
+                    last_exit_code=1,
+                ),
                 container("proxy", "envoy:1.30", "running", None),
             ),
         ),
         PodTrouble(
-            "pay-def", False, 0, "ImagePullBackOff", None, phase="Pending",
+            "pay-def",
+            False,
+            0,
+            "ImagePullBackOff",
+            None,
+            phase="Pending",
             message='Back-off pulling image "pay:v2.3.2"',
-            containers=(container("app", "pay:v2.3.2", "waiting", "ImagePullBackOff",
-                                  message='Back-off pulling image "pay:v2.3.2"'),),
+            containers=(
+                container(
+                    "app",
+                    "pay:v2.3.2",
+                    "waiting",
+                    "ImagePullBackOff",
+                    message='Back-off pulling image "pay:v2.3.2"',
+                ),
+            ),
         ),
-    )  # fmt: skip
+    )
     lines = tuple(
         LogLine("pay-abc/app (previous)", f"ERROR pool exhausted {i}") for i in range(200)
     )
     report = StatusReport(
-        "payments", "production", "payment-service", datetime(2026, 11, 26, 14, 38, tzinfo=UTC),
-        pods=pods, log_lines=lines,
-    )  # fmt: skip
+        "payments",
+        "production",
+        "payment-service",
+        datetime(2026, 11, 26, 14, 38, tzinfo=UTC),
+        pods=pods,
+        log_lines=lines,
+    )
     _, blocks = render_status(report)
     text = "\n".join(b["text"]["text"] for b in blocks if "text" in b)
     assert "init migrate migrate:v7: terminated Completed" in text

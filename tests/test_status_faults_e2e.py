@@ -32,16 +32,22 @@ BROKEN_QUERY_CATALOG = {
 
 
 async def test_the_pod_list_answering_500_costs_only_the_pods(
-    sqlite_url: str, fake_slack: FakeSlack, fake_kube: FakeKubernetes,
-    prometheus: PrometheusProcess, tmp_path: Path,
-) -> None:  # fmt: skip
+    sqlite_url: str,
+    fake_slack: FakeSlack,
+    fake_kube: FakeKubernetes,
+    prometheus: PrometheusProcess,
+    tmp_path: Path,
+) -> None:
     seed_cluster(fake_kube)
     kubeconfig = fake_kube.write_kubeconfig(tmp_path / "kubeconfig")
     fake_kube.fail_next("GET", f"/api/v1/namespaces/{NS}/pods")
     async with running_bot(
-        sqlite_url, fake_slack, kubeconfig=kubeconfig, prometheus_url=prometheus.url,
+        sqlite_url,
+        fake_slack,
+        kubeconfig=kubeconfig,
+        prometheus_url=prometheus.url,
         catalog=BROKEN_QUERY_CATALOG,
-    ) as bot:  # fmt: skip
+    ) as bot:
         texts = await status_sections(bot, fake_slack)
     joined = "\n".join(texts)
     assert "*Error rate*\n:rotating_light: 4" in joined  # Prometheus kept
@@ -59,14 +65,18 @@ async def test_the_pod_list_answering_500_costs_only_the_pods(
 
 
 async def test_the_deployment_answering_500_keeps_prometheus(
-    sqlite_url: str, fake_slack: FakeSlack, fake_kube: FakeKubernetes,
-    prometheus: PrometheusProcess, tmp_path: Path,
-) -> None:  # fmt: skip
+    sqlite_url: str,
+    fake_slack: FakeSlack,
+    fake_kube: FakeKubernetes,
+    prometheus: PrometheusProcess,
+    tmp_path: Path,
+) -> None:
     seed_cluster(fake_kube)
     kubeconfig = fake_kube.write_kubeconfig(tmp_path / "kubeconfig")
     fake_kube.fail_next("GET", f"/deployments/{DEPLOYMENT}", status=503)
-    async with running_bot(sqlite_url, fake_slack, kubeconfig=kubeconfig,
-                           prometheus_url=prometheus.url) as bot:  # fmt: skip
+    async with running_bot(
+        sqlite_url, fake_slack, kubeconfig=kubeconfig, prometheus_url=prometheus.url
+    ) as bot:
         texts = await status_sections(bot, fake_slack)
     assert "*Error rate*\n:rotating_light: 4" in "\n".join(texts)
     assert section(texts, ":warning: *Deployment* unavailable:").endswith(
@@ -75,18 +85,23 @@ async def test_the_deployment_answering_500_keeps_prometheus(
 
 
 async def test_a_pod_list_without_a_field_the_client_requires_still_answers(
-    sqlite_url: str, fake_slack: FakeSlack, fake_kube: FakeKubernetes,
-    prometheus: PrometheusProcess, tmp_path: Path,
-) -> None:  # fmt: skip
+    sqlite_url: str,
+    fake_slack: FakeSlack,
+    fake_kube: FakeKubernetes,
+    prometheus: PrometheusProcess,
+    tmp_path: Path,
+) -> None:
     """An older or newer API server leaves out imageID: the client's models would refuse
     the whole list (the bot then answered nothing at all); the raw reads do not care."""
     seed_cluster(fake_kube)
     kubeconfig = fake_kube.write_kubeconfig(tmp_path / "kubeconfig")
-    fake_kube.drop_fields("/pods", "items[].status.containerStatuses[].imageID",
-                          "items[].metadata.creationTimestamp")  # fmt: skip
+    fake_kube.drop_fields(
+        "/pods", "items[].status.containerStatuses[].imageID", "items[].metadata.creationTimestamp"
+    )
     fake_kube.drop_fields(f"/deployments/{DEPLOYMENT}", "status.conditions")
-    async with running_bot(sqlite_url, fake_slack, kubeconfig=kubeconfig,
-                           prometheus_url=prometheus.url) as bot:  # fmt: skip
+    async with running_bot(
+        sqlite_url, fake_slack, kubeconfig=kubeconfig, prometheus_url=prometheus.url
+    ) as bot:
         texts = await status_sections(bot, fake_slack)
     joined = "\n".join(texts)
     assert "unavailable" not in joined
@@ -95,9 +110,13 @@ async def test_a_pod_list_without_a_field_the_client_requires_still_answers(
 
 
 async def test_an_unexpected_exception_ends_in_an_answer_that_says_what_failed(
-    sqlite_url: str, fake_slack: FakeSlack, fake_kube: FakeKubernetes,
-    prometheus: PrometheusProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+    sqlite_url: str,
+    fake_slack: FakeSlack,
+    fake_kube: FakeKubernetes,
+    prometheus: PrometheusProcess,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     seed_cluster(fake_kube)
     kubeconfig = fake_kube.write_kubeconfig(tmp_path / "kubeconfig")
 
@@ -105,8 +124,9 @@ async def test_an_unexpected_exception_ends_in_an_answer_that_says_what_failed(
         raise RuntimeError("a bug in reading events")
 
     monkeypatch.setattr("bot.services.status_kubernetes.warning_events", broken)
-    async with running_bot(sqlite_url, fake_slack, kubeconfig=kubeconfig,
-                           prometheus_url=prometheus.url) as bot:  # fmt: skip
+    async with running_bot(
+        sqlite_url, fake_slack, kubeconfig=kubeconfig, prometheus_url=prometheus.url
+    ) as bot:
         texts = await status_sections(bot, fake_slack)
         assert section(texts, ":warning: *Events* unavailable:") == (
             ":warning: *Events* unavailable: unexpected error:"

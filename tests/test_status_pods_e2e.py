@@ -22,25 +22,41 @@ def pod_names(kube: FakeKubernetes) -> list[str]:
 
 
 async def test_error_lines_across_pods_crash_looping_pod_first_with_its_previous_log(
-    sqlite_url: str, fake_slack: FakeSlack, fake_kube: FakeKubernetes,
-    prometheus: PrometheusProcess, tmp_path: Path,
-) -> None:  # fmt: skip
+    sqlite_url: str,
+    fake_slack: FakeSlack,
+    fake_kube: FakeKubernetes,
+    prometheus: PrometheusProcess,
+    tmp_path: Path,
+) -> None:
     now = datetime.now(UTC)
-    fake_kube.add_deployment(NS, DEPLOYMENT, image="registry/payments:v2.3.0", replicas=6,
-                             created_at=now - timedelta(days=3))  # fmt: skip
-    fake_kube.roll_out(NS, DEPLOYMENT, image="registry/payments:v2.3.1",
-                       at=now - timedelta(minutes=20))  # fmt: skip
+    fake_kube.add_deployment(
+        NS,
+        DEPLOYMENT,
+        image="registry/payments:v2.3.0",
+        replicas=6,
+        created_at=now - timedelta(days=3),
+    )
+    fake_kube.roll_out(
+        NS, DEPLOYMENT, image="registry/payments:v2.3.1", at=now - timedelta(minutes=20)
+    )
     crashing, *healthy = sorted(pod_names(fake_kube))
-    fake_kube.add_pod_status(NS, crashing, ready=False, restarts=6, reason="CrashLoopBackOff",
-                             last_terminated_at=now - timedelta(minutes=1))  # fmt: skip
+    fake_kube.add_pod_status(
+        NS,
+        crashing,
+        ready=False,
+        restarts=6,
+        reason="CrashLoopBackOff",
+        last_terminated_at=now - timedelta(minutes=1),
+    )
     previous_log = "INFO starting\nERROR db connect failed password=hunter2\nERROR pool exhausted\n"
     fake_kube.set_pod_log(NS, crashing, previous_log, previous=True)
     fake_kube.set_pod_log(NS, crashing, "INFO starting\nERROR config reload failed\n")
     for name in healthy:
         fake_kube.set_pod_log(NS, name, f"INFO ok\nERROR upstream timeout on {name}\n")
     kubeconfig = fake_kube.write_kubeconfig(tmp_path / "kubeconfig")
-    async with running_bot(sqlite_url, fake_slack, kubeconfig=kubeconfig,
-                           prometheus_url=prometheus.url) as bot:  # fmt: skip
+    async with running_bot(
+        sqlite_url, fake_slack, kubeconfig=kubeconfig, prometheus_url=prometheus.url
+    ) as bot:
         texts = await status_sections(bot, fake_slack)
 
     logs = section(texts, "*Errors in pod logs*").split("```")[1].splitlines()
@@ -61,29 +77,41 @@ async def test_error_lines_across_pods_crash_looping_pod_first_with_its_previous
 
 
 async def test_containers_init_containers_pending_and_image_pull_backoff(
-    sqlite_url: str, fake_slack: FakeSlack, fake_kube: FakeKubernetes,
-    prometheus: PrometheusProcess, tmp_path: Path,
-) -> None:  # fmt: skip
+    sqlite_url: str,
+    fake_slack: FakeSlack,
+    fake_kube: FakeKubernetes,
+    prometheus: PrometheusProcess,
+    tmp_path: Path,
+) -> None:
     now = datetime.now(UTC)
     fake_kube.add_deployment(
-        NS, DEPLOYMENT, image="registry/payments:v2.3.0", created_at=now - timedelta(days=3),
+        NS,
+        DEPLOYMENT,
+        image="registry/payments:v2.3.0",
+        created_at=now - timedelta(days=3),
         containers=[{"name": "app"}, {"name": "proxy", "image": "envoy:1.30"}],
-    )  # fmt: skip
+    )
     fake_kube.roll_out(
-        NS, DEPLOYMENT, image="registry/payments:v2.3.2", container="app",
-        template_patch={"spec": {"initContainers": [
-            {"name": "migrate", "image": "registry/migrate:v7"}]}},
+        NS,
+        DEPLOYMENT,
+        image="registry/payments:v2.3.2",
+        container="app",
+        template_patch={
+            "spec": {"initContainers": [{"name": "migrate", "image": "registry/migrate:v7"}]}
+        },
         at=now - timedelta(minutes=5),
-    )  # fmt: skip
+    )
     pulling, unscheduled, _ = sorted(pod_names(fake_kube))
     fake_kube.add_pod_status(NS, pulling, ready=False, reason="ErrImagePull", container="app")
     failed = 'Failed to pull image "registry/payments:v2.3.2": not found'
-    fake_kube.add_event(NS, involved_kind="Pod", involved_name=pulling, reason="Failed",
-                        message=failed)  # fmt: skip
+    fake_kube.add_event(
+        NS, involved_kind="Pod", involved_name=pulling, reason="Failed", message=failed
+    )
     fake_kube.set_unschedulable(NS, unscheduled, "0/3 nodes are available: 3 Insufficient cpu.")
     kubeconfig = fake_kube.write_kubeconfig(tmp_path / "kubeconfig")
-    async with running_bot(sqlite_url, fake_slack, kubeconfig=kubeconfig,
-                           prometheus_url=prometheus.url) as bot:  # fmt: skip
+    async with running_bot(
+        sqlite_url, fake_slack, kubeconfig=kubeconfig, prometheus_url=prometheus.url
+    ) as bot:
         texts = await status_sections(bot, fake_slack)
 
     pods = section(texts, "*Pods in trouble*")
@@ -102,14 +130,20 @@ async def test_containers_init_containers_pending_and_image_pull_backoff(
     assert "not found" in events
     # The container that never ran has no log, so nothing tried to read it.
     assert not any("unavailable" in t for t in texts)
-    assert not [r for r in fake_kube.requests_to("GET", "/log") if r.query.get("container") == "app"
-                and pulling in r.path]  # fmt: skip
+    assert not [
+        r
+        for r in fake_kube.requests_to("GET", "/log")
+        if r.query.get("container") == "app" and pulling in r.path
+    ]
 
 
 async def test_log_reads_share_a_2_second_budget(
-    sqlite_url: str, fake_slack: FakeSlack, fake_kube: FakeKubernetes,
-    prometheus: PrometheusProcess, tmp_path: Path,
-) -> None:  # fmt: skip
+    sqlite_url: str,
+    fake_slack: FakeSlack,
+    fake_kube: FakeKubernetes,
+    prometheus: PrometheusProcess,
+    tmp_path: Path,
+) -> None:
     """One pod's log is slow to come: the others are shown, and it is named as missing."""
     fake_kube.add_deployment(NS, DEPLOYMENT, image="registry/payments:v2.3.1")
     slow, *others = sorted(pod_names(fake_kube))
@@ -117,8 +151,9 @@ async def test_log_reads_share_a_2_second_budget(
         fake_kube.set_pod_log(NS, name, f"ERROR upstream timeout on {name}\n")
     fake_kube.delay_next("GET", f"/pods/{slow}/log", 30.0)
     kubeconfig = fake_kube.write_kubeconfig(tmp_path / "kubeconfig")
-    async with running_bot(sqlite_url, fake_slack, kubeconfig=kubeconfig,
-                           prometheus_url=prometheus.url) as bot:  # fmt: skip
+    async with running_bot(
+        sqlite_url, fake_slack, kubeconfig=kubeconfig, prometheus_url=prometheus.url
+    ) as bot:
         started = time.monotonic()
         texts = await status_sections(bot, fake_slack)
         elapsed = time.monotonic() - started

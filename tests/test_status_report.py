@@ -30,9 +30,12 @@ def test_resolve_target(
     expected: tuple[str, str, str, bool],
 ) -> None:
     target = resolve_target(
-        CATALOG, requested, namespace=namespace, incident_service=incident,
+        CATALOG,
+        requested,
+        namespace=namespace,
+        incident_service=incident,
         extra_namespaces=("staging",),
-    )  # fmt: skip
+    )
     assert (target.service, target.namespace, target.deployment, target.in_catalog) == expected
 
 
@@ -82,9 +85,12 @@ def test_the_bots_own_namespace_is_the_default(
     expected: tuple[str, str, bool],
 ) -> None:
     target = resolve_target(
-        catalog, requested, namespace=namespace, incident_service=None,
+        catalog,
+        requested,
+        namespace=namespace,
+        incident_service=None,
         default_namespace="monitoring",
-    )  # fmt: skip
+    )
     assert (target.namespace, target.deployment, target.in_catalog) == expected
 
 

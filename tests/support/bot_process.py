@@ -30,16 +30,22 @@ class BotProcess:
         catalog.write_text(yaml.safe_dump(CATALOG), encoding="utf-8")
         self.workdir = workdir
         self.env = {
-            k: v for k, v in os.environ.items()
+            k: v
+            for k, v in os.environ.items()
             if not k.startswith(("SLACK_", "KUBE", "ALERTMANAGER_", "DATABASE_URL", "PORT"))
-        }  # fmt: skip
+        }
         self.env.update(
-            SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET,
-            SLACK_API_URL=slack_url, ALERTMANAGER_WEBHOOK_TOKEN=WEBHOOK_TOKEN,
-            DATABASE_URL=database_url, INCIDENT_BOT_CONFIG=str(catalog),
-            PROMETHEUS_URL=f"http://127.0.0.1:{free_port()}", KUBECONFIG=str(workdir / "none"),
-            LOG_FORMAT="json", PYTHONPATH=str(ROOT),
-        )  # fmt: skip
+            SLACK_BOT_TOKEN=BOT_TOKEN,
+            SLACK_SIGNING_SECRET=SIGNING_SECRET,
+            SLACK_API_URL=slack_url,
+            ALERTMANAGER_WEBHOOK_TOKEN=WEBHOOK_TOKEN,
+            DATABASE_URL=database_url,
+            INCIDENT_BOT_CONFIG=str(catalog),
+            PROMETHEUS_URL=f"http://127.0.0.1:{free_port()}",
+            KUBECONFIG=str(workdir / "none"),
+            LOG_FORMAT="json",
+            PYTHONPATH=str(ROOT),
+        )
         self.process: asyncio.subprocess.Process | None = None
         self.port = 0
         self.runs = 0
@@ -57,11 +63,15 @@ class BotProcess:
         self.port = free_port()
         self.runs += 1
         log = (self.workdir / f"bot-{self.runs}.log").open("wb")
+        serve = ["-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
         self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1",
-            "--port", str(self.port), env=self.env, cwd=self.workdir,
-            stdout=log, stderr=log,
-        )  # fmt: skip
+            sys.executable,
+            *serve,
+            env=self.env,
+            cwd=self.workdir,
+            stdout=log,
+            stderr=log,
+        )
         log.close()
         await eventually(self._ready, timeout=60, what="incident-bot serve to answer /readyz")
 

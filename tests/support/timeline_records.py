@@ -51,29 +51,47 @@ GRAPH = (
 
 PRIMARY_EVENTS: tuple[tuple[int, float, str, str, str, dict[str, object]], ...] = (
     (30, 0, "deploy", "argo-cd", "payment-service v2.3.1 rolled out", {"revision": 42}),
-    (32, 5.25, "alert_firing", BOT, "New alert HighErrorRate firing (service=payments)",
-     {"fingerprint": "a1b2c3", "labels": {"alertname": "HighErrorRate", "service": "payments"}}),
+    (
+        32,
+        5.25,
+        "alert_firing",
+        BOT,
+        "New alert HighErrorRate firing (service=payments)",
+        {"fingerprint": "a1b2c3", "labels": {"alertname": "HighErrorRate", "service": "payments"}},
+    ),
     (32, 7, "channel_opened", BOT, "Opened #inc-20240615-payments-higherrorrate", {}),
     (33, 10, "acknowledged", ONCALL, "Acknowledged by <@U0ONCALL1|jürgen>", {}),
     (34, 0, "command", ONCALL, "/status payments", {"error_rate": 0.45, "latency_p95_s": 1.2}),
-    (35, 12, "note", ONCALL,
-     'Looks like the deploy, "v2.3.1", broke the pool; logs:\nline 1, with a comma\n'
-     "line 2 | piped", {}),
+    (
+        35,
+        12,
+        "note",
+        ONCALL,
+        'Looks like the deploy, "v2.3.1", broke the pool; logs:\nline 1, with a comma\n'
+        "line 2 | piped",
+        {},
+    ),
     (36, 0, "note", "@cmd", '=HYPERLINK("http://evil.example","click me")', {}),
     (37, 0, "note", "Zoë", "+1 agreed 👍", {}),
     (38, 0, "note", "李雷", "-2 for the canary 🐤: 数据库连接池耗尽", {}),
     (38, 30, "note", ONCALL, "@cmd run the runbook", {}),
     (39, 0, "note", ONCALL, "TODO: alert on DB pool saturation <@U0DBA|dana> --due 2024-07-01", {}),
     (40, 0, "status_changed", ONCALL, "investigating → identified: bad deployment v2.3.1", {}),
-    (42, 0, "rollback_started", ONCALL, "Rollback of production/payment-service to revision 41",
-     {"from_revision": 42, "to_revision": 41}),
+    (
+        42,
+        0,
+        "rollback_started",
+        ONCALL,
+        "Rollback of production/payment-service to revision 41",
+        {"from_revision": 42, "to_revision": 41},
+    ),
     (44, 50, "rollback_finished", BOT, "Rollout of payment-service complete", {}),
     (45, 30.5, "alert_resolved", BOT, "Alert HighErrorRate resolved (service=payments)", {}),
     (45, 30.5, "incident_mitigated", BOT, "All alerts resolved: incident marked mitigated", {}),
     (50, 0, "status_changed", ONCALL, "monitoring → resolved", {}),
     (51, 0, "note", "Zoë", "todo write the customer email, ünd check refunds", {}),
     (52, 0, "note", ONCALL, "\tTab first\r\nthen CRLF", {}),
-)  # fmt: skip
+)
 
 
 def _events() -> list[EventRecord]:
