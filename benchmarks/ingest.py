@@ -233,9 +233,10 @@ async def bench_bot(
         SLACK_BOT_TOKEN=slack.bot_token, SLACK_SIGNING_SECRET="bench-signing-secret",  # noqa: S106
         SLACK_API_URL=slack.url, ALERTMANAGER_WEBHOOK_TOKEN=TOKEN, DATABASE_URL=database_url,
         PROMETHEUS_URL=f"http://127.0.0.1:{free_port()}", KUBECONFIG=str(workdir / "none"),
-        LOG_LEVEL="warning", LOG_FORMAT="json", PYTHONPATH=str(ROOT),
+        LOG_LEVEL="info" if args.log_dir else "warning", LOG_FORMAT="json",
+        PYTHONPATH=str(ROOT),
     )  # fmt: skip
-    log = (workdir / f"{name}.log").open("wb")
+    log = (Path(args.log_dir or workdir) / f"{name}.log").open("wb")
     bot = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
         env=env, stdout=log, stderr=log, cwd=workdir,
@@ -343,6 +344,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         "--distinct", action="store_true",
         help="a different body per request (none is a repeat of a stored one)",
     )  # fmt: skip
+    parser.add_argument(
+        "--log-dir", default=None, help="keep the bot's log (at info level) in this folder"
+    )
     parser.add_argument("--serve-bare", type=int, default=None, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 

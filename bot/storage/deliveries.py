@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 
 from bot.storage.models import WebhookDelivery
-from bot.storage.store import IncidentStore
+from bot.storage.store import IncidentStore, Unit
 
 MAX_ERROR_CHARS = 2000
 
@@ -28,6 +28,7 @@ class PendingDelivery:
     group_key: str
     next_attempt_at: datetime | None
     attempts: int = 0
+    size: int = 0  # characters of its body: batches are bounded by size as well as count
 
 
 @dataclass(frozen=True)
@@ -42,26 +43,62 @@ def _not_done() -> sa.ColumnElement[bool]:
     )
 
 
+@dataclass(frozen=True)
+class ClaimedDelivery:
+    id: int
+    group_key: str
+    body: str
+
+
+_TABLE = WebhookDelivery.__table__  # type: ignore[attr-defined]
+# Plain Core on the batch path: no ORM object per delivery, one statement per batch.
+_MARK_PROCESSED = (
+    sa.update(_TABLE)
+    .where(_TABLE.c.id == sa.bindparam("delivery_id"))
+    .values(processed_at=sa.bindparam("processed_at"), outcome=sa.bindparam("outcome"))
+)
+
+
+async def claim_deliveries(unit: Unit, ids: Sequence[int]) -> list[ClaimedDelivery]:
+    """Those of `ids` still to process and not held by another replica, oldest first."""
+    query = (
+        sa.select(_TABLE.c.id, _TABLE.c.group_key, _TABLE.c.body)
+        .where(_TABLE.c.id.in_(ids), _TABLE.c.processed_at.is_(None), _TABLE.c.failed_at.is_(None))
+        .order_by(_TABLE.c.id)
+        .with_for_update(skip_locked=True)
+    )
+    connection = await unit.session.connection()
+    rows = (await connection.execute(query)).all()
+    return [ClaimedDelivery(int(i), str(g), str(b)) for i, g, b in rows]
+
+
+async def mark_processed(unit: Unit, outcomes: dict[int, str], now: datetime) -> None:
+    """Record each delivery's outcome (at most 500 characters) as processed `now`."""
+    if not outcomes:
+        return
+    rows = [
+        {"delivery_id": i, "processed_at": now, "outcome": o[:500]} for i, o in outcomes.items()
+    ]
+    connection = await unit.session.connection()
+    await connection.execute(_MARK_PROCESSED, rows)
+
+
 class DeliveryQueue:
     def __init__(self, store: IncidentStore) -> None:
         self.store = store
 
     async def pending(self, limit: int = 500) -> list[PendingDelivery]:
         """Oldest first, including those waiting for their next attempt."""
+        t = _TABLE.c
         query = (
-            select(
-                WebhookDelivery.id,
-                WebhookDelivery.group_key,
-                WebhookDelivery.next_attempt_at,
-                WebhookDelivery.attempts,
-            )
+            sa.select(t.id, t.group_key, t.next_attempt_at, t.attempts, sa.func.length(t.body))
             .where(_not_done())
-            .order_by(col(WebhookDelivery.id))
+            .order_by(t.id)
             .limit(limit)
         )
         async with self.store.unit() as unit:
-            rows = (await unit.session.exec(query)).all()
-        return [PendingDelivery(i, g, n, a) for i, g, n, a in rows if i is not None]
+            rows = (await (await unit.session.connection()).execute(query)).all()
+        return [PendingDelivery(i, g, n, a, s or 0) for i, g, n, a, s in rows]
 
     async def record_failure(
         self, delivery_id: int, *, error: str, now: datetime, retry_in: timedelta | None
