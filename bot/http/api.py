@@ -77,6 +77,19 @@ def add_api_routes(app: web.Application, deps: ApiDeps) -> None:
         app.router.add_get(PREFIX + path, handler, allow_head=False)
 
 
+def postmortem_download(incident: Incident, markdown: str) -> web.Response:
+    """The post-mortem draft as a Markdown file to save (the API and the page's button)."""
+    return web.Response(
+        text=markdown,
+        content_type="text/markdown",
+        charset="utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{incident.ref}-postmortem.md"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
 async def stream_export(
     request: web.Request, reports: Reports, incident: Incident, fmt: str
 ) -> web.StreamResponse:
@@ -183,15 +196,7 @@ class _Api:
         except PostmortemTemplateError as e:
             log.error("post-mortem template failed", incident=incident.ref, error=str(e))
             return _error(500, "template_error", str(e))
-        return web.Response(
-            text=draft.markdown,
-            content_type="text/markdown",
-            charset="utf-8",
-            headers={
-                "Content-Disposition": f'attachment; filename="{incident.ref}-postmortem.md"',
-                "Cache-Control": "no-store",
-            },
-        )
+        return postmortem_download(incident, draft.markdown)
 
     async def stats(self, request: web.Request) -> web.Response:
         try:

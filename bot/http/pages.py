@@ -48,7 +48,7 @@ from bot.core.web_access import (
     Refusal,
 )
 from bot.core.web_tokens import check_csrf, sign_csrf
-from bot.http.api import stream_export
+from bot.http.api import postmortem_download, stream_export
 from bot.http.live_timeline import LiveTimeline
 from bot.http.page_access import PageAccess, Refused
 from bot.http.page_render import SECURITY_HEADERS, PageRenderer
@@ -347,15 +347,7 @@ class _Pages:
                 draft = await self.reports.postmortem(incident)
             except PostmortemTemplateError as e:
                 return self.renderer.problem(500, "The post-mortem template failed", str(e))
-            return web.Response(
-                text=draft.markdown,
-                content_type="text/markdown",
-                charset="utf-8",
-                headers={
-                    "Content-Disposition": f'attachment; filename="{incident.ref}-postmortem.md"',
-                    "Cache-Control": "no-store",
-                },
-            )
+            return postmortem_download(incident, draft.markdown)
         if fmt not in EXPORT_FORMATS:
             return self.renderer.problem(
                 400, "Bad request", "Exports are md, csv, json or postmortem."

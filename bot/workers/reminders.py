@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.clock import Clock
 from bot.core.alerts import format_timestamp, parse_timestamp
+from bot.core.block_kit import section
 from bot.core.incident_rules import IncidentStatus
 from bot.core.reminders import Reminder, ReminderInput, ReminderPolicy, due_reminders, snooze
 from bot.storage.models import Incident, ReminderSent
@@ -61,7 +62,7 @@ def snooze_blocks(reminder: Reminder, incident_id: int) -> list[dict[str, Any]]:
         for o in reminder.snooze_options
     ]
     return [
-        {"type": "section", "text": {"type": "mrkdwn", "text": reminder.text}},
+        section(reminder.text),
         {"type": "actions", "elements": buttons},
     ]
 

@@ -19,6 +19,7 @@ from sqlmodel import col
 
 from bot.clock import Clock
 from bot.core.alerts import Notification
+from bot.core.block_kit import context
 from bot.core.channel_names import incident_channel_name
 from bot.core.incident_rules import IncidentStatus
 from bot.core.messages import (
@@ -222,7 +223,7 @@ class SlackWorker:
             blocks += await self._hint(self.seen_before, incident, "seen-before")
             line = self.page_link(incident.id, incident.ref) if self.page_link else None
             if line is not None:
-                blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": line}]})
+                blocks.append(context(line))
             if self.silence_button and notification is not None and incident.group_labels:
                 blocks.append({"type": "actions", "elements": [silence_button(incident.id)]})
             posted = await self.once.post(

@@ -19,9 +19,10 @@ from bot.core.escaping import mrkdwn
 from bot.core.incident_rules import SEVERITIES
 from bot.core.lifecycle import TransitionError, format_duration
 from bot.ports import ChatPort
-from bot.services.incident import IncidentService, record_command
+from bot.services.incident import IncidentService
 from bot.services.similar import SimilarIncidents
 from bot.slack.ack import ACK_BUDGET, Ack, ack_within
+from bot.slack.listeners.command_record import record_incident_command
 from bot.slack.listeners.silence import SilenceDeps, run_silence_command
 from bot.storage.models import Incident
 from bot.storage.store import IncidentStore
@@ -173,7 +174,9 @@ async def run_incident(deps: IncidentDeps, ack: Ack, command: dict[str, Any]) ->
             if deps.similar is not None
             else "Similar incidents are not available on this bot."
         )
-        await _record(deps, incident, command, "listed similar incidents")
+        await record_incident_command(
+            deps.store, deps.clock, incident, command, "listed similar incidents"
+        )
         await ack(text=answer)
         return
     if isinstance(parsed, Silence | Silences | Unsilence):
@@ -186,10 +189,10 @@ async def run_incident(deps: IncidentDeps, ack: Ack, command: dict[str, Any]) ->
         result = await _dispatch(deps, parsed, incident, user, command)
     except TransitionError as e:
         await ack(text=f"{e}")
-        await _record(deps, incident, command, f"refused: {e}")
+        await record_incident_command(deps.store, deps.clock, incident, command, f"refused: {e}")
         return
     await ack(text=result)
-    await _record(deps, incident, command, result)
+    await record_incident_command(deps.store, deps.clock, incident, command, result)
 
 
 async def _dispatch(
@@ -248,23 +251,6 @@ async def _upload(
     deps.tasks.spawn(upload(), name="/incident export")
     reply = "Preparing the file; it will appear in this channel."
     return reply if link is None else f"{reply}\n{link}"
-
-
-async def _record(
-    deps: IncidentDeps, incident: Incident, command: dict[str, Any], result: str
-) -> None:
-    if incident.id is None:
-        return
-    async with deps.store.unit() as unit:
-        await record_command(
-            unit,
-            incident.id,
-            f"/incident {command.get('text', '')}".strip(),
-            command["user_id"],
-            deps.clock(),
-            f"slack:command-result:{command.get('trigger_id')}",
-            result,
-        )
 
 
 async def incident_list(deps: IncidentDeps) -> str:

@@ -18,9 +18,9 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from bot.clock import Clock
 from bot.core.silences import format_matchers, format_span
 from bot.ports import ChatPort
-from bot.services.incident import record_command
 from bot.services.silence import SilencePlan, SilenceService
 from bot.slack.ack import Ack
+from bot.slack.listeners.command_record import record_incident_command
 from bot.storage.models import Incident
 from bot.storage.store import IncidentStore
 from bot.workers.tasks import TaskSet
@@ -111,7 +111,7 @@ async def run_silence_command(
         async def expire() -> None:
             answer = await deps.silences.unsilence(incident, user, channel)
             await _tell(deps, channel, user, answer)
-            await _record(deps, incident, command, answer)
+            await record_incident_command(deps.store, deps.clock, incident, command, answer)
 
         deps.tasks.spawn(expire(), name="/incident unsilence")
         await ack(text="Expiring this incident's silences in Alertmanager...")
@@ -121,11 +121,11 @@ async def run_silence_command(
         incident, user, name, parsed.duration, parsed.reason, parsed.keep, channel
     )
     if isinstance(plan, str):
-        await _record(deps, incident, command, f"refused: {plan}")
+        await record_incident_command(deps.store, deps.clock, incident, command, f"refused: {plan}")
         await ack(text=plan)
         return
     answer = _silencing(plan)
-    await _record(deps, incident, command, answer)
+    await record_incident_command(deps.store, deps.clock, incident, command, answer)
     deps.tasks.spawn(deps.silences.create(plan), name="/incident silence")
     await ack(text=answer)
 
@@ -140,20 +140,3 @@ def _silencing(plan: SilencePlan) -> str:
 async def _tell(deps: SilenceDeps, channel: str, user: str, text: str) -> None:
     with contextlib.suppress(SlackError):  # a user outside the channel cannot be told there
         await deps.chat.post_ephemeral(channel, user, text)
-
-
-async def _record(
-    deps: SilenceDeps, incident: Incident, command: dict[str, Any], result: str
-) -> None:
-    if incident.id is None:
-        return
-    async with deps.store.unit() as unit:
-        await record_command(
-            unit,
-            incident.id,
-            f"/incident {command.get('text', '')}".strip(),
-            command["user_id"],
-            deps.clock(),
-            f"slack:command-result:{command.get('trigger_id')}",
-            result,
-        )
