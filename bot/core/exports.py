@@ -168,13 +168,7 @@ def _second(value: datetime | None) -> datetime | None:
 
 def incident_fields(incident: IncidentRecord) -> dict[str, Any]:
     """The incident under its stable field names, times as ISO 8601 strings."""
-    times = {
-        name: _opt_time(getattr(incident, name))
-        for name in (
-            "started_at", "detected_at", "acknowledged_at", "identified_at",
-            "mitigated_at", "resolved_at", "closed_at",
-        )
-    }  # fmt: skip
+    times = {name: _opt_time(getattr(incident, name)) for _, name in MILESTONES}
     return {
         "ref": incident.ref,
         "title": incident.title,
@@ -218,11 +212,11 @@ def event_fields(event: EventRecord, incident: IncidentRecord) -> dict[str, Any]
 
 def timeline_json(incident: IncidentRecord, events: Iterable[EventRecord]) -> Iterator[str]:
     """`{"incident": {...}, "events": [...]}`, one event per line, in chunks."""
-    head = _dumps(incident_fields(incident))
+    head = json_text(incident_fields(incident))
     yield f'{{"incident": {head},\n "events": ['
     separator = "\n  "
     for event in events:
-        yield separator + _dumps(event_fields(event, incident))
+        yield separator + json_text(event_fields(event, incident))
         separator = ",\n  "
     yield "\n]}\n"
 
@@ -234,27 +228,35 @@ def timeline_csv(incident: IncidentRecord, events: Iterable[EventRecord]) -> Ite
     writer.writerow(CSV_COLUMNS)
     yield CSV_BOM + line.take()
     for event in events:
-        row = event_fields(event, incident)
-        row["details"] = _dumps(row["details"]) if row["details"] else ""
-        row["incident"] = incident.ref
-        row["actor"] = event.who
-        original = row.pop("original") or {}
-        row["original_occurred_at"] = original.get("occurred_at")
-        row["original_text"] = original.get("text")
-        for flag in ("key_moment", "hidden"):
-            row[flag] = "yes" if row[flag] else ""
-        writer.writerow([csv_cell(row[name]) for name in CSV_COLUMNS])
+        writer.writerow(csv_cells(event, incident))
         yield line.take()
+
+
+def csv_cells(event: EventRecord, incident: IncidentRecord) -> list[str]:
+    """One CSV row's cells, in `CSV_COLUMNS` order."""
+    row = event_fields(event, incident)
+    row["details"] = json_text(row["details"]) if row["details"] else ""
+    row["incident"] = incident.ref
+    row["actor"] = event.who
+    original = row.pop("original") or {}
+    row["original_occurred_at"] = original.get("occurred_at")
+    row["original_text"] = original.get("text")
+    for flag in ("key_moment", "hidden"):
+        row[flag] = "yes" if row[flag] else ""
+    return [csv_cell(row[name]) for name in CSV_COLUMNS]
 
 
 def timeline_markdown(incident: IncidentRecord, events: Iterable[EventRecord]) -> Iterator[str]:
     """A Markdown document: the incident's key facts, then one table per phase."""
-    yield f"# {incident.ref} timeline: {markdown_cell(incident.title)}\n\n"
-    yield "| | |\n|---|---|\n"
-    for label, value in _incident_facts(incident):
-        yield f"| {label} | {markdown_cell(value)} |\n"
-    yield "\n" + phase_legend()
+    yield markdown_head(incident)
     yield from markdown_phase_tables(incident, events, heading="##")
+
+
+def markdown_head(incident: IncidentRecord) -> str:
+    """The Markdown export's title, key facts and phase legend: all before the tables."""
+    facts = "".join(f"| {k} | {markdown_cell(v)} |\n" for k, v in _incident_facts(incident))
+    title = f"# {incident.ref} timeline: {markdown_cell(incident.title)}\n\n"
+    return f"{title}| | |\n|---|---|\n{facts}\n{phase_legend()}"
 
 
 def phase_legend() -> str:
@@ -382,10 +384,6 @@ def _opt_time(value: datetime | None) -> str | None:
     return format_timestamp(value) if value is not None else None
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=_json_default)
-
-
 def _json_default(value: Any) -> Any:
     # Details come from a JSON column, but a caller may hand in times or read-only mappings.
     if isinstance(value, datetime):
@@ -395,3 +393,8 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, Mapping):
         return dict(value)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+# What `json.dumps(value, ensure_ascii=False, default=_json_default)` writes, with one encoder
+# made once: `json.dumps` with options builds a new encoder per call, once per event.
+json_text = json.JSONEncoder(ensure_ascii=False, default=_json_default).encode

@@ -1,14 +1,14 @@
 """Timeline exports streamed from the database in pages, with flat memory.
 
-The exports (`bot.core.exports`) are sync generators over an iterable of events;
-the database is async. `export_chunks` runs the export in a worker thread
-(`asyncio.to_thread`, one batch of about 64 KiB per call) and feeds it an
-iterator whose `__next__` fetches the next page of events from the event loop
-(`asyncio.run_coroutine_threadsafe` on `IncidentStore.timeline_rows_after`,
-keyset pagination, plain rows rather than ORM objects, the next page read while
-the thread formats this one). Memory holds two pages of events and one batch of
-output whatever the timeline's size; the event loop stays free while the thread
-formats rows.
+The page writers (`bot.core.export_pages`) render a list of events at a time; the
+database is async. `export_chunks` runs the writer in a worker thread, one batch of
+about `BATCH_BYTES` of output per hand-off, and feeds it an iterator whose `__next__`
+fetches the next page of events from the event loop (`asyncio.run_coroutine_threadsafe`
+on `IncidentStore.timeline_rows_after`, keyset pagination, plain rows rather than ORM
+objects, the next page read while the thread formats this one). The next batch is
+rendered while the event loop writes this one out. Memory holds two pages of events
+and two batches of output whatever the timeline's size; the event loop stays free
+while the thread formats rows.
 """
 
 from __future__ import annotations
@@ -20,22 +20,17 @@ from collections.abc import (
     AsyncGenerator,
     Callable,
     Generator,
-    Iterable,
     Iterator,
     Mapping,
     Sequence,
 )
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
+from itertools import islice
 from typing import Any
 
-from bot.core.exports import (
-    EventRecord,
-    IncidentRecord,
-    timeline_csv,
-    timeline_json,
-    timeline_markdown,
-)
+from bot.core.export_pages import PAGE_WRITERS, PageWriter
+from bot.core.exports import EventRecord, IncidentRecord
 from bot.core.people import label_mentions
 from bot.services.curations import CurationView
 from bot.services.report_rows import incident_record
@@ -43,7 +38,8 @@ from bot.storage.models import Incident
 from bot.storage.store import IncidentStore
 
 PAGE_SIZE = 5000  # events per database page while streaming an export
-BATCH_BYTES = 256 * 1024  # output handed from the export thread to the event loop at a time
+BATCH_BYTES = 1024 * 1024  # output handed from the export thread to the event loop at a time
+_GROUP = 1000  # events rendered in one go while a batch fills
 _PAGE_WAIT = 60.0  # seconds the export thread waits for a page before giving up
 
 
@@ -51,16 +47,16 @@ _PAGE_WAIT = 60.0  # seconds the export thread waits for a page before giving up
 class ExportFormat:
     name: str
     content_type: str  # without the charset; the body is always UTF-8
-    render: Callable[[IncidentRecord, Iterable[EventRecord]], Iterator[str]]
+    pages: Callable[[IncidentRecord], PageWriter]
 
     def filename(self, ref: str) -> str:
         return f"{ref}-timeline.{self.name}"
 
 
 EXPORT_FORMATS: dict[str, ExportFormat] = {
-    "json": ExportFormat("json", "application/json", timeline_json),
-    "csv": ExportFormat("csv", "text/csv", timeline_csv),
-    "md": ExportFormat("md", "text/markdown", timeline_markdown),
+    "json": ExportFormat("json", "application/json", PAGE_WRITERS["json"]),
+    "csv": ExportFormat("csv", "text/csv", PAGE_WRITERS["csv"]),
+    "md": ExportFormat("md", "text/markdown", PAGE_WRITERS["md"]),
 }
 
 
@@ -148,39 +144,56 @@ async def export_chunks(
     gone) ends the export at once.
     """
     assert incident.id is not None
-    export = EXPORT_FORMATS[fmt]
-    events = _PagedEvents(store, incident.id, asyncio.get_running_loop(), page_size, names or {})
+    loop = asyncio.get_running_loop()
+    events = _PagedEvents(store, incident.id, loop, page_size, names or {})
     record = incident_record(incident)
     if incident.commander and names:
         record = replace(record, commander_name=names.get(incident.commander))
-    records = curations.apply(events) if curations is not None else (e for _, e in events)
-    chunks = export.render(record, records)
-    busy = threading.Lock()  # held by the thread while it works on `chunks`
+    writer = EXPORT_FORMATS[fmt].pages(record)
+    records: Iterator[EventRecord] = (e for _, e in events)
+    if curations is not None and (curations.curations or curations.moved):
+        records = curations.apply(events)
+    busy = threading.Lock()  # held by the thread while it works on `records`
+    started, finished = threading.Event(), threading.Event()
 
     def next_batch() -> bytes:
-        # Characters, not bytes, are counted (a batch of non-ASCII text is a little
-        # larger); one encode per batch instead of one per event.
-        parts: list[str] = []
-        size = 0
+        # Whole groups of events, rendered in one go each, until the batch is big enough;
+        # characters, not bytes, are counted (non-ASCII text makes a batch a little larger).
         with busy:
-            for chunk in chunks:
-                parts.append(chunk)
-                size += len(chunk)
-                if size >= BATCH_BYTES:
+            if finished.is_set():
+                return b""
+            parts = [] if started.is_set() else [writer.head()]
+            started.set()
+            size = 0
+            while size < BATCH_BYTES:
+                group = list(islice(records, _GROUP))
+                parts.append(writer.rows(group))
+                size += len(parts[-1])
+                if len(group) < _GROUP:
+                    parts.append(writer.tail())
+                    finished.set()
                     break
         return "".join(parts).encode("utf-8")
 
+    rendering: asyncio.Future[bytes] | None = loop.run_in_executor(None, next_batch)
     try:
-        while batch := await asyncio.to_thread(next_batch):
+        while rendering is not None and (batch := await rendering):
+            # The next batch is rendered while the reader takes this one.
+            rendering = loop.run_in_executor(None, next_batch) if not finished.is_set() else None
             yield batch
     finally:
         events.stopped = True
-        # Cancelled while the thread works: it stops at the next page and the
-        # generators go with the garbage; otherwise close them now.
+        if rendering is not None and not rendering.done():
+            # A reader gone while the next batch renders: the thread stops at the end of
+            # the page it is on; let it finish rather than leave it running.
+            with contextlib.suppress(Exception):
+                await rendering
+        # Cancelled while the thread works: it stops at the next page and the generators
+        # go with the garbage; otherwise close them now.
         if busy.acquire(blocking=False):
             try:
-                if isinstance(chunks, Generator):
-                    chunks.close()
+                if isinstance(records, Generator):
+                    records.close()
                 ahead = events.ahead
             finally:
                 busy.release()

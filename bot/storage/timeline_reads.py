@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -152,28 +153,30 @@ class TimelineReads(StoreBase):
     async def timeline_rows_after(
         self, incident_id: int, after: tuple[datetime, int] | None, limit: int
     ) -> Sequence[Any]:
-        """One page of an export: plain rows (id, occurred_at, recorded_at, kind, actor,
+        """One page of an export: plain tuples (id, occurred_at, recorded_at, kind, actor,
         text, details, link) after the keyset `after`, in timeline order.
 
         Plain rows, not ORM objects: building 50,000 model instances costs more than the
-        query itself."""
-        table = TimelineEvent.__table__  # type: ignore[attr-defined]
-        c = table.c
+        query itself. The times and details are read as the driver gives them and decoded
+        here (`_export_row`): SQLAlchemy's own result processing of the same values took
+        longer than everything else in reading a page."""
+        c = TimelineEvent.__table__.c  # type: ignore[attr-defined]
+        undecoded = ("occurred_at", "recorded_at", "details")  # read as text: no processing
+        columns = [sa.type_coerce(c[n], sa.String) if n in undecoded else c[n] for n in _ROW]
         query = (
-            sa.select(
-                c.id, c.occurred_at, c.recorded_at, c.kind, c.actor, c.text, c.details, c.link
-            )
+            sa.select(*columns)
             .where(c.incident_id == incident_id)
             .order_by(c.occurred_at, c.id)
             .limit(limit)
         )
         if after is not None:
             at, last_id = after
-            query = query.where(
-                sa.or_(c.occurred_at > at, sa.and_(c.occurred_at == at, c.id > last_id))
-            )
+            # `occurred_at >= at` first: a bound an index can start from, instead of reading
+            # every earlier row of the incident again for each page.
+            query = query.where(c.occurred_at >= at, sa.or_(c.occurred_at > at, c.id > last_id))
         async with self.engine.connect() as connection:
-            return (await connection.execute(query)).all()
+            rows = (await connection.execute(query)).all()
+        return [_export_row(row) for row in rows]
 
     async def timeline_edge_of_kind(self, incident_id: int, kind: str) -> TimelineEvent | None:
         """The newest event of one kind (the last `/status` figures, say)."""
@@ -240,3 +243,25 @@ class TimelineReads(StoreBase):
         )
         async with self._sessions() as session:
             return [actor for actor, _ in (await session.exec(query)).all() if actor]
+
+
+_ROW = ("id", "occurred_at", "recorded_at", "kind", "actor", "text", "details", "link")
+
+
+def _export_row(row: Any) -> tuple[Any, ...]:
+    """A raw timeline row as `UTCDateTime` and `sa.JSON` would have read it."""
+    id_, occurred_at, recorded_at, kind, actor, text, details, link = row
+    if isinstance(details, str | bytes):
+        details = json.loads(details)
+    return (id_, _utc(occurred_at), _utc(recorded_at), kind, actor, text, details, link)
+
+
+def _utc(value: datetime | str) -> datetime:
+    # SQLite keeps times as naive UTC text (SQLAlchemy's "2024-06-15 14:00:00.000000"): read
+    # with its zone appended, cheaper than `.replace(tzinfo=UTC)` after. PostgreSQL's driver
+    # hands aware datetimes.
+    if isinstance(value, str):
+        return datetime.fromisoformat(value + "+00:00")
+    if value.tzinfo is UTC:
+        return value
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
