@@ -13,6 +13,11 @@ class BotMetrics:
             "Alertmanager webhooks accepted and stored",
             registry=self.registry,
         )
+        self.webhook_commits = Counter(
+            "incident_bot_webhook_commits",
+            "Commits that stored webhook bodies: bodies arriving together share one (group commit)",
+            registry=self.registry,
+        )
         self.webhooks_rejected = Counter(
             "incident_bot_webhooks_rejected",
             "Alertmanager webhooks refused, by reason",

@@ -96,7 +96,7 @@ class BotRuntime:
         # Storage.
         self.engine = make_engine(settings.database_url)
         self.store = store = IncidentStore(self.engine)
-        self.group_commit = GroupCommit(self.engine)
+        self.group_commit = GroupCommit(self.engine, on_commit=self.metrics.webhook_commits.inc)
 
         # The outside systems.
         self.slack_client = _slack_client(settings, self.metrics)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,12 +28,14 @@ def make_engine(database_url: str) -> AsyncEngine:
     return engine
 
 
-def make_sync_engine(url: sa.URL) -> sa.Engine:
-    """A blocking engine on the same SQLite file, with the same pragmas (group commit's
-    own thread writes through it)."""
-    engine = sa.create_engine(url.set(drivername="sqlite"), poolclass=sa.pool.NullPool)
-    sa.event.listen(engine, "connect", _sqlite_pragmas)
-    return engine
+def sqlite_connect(url: sa.URL) -> sqlite3.Connection:
+    """A plain sqlite3 connection to the engine's file, in autocommit mode (each statement
+    commits on its own), with the same pragmas (group commit's own thread writes on it)."""
+    connection = sqlite3.connect(
+        url.database or ":memory:", isolation_level=None, check_same_thread=False
+    )
+    _sqlite_pragmas(connection, None)
+    return connection
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
