@@ -1,4 +1,5 @@
-"""Alertmanager silences made from an incident channel: check, create, list, expire.
+"""Alertmanager silences made from an incident channel: check, create, list, expire (the
+expiring itself, on request and on resolve, is `bot.services.silence_expiry`).
 
 Order of work, so nothing is left half-done: every check (configuration, the
 alert group, the duration, permission) runs before Alertmanager is called; the
@@ -29,10 +30,10 @@ from bot.core.silences import (
     silence_comment,
     silence_window,
     state,
-    to_expire_on_resolve,
 )
 from bot.ports import ChatPort
 from bot.services.group_directory import GroupDirectory
+from bot.services.silence_expiry import SilenceExpiry, view
 from bot.settings import Catalog
 from bot.storage.models import Incident, Silence, TimelineEvent
 from bot.storage.store import IncidentStore
@@ -67,22 +68,6 @@ class SilencePlan:
     channel: str
 
 
-def view(row: Silence) -> SilenceView:
-    assert row.id is not None
-    return SilenceView(
-        row_id=row.id,
-        silence_id=row.silence_id,
-        matchers=tuple(row.matchers),
-        created_by=row.created_by,
-        starts_at=row.starts_at,
-        ends_at=row.ends_at,
-        reason=row.reason,
-        keep=row.keep,
-        expired_at=row.expired_at,
-        expired_by=row.expired_by,
-    )
-
-
 class SilenceService:
     def __init__(
         self,
@@ -95,6 +80,11 @@ class SilenceService:
         self.store, self.chat, self.alertmanager = store, chat, alertmanager
         self.catalog, self.clock = catalog, clock
         self.groups = GroupDirectory(chat, clock)
+        self.expiry = SilenceExpiry(store, chat, alertmanager, clock)
+
+    async def expire_on_resolve(self, incident: Incident, actor: str) -> None:
+        """Expire the incident's silences not made with --keep, and say so on the timeline."""
+        await self.expiry.expire_on_resolve(incident, actor)
 
     # -- create -------------------------------------------------------------------------
 
@@ -140,7 +130,7 @@ class SilenceService:
         if permission.allowed:
             return None
         audit.warning("silence refused", user=user, incident=incident.ref, reason=permission.reason)
-        await self._note(
+        await self.expiry.note(
             incident,
             "silence_refused",
             f"Silence by <@{user}> refused: {permission.reason}",
@@ -290,8 +280,7 @@ class SilenceService:
     # -- list and expire ----------------------------------------------------------------
 
     async def of_incident(self, incident: Incident) -> list[SilenceView]:
-        assert incident.id is not None
-        return [view(r) for r in await self.store.incident_silences(incident.id)]
+        return await self.expiry.of_incident(incident)
 
     async def unsilence(self, incident: Incident, user: str, channel: str) -> str:
         """Expire every active silence of the incident; the answer for the user."""
@@ -306,7 +295,7 @@ class SilenceService:
         active = [s for s in await self.of_incident(incident) if state(s, now) == "active"]
         if not active:
             return "No active silence of this incident to expire."
-        failed = [s for s in active if not await self._expire(incident, s, user, "expired")]
+        failed = [s for s in active if not await self.expiry.expire(incident, s, user, "expired")]
         if failed:
             ids = ", ".join(s.silence_id for s in failed)
             return f"Alertmanager did not expire {ids}; they are still active. Try again."
@@ -326,70 +315,9 @@ class SilenceService:
         silence = view(row)
         if state(silence, self.clock()) != "active":
             return f"Silence {row.silence_id} is not active any more."
-        if not await self._expire(incident, silence, user, "expired"):
+        if not await self.expiry.expire(incident, silence, user, "expired"):
             return f"Alertmanager did not expire {row.silence_id}; it is still active. Try again."
         return f"Expired silence {row.silence_id}."
-
-    async def expire_on_resolve(self, incident: Incident, actor: str) -> None:
-        """Expire the incident's silences not made with --keep, and say so on the timeline."""
-        if self.alertmanager is None or incident.id is None:
-            return
-        now = self.clock()
-        silences = await self.of_incident(incident)
-        failed = [
-            s.silence_id
-            for s in to_expire_on_resolve(silences, now)
-            if not await self._expire(incident, s, actor, "expired: the incident was resolved")
-        ]
-        if failed and incident.channel_id:
-            # The room must know the page is still muted: nobody reads the timeline first.
-            text = (
-                f":warning: Could not expire silence {', '.join(failed)} in Alertmanager on "
-                "resolve; it still mutes this alert group. Run `/incident unsilence`."
-            )
-            with contextlib.suppress(SlackError):
-                await self.chat.post_message(incident.channel_id, text)
-        for silence in silences:
-            if silence.keep and state(silence, now) == "active":
-                await self._note(
-                    incident,
-                    "silence_kept",
-                    f"Silence {silence.silence_id} kept after resolve (--keep), until "
-                    f"{format_timestamp(silence.ends_at)}",
-                    actor,
-                    key=f"silence:{silence.silence_id}:kept",
-                )
-
-    async def _expire(self, incident: Incident, s: SilenceView, user: str, why: str) -> bool:
-        assert self.alertmanager is not None
-        assert incident.id is not None
-        try:
-            await self.alertmanager.expire_silence(s.silence_id)
-        except AlertmanagerError as e:
-            log.warning("could not expire a silence", silence=s.silence_id, error=str(e))
-            await self._note(
-                incident,
-                "silence_expire_failed",
-                f"Could not expire silence {s.silence_id} ({e}); run /incident unsilence",
-                user,
-                key=f"silence:{s.silence_id}:expire-failed:{self.clock().isoformat()}",
-            )
-            return False
-        now = self.clock()
-        row = await self.store.update_row(Silence, s.row_id, expired_at=now, expired_by=user)
-        who = f"<@{user}>" if user[:1] in ("U", "W") else user
-        await self._note(
-            incident,
-            "silence_expired",
-            f"Silence {s.silence_id} ({mrkdwn(format_matchers(s.matchers))}) {why} by {who}",
-            user,
-            key=f"silence:{s.silence_id}:expired",
-        )
-        if row is not None and row.message_ts and row.channel_id:
-            text, blocks = silence_message(view(row), now)
-            with contextlib.suppress(SlackError):  # the message is a view; the record is kept
-                await self.chat.update_message(row.channel_id, row.message_ts, text, blocks)
-        return True
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -405,12 +333,3 @@ class SilenceService:
     async def _tell(self, plan: SilencePlan, text: str) -> None:
         with contextlib.suppress(SlackError):
             await self.chat.post_ephemeral(plan.channel, plan.user, text)
-
-    async def _note(
-        self, incident: Incident, kind: str, text: str, actor: str, *, key: str
-    ) -> None:
-        assert incident.id is not None
-        now = self.clock()
-        await self.store.add_event(
-            TimelineEvent.record(incident.id, kind, text, actor=actor, now=now, key=key)
-        )

@@ -1,4 +1,5 @@
-"""Carries out the Slack outbox: channels, invitations, messages, pins, the digest.
+"""Carries out the Slack outbox: channels, invitations, messages, pins, the digest (the
+channel's creation and its responders are `bot.workers.incident_channel`).
 
 Jobs of one incident run in order; a job that meets a Slack outage waits with
 backoff and holds back the later jobs of its incident, so nothing is skipped or
@@ -13,14 +14,11 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
-import sqlalchemy as sa
 import structlog
-from sqlmodel import col
 
 from bot.clock import Clock
 from bot.core.alerts import Notification
 from bot.core.block_kit import context
-from bot.core.channel_names import incident_channel_name
 from bot.core.incident_rules import IncidentStatus
 from bot.core.messages import (
     IncidentCard,
@@ -40,6 +38,7 @@ from bot.settings import Catalog
 from bot.storage.models import Incident, SlackJob, TimelineEvent
 from bot.storage.outbox import JobKind
 from bot.storage.store import IncidentStore
+from bot.workers.incident_channel import IncidentChannel
 from bot.workers.slack_once import SlackOnce
 from commands.silence import silence_button
 from integrations.slack import SlackError, SlackPermanentError, SlackTransientError
@@ -47,7 +46,6 @@ from integrations.slack import SlackError, SlackPermanentError, SlackTransientEr
 log = structlog.get_logger(__name__)
 
 SuspectHook = Callable[[Incident], Awaitable[list[dict[str, Any]]]]
-MAX_NAME_ATTEMPTS = 20
 LEASE = timedelta(minutes=2)
 
 
@@ -88,6 +86,7 @@ class SlackWorker:
         self.backoff_cap = backoff_cap
         self.owner = owner  # this replica, named on its claims
         self.once = SlackOnce(store, chat)
+        self.channel = IncidentChannel(store, chat, catalog, clock, self.once, self._note)
         self.should_stop: Callable[[], bool] = lambda: False  # set by BackgroundWork
         self.suspect = suspect  # the rollout suspected of causing it, as blocks
         # (incident id, ref) -> a Slack line with a signed link to the incident page, or None.
@@ -206,12 +205,12 @@ class SlackWorker:
     ) -> None:
         assert incident.id is not None
         if incident.channel_id is None:
-            await self._create_channel(incident, notification, retried=retried)
+            await self.channel.create(incident, notification, retried=retried)
         assert incident.channel_id is not None
         view = card(incident)
         await self.chat.set_topic(incident.channel_id, channel_topic(view))
         await self.chat.set_purpose(incident.channel_id, channel_purpose(view))
-        await self._invite_responders(incident)
+        await self.channel.invite_responders(incident)
         if incident.alert_message_ts is None:
             runbook = self._service(incident).get("runbook")
             if notification is not None:
@@ -237,84 +236,6 @@ class SlackWorker:
             await self.store.update_incident(incident.id, alert_message_ts=posted.ts)
         await self.chat.pin(incident.channel_id, incident.alert_message_ts)
         await self._sync_digest(incident, retried=retried)
-
-    async def _create_channel(
-        self, incident: Incident, notification: Notification | None, *, retried: bool
-    ) -> None:
-        assert incident.id is not None
-        prefix = self.catalog.incident.channel_prefix
-        name_of = notification.label("alertname") if notification else incident.title
-        parts = (incident.service, name_of)
-        for attempt in range(1, MAX_NAME_ATTEMPTS + 1):
-            suffix = None if attempt == 1 else attempt
-            name = incident_channel_name(prefix, incident.started_at, *parts, suffix=suffix)
-            try:
-                channel_id, channel_name = await self.chat.create_channel(name)
-            except SlackPermanentError as e:
-                if e.error != "name_taken":
-                    raise
-                adopted = await self.once.adoptable(incident, name) if retried else None
-                if adopted is None:
-                    continue
-                channel_id, channel_name = adopted
-            incident.channel_id, incident.channel_name = channel_id, channel_name
-            now = self.clock()
-            async with self.store.unit() as unit:  # the channel and its row, or neither
-                await unit.session.exec(
-                    sa.update(Incident)
-                    .where(col(Incident.id) == incident.id)
-                    .values(channel_id=channel_id, channel_name=channel_name)
-                )
-                opened = TimelineEvent.record(
-                    incident.id,
-                    "channel_opened",
-                    f"Incident channel #{channel_name} opened",
-                    actor="incident-bot",
-                    now=now,
-                    key=f"incident:{incident.id}:channel",
-                    details={"channel_id": channel_id},
-                )
-                await unit.add_event(opened)
-            return
-        raise SlackPermanentError("conversations.create", "name_taken")
-
-    async def _invite_responders(self, incident: Incident) -> None:
-        assert incident.id is not None
-        assert incident.channel_id is not None
-        users: list[str] = [incident.reporter] if incident.reporter else []
-        for responder in self._service(incident).get("responders", []):
-            if responder.startswith("S"):
-                try:
-                    users += await self.chat.usergroup_members(responder)
-                except SlackPermanentError as e:
-                    await self._note(
-                        incident.id,
-                        "slack_error",
-                        f"Could not resolve user group {responder}: {e.error}",
-                        key=f"incident:{incident.id}:group:{responder}",
-                    )
-            else:
-                users.append(responder)
-        bot_user = await self.once.bot_user()
-        invitees = sorted({u for u in users if u != bot_user})
-        try:
-            await self.chat.invite(incident.channel_id, invitees)
-        except SlackPermanentError as e:
-            await self._note(
-                incident.id,
-                "slack_error",
-                f"Could not invite {', '.join(invitees)}: {e.error}",
-                key=f"incident:{incident.id}:invite",
-            )
-            return
-        if invitees:
-            await self._note(
-                incident.id,
-                "responders_invited",
-                "Invited " + ", ".join(f"<@{u}>" for u in invitees),
-                key=f"incident:{incident.id}:invited",
-                details={"users": invitees},
-            )
 
     async def _post(self, incident: Incident, job: SlackJob, *, retried: bool) -> None:
         payload = job.payload
