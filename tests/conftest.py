@@ -15,6 +15,7 @@ from bot.storage.db import make_engine, migrate
 from bot.storage.store import IncidentStore
 from standins.fake_kubernetes import FakeKubernetes
 from standins.fake_slack import FakeSlack
+from tests.support.bot_process import BotProcess
 from tests.support.bots import BOT_TOKEN, FAKES, SLACK_MODES, Clock, make_bot, mode_of
 from tests.support.metrics_exporter import TrafficExporter
 from tests.support.prometheus_process import PrometheusProcess, find_prometheus
@@ -96,6 +97,16 @@ async def page_bot(database_url: str, fake_slack: FakeSlack) -> AsyncIterator[Bo
     """The bot with its incident pages on (tests/support/web_pages.py)."""
     async with web_bot(database_url, fake_slack) as runtime:
         yield runtime
+
+
+@pytest.fixture
+async def bot_process(
+    database_url: str, fake_slack: FakeSlack, tmp_path: Path
+) -> AsyncIterator[BotProcess]:
+    """`incident-bot serve` as a process the test starts, kills and restarts."""
+    process = BotProcess(database_url, fake_slack.url, tmp_path)
+    yield process
+    await process.stop()
 
 
 @pytest.fixture

@@ -88,7 +88,8 @@ async def kubernetes(tmp_path: Path) -> AsyncIterator[tuple[FakeKubernetes, Path
 
 
 @pytest.fixture
-async def database_url(tmp_path: Path) -> str:
+async def migrated_sqlite_url(tmp_path: Path) -> str:
+    """A SQLite database the bot's migrations made, as `incident-bot check` finds it ready."""
     url = f"sqlite:///{tmp_path / 'bot.db'}"
     engine = make_engine(url)
     try:
@@ -116,7 +117,7 @@ def env(
     fake_slack: FakeSlack,
     kubernetes: tuple[FakeKubernetes, Path],
     prometheus_url: str,
-    database_url: str,
+    migrated_sqlite_url: str,
 ) -> dict[str, str | None]:
     """Every variable the command reads; None unsets what the developer's shell may have."""
     unset: dict[str, str | None] = {name.upper(): None for name in Settings.model_fields}
@@ -129,7 +130,7 @@ def env(
         "PROMETHEUS_URL": prometheus_url,
         "KUBECONFIG": str(kubernetes[1]),
         "KUBERNETES_SERVICE_HOST": None,
-        "DATABASE_URL": database_url,
+        "DATABASE_URL": migrated_sqlite_url,
         "INCIDENT_BOT_CONFIG": str(write_catalog(tmp_path, CATALOG)),
         "NO_PROXY": "127.0.0.1,localhost",
         "no_proxy": "127.0.0.1,localhost",

@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -23,15 +21,6 @@ from tests.support.bots import WEBHOOK_TOKEN
 from tests.support.polling import eventually
 
 NAME = f"inc-{T0:%Y%m%d}-payments-higherrorrate"
-
-
-@pytest.fixture
-async def bot_process(
-    database_url: str, fake_slack: FakeSlack, tmp_path: Path
-) -> AsyncIterator[BotProcess]:
-    process = BotProcess(database_url, fake_slack.url, tmp_path)
-    yield process
-    await process.stop()
 
 
 async def send(bot: BotProcess) -> int:

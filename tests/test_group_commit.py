@@ -7,13 +7,10 @@ import asyncio
 import json
 import re
 import signal
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import asyncpg
-import pytest
 from sqlmodel import select
 
 from bot.runtime import BotRuntime
@@ -61,15 +58,6 @@ async def test_200_concurrent_requests_each_answered_after_its_commit(bot: BotRu
     assert len({answer["delivery"] for _, answer in answers[:200]}) == 200
     assert 200 < len(rows) <= 220
     assert 0 < float(commits.group(1)) < 200  # bodies that arrived together shared a commit
-
-
-@pytest.fixture
-async def bot_process(
-    database_url: str, fake_slack: FakeSlack, tmp_path: Path
-) -> AsyncIterator[BotProcess]:
-    process = BotProcess(database_url, fake_slack.url, tmp_path)
-    yield process
-    await process.stop()
 
 
 async def test_kill_9_in_a_burst_loses_no_acknowledged_notification(

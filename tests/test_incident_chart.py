@@ -61,7 +61,7 @@ def test_svg_chart(
 
 
 @pytest.fixture
-async def prometheus() -> AsyncIterator[FakePrometheus]:
+async def fake_prometheus() -> AsyncIterator[FakePrometheus]:
     fake = FakePrometheus()
     await fake.start()
     yield fake
@@ -70,11 +70,13 @@ async def prometheus() -> AsyncIterator[FakePrometheus]:
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_page_shows_chart_and_last_status_figures(
-    database_url: str, fake_slack: FakeSlack, prometheus: FakePrometheus
+    database_url: str, fake_slack: FakeSlack, fake_prometheus: FakePrometheus
 ) -> None:
     now = datetime.now(UTC)
-    prometheus.set_traffic("payments", now - timedelta(hours=1), error_ratio=0.45, latency_s=1.4)
-    async with web_bot(database_url, fake_slack, prometheus_url=prometheus.url) as bot:
+    fake_prometheus.set_traffic(
+        "payments", now - timedelta(hours=1), error_ratio=0.45, latency_s=1.4
+    )
+    async with web_bot(database_url, fake_slack, prometheus_url=fake_prometheus.url) as bot:
         incident = await open_incident(bot)
         assert incident.channel_id is not None
         _, _, html = await get(bot, "/incidents/1", PERSON)
