@@ -40,22 +40,50 @@ REFERENCES: dict[str, Reference] = {
 GOLDEN = {"json": "timeline.json", "csv": "timeline.csv", "md": "timeline.md"}
 
 TEXTS = [
-    "", "plain", 'say "hi", then, a comma', "=1+2", "+1", "-1", "@here", "\tx", "\rx",
-    "a | pipe [link](http://x) <b>html</b> `code` \\ back", "# heading", "- item", "1. first",
-    "line 1\nline 2\r\nline 3\rline 4", "<@U0ONCALL1|jürgen> and <@U0X> and <!here>",
-    "<https://example.com|a label> <#C1|ops> &lt;tag&gt; &amp;", "ünïcödé 👍 中文 \u2028",
-    "x" * 300, "\x00\x1f control", "*bold* _it_",
-]  # fmt: skip
+    "",
+    "plain",
+    'say "hi", then, a comma',
+    "=1+2",
+    "+1",
+    "-1",
+    "@here",
+    "\tx",
+    "\rx",
+    "a | pipe [link](http://x) <b>html</b> `code` \\ back",
+    "# heading",
+    "- item",
+    "1. first",
+    "line 1\nline 2\r\nline 3\rline 4",
+    "<@U0ONCALL1|jürgen> and <@U0X> and <!here>",
+    "<https://example.com|a label> <#C1|ops> &lt;tag&gt; &amp;",
+    "ünïcödé 👍 中文 \u2028",
+    "x" * 300,
+    "\x00\x1f control",
+    "*bold* _it_",
+]
 LINKS = [
-    None, "", "https://example.slack.com/archives/C1/p1", "http://prometheus:9090/graph?g=1",
-    "javascript:alert(1)", "https://a b", "http://[::1", "https://", "ftp://x/y",
-    "HTTPS://UPPER.example/x", "https://ex.com/a|b", "https://ex.com/" + "p" * 2100,
-]  # fmt: skip
+    None,
+    "",
+    "https://example.slack.com/archives/C1/p1",
+    "http://prometheus:9090/graph?g=1",
+    "javascript:alert(1)",
+    "https://a b",
+    "http://[::1",
+    "https://",
+    "ftp://x/y",
+    "HTTPS://UPPER.example/x",
+    "https://ex.com/a|b",
+    "https://ex.com/" + "p" * 2100,
+]
 DETAILS: list[Any] = [
-    {}, {"i": 1, "service": "payments"}, {"nested": {"list": [1, 2.5, None, True]}},
-    {"ü": "✓", "quote": '"', "nl": "a\nb"}, {"at": datetime(2024, 6, 15, 14, 0, tzinfo=UTC)},
-    MappingProxyType({"read": "only"}), {"f": 1e100, "neg": -0.0},
-]  # fmt: skip
+    {},
+    {"i": 1, "service": "payments"},
+    {"nested": {"list": [1, 2.5, None, True]}},
+    {"ü": "✓", "quote": '"', "nl": "a\nb"},
+    {"at": datetime(2024, 6, 15, 14, 0, tzinfo=UTC)},
+    MappingProxyType({"read": "only"}),
+    {"f": 1e100, "neg": -0.0},
+]
 OTHER_ZONE = timezone(timedelta(hours=2))
 
 
@@ -63,9 +91,13 @@ def event_times(incident: IncidentRecord) -> list[datetime]:
     """Times on, just before and just after each milestone, in and out of UTC."""
     times = []
     for milestone in (
-        incident.started_at, incident.detected_at, incident.acknowledged_at,
-        incident.identified_at, incident.mitigated_at, incident.resolved_at,
-    ):  # fmt: skip
+        incident.started_at,
+        incident.detected_at,
+        incident.acknowledged_at,
+        incident.identified_at,
+        incident.mitigated_at,
+        incident.resolved_at,
+    ):
         if milestone is None:
             continue
         second = milestone.replace(microsecond=0)
