@@ -104,11 +104,7 @@ class BotRuntime:
         self.kubernetes_api = api_client_from_environment(settings.kubeconfig)
         kubernetes = _kubernetes(self.kubernetes_api, tuning)
         alertmanager = _alertmanager(settings, tuning)
-        prometheus = PrometheusSource(
-            settings.prometheus_url,
-            timeout=tuning.backend_timeout,
-            verify=settings.prometheus_verify,
-        )
+        prometheus = _prometheus(settings, tuning)
         self.links = PageLinks(settings.public_url, settings.web_secret, clock)
 
         # The services.
@@ -121,41 +117,11 @@ class BotRuntime:
             catalog, prometheus, kubernetes, alertmanager, clock, timeout=tuning.backend_timeout
         )
         self.images = ImageKeeper(store, chat, settings.slack_api_url, clock)
-        self.reports = Reports(
-            store,
-            catalog,
-            clock,
-            prometheus=prometheus,
-            timeout=tuning.backend_timeout,
-            template_path=catalog.postmortem_template,
-            people=PeopleDirectory(store, chat, clock),
-            curator=Curator(store, clock, chat),  # reviewers' e-mails to Slack users, for audit
-            previous=self.similar.previous_occurrences,
-        )
+        self.reports = self._reports(tuning, prometheus)
 
         # The workers: what runs after the answer.
-        self.intake = AlertIntake(
-            store,
-            catalog,
-            clock,
-            self.metrics,
-            RetryPolicy(tuning.delivery_attempts, tuning.backoff_base, tuning.backoff_cap),
-        )
-        # Set, not passed: AlertIntake takes no such hook when it is made.
-        self.intake.before_pass = self.group_commit.forget_unprocessed
-        self.worker = SlackWorker(
-            store,
-            chat,
-            catalog,
-            clock,
-            backoff_base=tuning.backoff_base,
-            backoff_cap=tuning.backoff_cap,
-            owner=socket.gethostname(),  # a restarted container keeps its pod's host name
-            page_link=self.links.slack_line,
-            suspect=SuspectedDeploy(store, kubernetes, catalog, clock).blocks,
-            seen_before=self.similar.seen_before_blocks,
-            silence_button=alertmanager is not None,
-        )
+        self.intake = self._alert_intake(tuning)
+        self.worker = self._slack_worker(tuning, kubernetes, alertmanager)
         self.reminders = ReminderWorker(store, clock, _reminder_policy(catalog))
         self.retention = RetentionWorker(store, clock, _retention_policy(settings))
         self.background = BackgroundWork(
@@ -176,44 +142,10 @@ class BotRuntime:
         self.capture = Capture(
             store, chat, clock, images=self.images if settings.web_enabled else None
         )
-        self.commands = CommandDeps(
-            store=store,
-            chat=chat,
-            catalog=catalog,
-            clock=clock,
-            metrics=self.metrics,
-            status=self.status,
-            rollback=self.rollback,
-            tasks=self.tasks,
-            default_namespace=current_namespace(settings.kubeconfig),
-        )
-        self.incident_deps = IncidentDeps(
-            store=store,
-            chat=chat,
-            service=self.incidents,
-            clock=clock,
-            reminders=self.reminders,
-            tasks=self.tasks,
-            timeline_file=self.reports.timeline_file,
-            postmortem_file=self.reports.postmortem_file,
-            page_link=self.links.slack_line,
-            silence=SilenceDeps(store, chat, self.silences, clock, self.tasks),
-            similar=self.similar,
-        )
+        self.commands = self._command_deps()
+        self.incident_deps = self._incident_deps()
         self.live = LiveTimeline(store, poll=tuning.live_poll)
-        self.bolt: AsyncApp | None = None
-        self.socket: SocketMode | None = None
-        if settings.slack_app_token is None:
-            secret = settings.slack_signing_secret
-            self.bolt = self.make_bolt(secret.get_secret_value() if secret else None)
-        else:
-            self.socket = SocketMode(
-                self.make_bolt(None),
-                settings.slack_app_token.get_secret_value(),
-                claims=EnvelopeClaims(store, clock),
-                metrics=self.metrics,
-                ping_interval=tuning.socket_ping,
-            )
+        self.bolt, self.socket = self._slack_way_in(tuning)
         self.web_app = make_web_app(self._web_deps())
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
@@ -221,6 +153,93 @@ class BotRuntime:
     def _expire_silences(self, incident: Incident, actor: str) -> None:
         """After a resolve: the silences made for the incident end (in the background)."""
         self.tasks.spawn(self.silences.expire_on_resolve(incident, actor), name="expire silences")
+
+    def _reports(self, tuning: Tuning, prometheus: PrometheusSource) -> Reports:
+        store, clock = self.store, self.clock
+        return Reports(
+            store,
+            self.catalog,
+            clock,
+            prometheus=prometheus,
+            timeout=tuning.backend_timeout,
+            template_path=self.catalog.postmortem_template,
+            people=PeopleDirectory(store, self.chat, clock),
+            curator=Curator(
+                store, clock, self.chat
+            ),  # reviewers' e-mails to Slack users, for audit
+            previous=self.similar.previous_occurrences,
+        )
+
+    def _alert_intake(self, tuning: Tuning) -> AlertIntake:
+        retry = RetryPolicy(tuning.delivery_attempts, tuning.backoff_base, tuning.backoff_cap)
+        intake = AlertIntake(self.store, self.catalog, self.clock, self.metrics, retry)
+        # Set, not passed: AlertIntake takes no such hook when it is made.
+        intake.before_pass = self.group_commit.forget_unprocessed
+        return intake
+
+    def _slack_worker(
+        self,
+        tuning: Tuning,
+        kubernetes: KubernetesSource | None,
+        alertmanager: AlertmanagerAPI | None,
+    ) -> SlackWorker:
+        store, catalog, clock = self.store, self.catalog, self.clock
+        return SlackWorker(
+            store,
+            self.chat,
+            catalog,
+            clock,
+            backoff_base=tuning.backoff_base,
+            backoff_cap=tuning.backoff_cap,
+            owner=socket.gethostname(),  # a restarted container keeps its pod's host name
+            page_link=self.links.slack_line,
+            suspect=SuspectedDeploy(store, kubernetes, catalog, clock).blocks,
+            seen_before=self.similar.seen_before_blocks,
+            silence_button=alertmanager is not None,
+        )
+
+    def _command_deps(self) -> CommandDeps:
+        return CommandDeps(
+            store=self.store,
+            chat=self.chat,
+            catalog=self.catalog,
+            clock=self.clock,
+            metrics=self.metrics,
+            status=self.status,
+            rollback=self.rollback,
+            tasks=self.tasks,
+            default_namespace=current_namespace(self.settings.kubeconfig),
+        )
+
+    def _incident_deps(self) -> IncidentDeps:
+        return IncidentDeps(
+            store=self.store,
+            chat=self.chat,
+            service=self.incidents,
+            clock=self.clock,
+            reminders=self.reminders,
+            tasks=self.tasks,
+            timeline_file=self.reports.timeline_file,
+            postmortem_file=self.reports.postmortem_file,
+            page_link=self.links.slack_line,
+            silence=SilenceDeps(self.store, self.chat, self.silences, self.clock, self.tasks),
+            similar=self.similar,
+        )
+
+    def _slack_way_in(self, tuning: Tuning) -> tuple[AsyncApp | None, SocketMode | None]:
+        """HTTP mode (Slack POSTs to /slack/events, signed) or Socket Mode (an app token)."""
+        settings = self.settings
+        if settings.slack_app_token is None:
+            secret = settings.slack_signing_secret
+            return self.make_bolt(secret.get_secret_value() if secret else None), None
+        socket_mode = SocketMode(
+            self.make_bolt(None),
+            settings.slack_app_token.get_secret_value(),
+            claims=EnvelopeClaims(self.store, self.clock),
+            metrics=self.metrics,
+            ping_interval=tuning.socket_ping,
+        )
+        return None, socket_mode
 
     def _web_deps(self) -> WebDeps:
         settings = self.settings
@@ -307,6 +326,12 @@ def _slack_client(settings: Settings, metrics: BotMetrics) -> AsyncWebClient:
 
 def _kubernetes(api: ApiClient | None, tuning: Tuning) -> KubernetesSource | None:
     return KubernetesSource(api, timeout=tuning.backend_timeout) if api is not None else None
+
+
+def _prometheus(settings: Settings, tuning: Tuning) -> PrometheusSource:
+    return PrometheusSource(
+        settings.prometheus_url, timeout=tuning.backend_timeout, verify=settings.prometheus_verify
+    )
 
 
 def _alertmanager(settings: Settings, tuning: Tuning) -> AlertmanagerAPI | None:
