@@ -99,9 +99,14 @@ class IncidentAlert(SQLModel, table=True):
 
 class TimelineEvent(SQLModel, table=True):
     __tablename__ = "timeline_events"
+    # Timeline order within an incident: pages of the exports and the incident page start
+    # from the last row seen instead of sorting the incident's events again (migration 0014).
+    __table_args__ = (
+        sa.Index("ix_timeline_events_incident_time", "incident_id", "occurred_at", "id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
-    incident_id: int = Field(foreign_key="incidents.id", index=True)
+    incident_id: int = Field(foreign_key="incidents.id")
     occurred_at: datetime = _time(nullable=False, index=True)
     recorded_at: datetime = _time(nullable=False)
     kind: str
