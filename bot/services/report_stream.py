@@ -38,7 +38,7 @@ from bot.storage.models import Incident
 from bot.storage.store import IncidentStore
 
 PAGE_SIZE = 5000  # events per database page while streaming an export
-BATCH_BYTES = 1024 * 1024  # output handed from the export thread to the event loop at a time
+BATCH_BYTES = 512 * 1024  # output handed from the export thread to the event loop at a time
 _GROUP = 1000  # events rendered in one go while a batch fills
 _PAGE_WAIT = 60.0  # seconds the export thread waits for a page before giving up
 
@@ -60,47 +60,39 @@ EXPORT_FORMATS: dict[str, ExportFormat] = {
 }
 
 
-class _PagedEvents:
-    """The iterator the export thread reads, a page of plain rows at a time.
+class _Pages:
+    """The pages of plain rows the export thread reads, one list at a time.
 
     While the thread formats one page, the next is already being read on the event
     loop (one page ahead, no more), so the database and the formatting overlap.
     """
 
     def __init__(
-        self,
-        store: IncidentStore,
-        incident_id: int,
-        loop: asyncio.AbstractEventLoop,
-        size: int,
-        names: Mapping[str, str],
+        self, store: IncidentStore, incident_id: int, loop: asyncio.AbstractEventLoop, size: int
     ) -> None:
         self._store, self._incident_id = store, incident_id
-        self._loop, self._size, self._names = loop, size, names
-        self._buffer: Iterator[Any] = iter(())
+        self._loop, self._size = loop, size
         self._ahead: Future[Sequence[Any]] | None = None
         self._done = False
         self.stopped = False  # set by the loop side when nobody wants the rest
 
-    def __iter__(self) -> _PagedEvents:
+    def __iter__(self) -> _Pages:
         return self
 
-    def __next__(self) -> tuple[int | None, EventRecord]:
-        while True:
-            row = next(self._buffer, None)
-            if row is not None:
-                return row[0], record_of(row, self._names)
-            if self._done or self.stopped:
-                raise StopIteration
-            if self._ahead is None:
-                self._ahead = self._fetch(None)
-            page = self._ahead.result(timeout=_PAGE_WAIT)
-            self._ahead = None
-            self._done = len(page) < self._size
-            if not self._done:
-                last = page[-1]
-                self._ahead = self._fetch((last[1], last[0]))
-            self._buffer = iter(page)
+    def __next__(self) -> Sequence[Any]:
+        if self._done or self.stopped:
+            raise StopIteration
+        if self._ahead is None:
+            self._ahead = self._fetch(None)
+        page = self._ahead.result(timeout=_PAGE_WAIT)
+        self._ahead = None
+        self._done = len(page) < self._size
+        if not self._done:
+            last = page[-1]
+            self._ahead = self._fetch((last[1], last[0]))
+        if not page:
+            raise StopIteration
+        return page
 
     def _fetch(self, after: tuple[Any, int] | None) -> Future[Sequence[Any]]:
         return asyncio.run_coroutine_threadsafe(
@@ -111,6 +103,11 @@ class _PagedEvents:
     def ahead(self) -> Future[Sequence[Any]] | None:
         """The page being read ahead, if any."""
         return self._ahead
+
+
+def _groups(records: Iterator[EventRecord], size: int) -> Iterator[list[EventRecord]]:
+    while group := list(islice(records, size)):
+        yield group
 
 
 def record_of(row: Any, names: Mapping[str, str]) -> EventRecord:
@@ -145,19 +142,27 @@ async def export_chunks(
     """
     assert incident.id is not None
     loop = asyncio.get_running_loop()
-    events = _PagedEvents(store, incident.id, loop, page_size, names or {})
+    pages = _Pages(store, incident.id, loop, page_size)
     record = incident_record(incident)
     if incident.commander and names:
         record = replace(record, commander_name=names.get(incident.commander))
     writer = EXPORT_FORMATS[fmt].pages(record)
-    records: Iterator[EventRecord] = (e for _, e in events)
+    known = names or {}
+    # Lists of `_GROUP` records, each rendered in one go; with curations to apply (moved
+    # events merged in by time), lists of `_GROUP` of the curated stream.
+    groups: Iterator[list[EventRecord]] = (
+        [record_of(row, known) for row in page[i : i + _GROUP]]
+        for page in pages
+        for i in range(0, len(page), _GROUP)
+    )
     if curations is not None and (curations.curations or curations.moved):
-        records = curations.apply(events)
-    busy = threading.Lock()  # held by the thread while it works on `records`
+        pairs = ((row[0], record_of(row, known)) for page in pages for row in page)
+        groups = _groups(curations.apply(pairs), _GROUP)
+    busy = threading.Lock()  # held by the thread while it works on `groups`
     started, finished = threading.Event(), threading.Event()
 
     def next_batch() -> bytes:
-        # Whole groups of events, rendered in one go each, until the batch is big enough;
+        # Whole lists of events, each rendered in one go, until the batch is big enough;
         # characters, not bytes, are counted (non-ASCII text makes a batch a little larger).
         with busy:
             if finished.is_set():
@@ -165,14 +170,14 @@ async def export_chunks(
             parts = [] if started.is_set() else [writer.head()]
             started.set()
             size = 0
-            while size < BATCH_BYTES:
-                group = list(islice(records, _GROUP))
+            for group in groups:
                 parts.append(writer.rows(group))
                 size += len(parts[-1])
-                if len(group) < _GROUP:
-                    parts.append(writer.tail())
-                    finished.set()
+                if size >= BATCH_BYTES:
                     break
+            else:
+                parts.append(writer.tail())
+                finished.set()
         return "".join(parts).encode("utf-8")
 
     rendering: asyncio.Future[bytes] | None = loop.run_in_executor(None, next_batch)
@@ -182,7 +187,7 @@ async def export_chunks(
             rendering = loop.run_in_executor(None, next_batch) if not finished.is_set() else None
             yield batch
     finally:
-        events.stopped = True
+        pages.stopped = True
         if rendering is not None and not rendering.done():
             # A reader gone while the next batch renders: the thread stops at the end of
             # the page it is on; let it finish rather than leave it running.
@@ -192,9 +197,9 @@ async def export_chunks(
         # go with the garbage; otherwise close them now.
         if busy.acquire(blocking=False):
             try:
-                if isinstance(records, Generator):
-                    records.close()
-                ahead = events.ahead
+                if isinstance(groups, Generator):
+                    groups.close()
+                ahead = pages.ahead
             finally:
                 busy.release()
             if ahead is not None:

@@ -176,7 +176,7 @@ class TimelineReads(StoreBase):
             query = query.where(c.occurred_at >= at, sa.or_(c.occurred_at > at, c.id > last_id))
         async with self.engine.connect() as connection:
             rows = (await connection.execute(query)).all()
-        return [_export_row(row) for row in rows]
+        return _export_rows(rows)
 
     async def timeline_edge_of_kind(self, incident_id: int, kind: str) -> TimelineEvent | None:
         """The newest event of one kind (the last `/status` figures, say)."""
@@ -248,12 +248,19 @@ class TimelineReads(StoreBase):
 _ROW = ("id", "occurred_at", "recorded_at", "kind", "actor", "text", "details", "link")
 
 
-def _export_row(row: Any) -> tuple[Any, ...]:
-    """A raw timeline row as `UTCDateTime` and `sa.JSON` would have read it."""
-    id_, occurred_at, recorded_at, kind, actor, text, details, link = row
-    if isinstance(details, str | bytes):
-        details = json.loads(details)
-    return (id_, _utc(occurred_at), _utc(recorded_at), kind, actor, text, details, link)
+def _export_rows(rows: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Raw timeline rows as `UTCDateTime` and `sa.JSON` would have read them."""
+    texts = [row[6] for row in rows]
+    if all(type(text) is str for text in texts):
+        # The page's details in one decode: the column holds the JSON SQLAlchemy wrote,
+        # one value per row, so the list of them is read as one array.
+        details = json.loads(f"[{','.join(texts)}]")
+    else:
+        details = [json.loads(t) if isinstance(t, str | bytes) else t for t in texts]
+    return [
+        (r[0], _utc(r[1]), _utc(r[2]), r[3], r[4], r[5], d, r[7])
+        for r, d in zip(rows, details, strict=True)
+    ]
 
 
 def _utc(value: datetime | str) -> datetime:
