@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -389,6 +390,50 @@ def test_code_block_cannot_be_ended_early() -> None:
 )
 def test_safe_url_only_http_and_nothing_that_ends_a_link(url: object, safe: bool) -> None:
     assert (safe_url(url) is not None) is safe
+
+
+def _split_rule(url: str) -> bool:
+    """The link rule as written before the per-host memo: urlsplit on the whole URL."""
+    if not url or len(url) > 2000 or re.search(r"[|<>\"'`\\\s\x00-\x1f\x7f]", url):
+        return False
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+
+
+def test_safe_url_remembering_hosts_decides_as_urlsplit_on_the_whole_url() -> None:
+    hosts = [
+        "example.com",
+        "EXAMPLE.com:8443",
+        "user:pw@host",
+        "@",
+        "",
+        ":80",
+        "[::1]",
+        "[::1]:9090",
+        "[::1",
+        "::1]",
+        "[v1.x]",
+        "[::1]x",
+        "ex\u2100ample.com",
+        "b\u00fccher.de",
+        "h%41st",
+        "host:port",
+        "xn--bcher-kva.de",
+        "a.b.c",
+        "127.0.0.1",
+        "[fe80::1%25eth0]",
+    ]
+    tails = ["", "/", "/a/b?x=1#f", "?q", "#frag", "/path:with:colons", "//double", "?a=[x]"]
+    schemes = ["http://", "https://", "HTTPS://", "HtTp://", "ftp://", "http:/", "http:", "//"]
+    for scheme in schemes:
+        for host in hosts:
+            for tail in tails:
+                url = scheme + host + tail
+                for _ in range(2):  # the second time from the memo
+                    assert (safe_url(url) is not None) is _split_rule(url), url
 
 
 def test_links() -> None:

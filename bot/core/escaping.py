@@ -22,6 +22,7 @@ into plain text for the exports, which then escape it for their own format.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 from urllib.parse import urlsplit
@@ -75,13 +76,29 @@ def safe_url(value: Any) -> str | None:
         return None
     if _URL_FORBIDDEN.search(value):
         return None
+    # What `urlsplit` decides (the scheme, the host, a malformed host) depends only on the
+    # scheme and the authority: for `http(s)://authority`, that verdict is remembered.
+    # A 50,000-event export links a handful of hosts 50,000 times.
+    origin = _HTTP_ORIGIN.match(value)
+    if origin is not None:
+        return value if _safe_origin(origin.group()) else None
+    return value if _http_with_host(value) else None
+
+
+_HTTP_ORIGIN = re.compile(r"https?://[^/?#]*", re.IGNORECASE)  # urlsplit's netloc ends there
+
+
+@functools.lru_cache(maxsize=256)
+def _safe_origin(origin: str) -> bool:
+    return _http_with_host(origin)
+
+
+def _http_with_host(value: str) -> bool:
     try:
         parts = urlsplit(value)
     except ValueError:  # e.g. an invalid IPv6 host
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        return None
-    return value
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
 
 
 def link(url: Any, label: str) -> str:
