@@ -5,7 +5,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -14,6 +14,21 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.storage.models import Incident, IncidentAlert, SlackJob, TimelineEvent, WebhookDelivery
 from bot.storage.outbox import JobKind
+
+_ALERTS = IncidentAlert.__table__  # type: ignore[attr-defined]
+_EVENTS = TimelineEvent.__table__  # type: ignore[attr-defined]
+
+
+class StoredAlert(NamedTuple):
+    """An alert's last known state, as stored for its incident."""
+
+    fingerprint: str
+    status: str
+    starts_at: datetime
+    ends_at: datetime | None
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    generator_url: str
 
 
 class Unit:
@@ -69,9 +84,28 @@ class Unit:
         self.session.add(row)
         await self.session.flush()
 
-    async def known_alerts(self, incident_id: int) -> dict[str, IncidentAlert]:
-        query = select(IncidentAlert).where(IncidentAlert.incident_id == incident_id)
-        return {a.fingerprint: a for a in (await self.session.exec(query)).all()}
+    async def known_alerts(self, incident_id: int) -> dict[str, StoredAlert]:
+        """The incident's alerts as last stored, by fingerprint (plain rows: a storm's group
+        of a thousand alerts is read on every notification of it)."""
+        t = _ALERTS.c
+        query = sa.select(*(t[name] for name in StoredAlert._fields)).where(
+            t.incident_id == incident_id
+        )
+        connection = await self.session.connection()
+        return {row[0]: StoredAlert(*row) for row in (await connection.execute(query)).all()}
+
+    async def save_alerts(self, incident_id: int, alerts: Sequence[StoredAlert]) -> None:
+        """Insert or update each alert's last known state, in one statement per 500."""
+        insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
+        statement = insert(_ALERTS)
+        statement = statement.on_conflict_do_update(
+            index_elements=["incident_id", "fingerprint"],
+            set_={name: statement.excluded[name] for name in StoredAlert._fields[1:]},
+        )
+        rows = [{"incident_id": incident_id, **a._asdict()} for a in alerts]
+        connection = await self.session.connection()
+        for start in range(0, len(rows), 500):
+            await connection.execute(statement, rows[start : start + 500])
 
     async def add_event(self, event: TimelineEvent) -> bool:
         """Insert unless its source key is already there; True when it was new."""
@@ -80,6 +114,20 @@ class Unit:
         statement = insert(TimelineEvent).values(**values).on_conflict_do_nothing()
         result = await self.session.exec(statement)
         return bool(getattr(result, "rowcount", 0))
+
+    async def add_events(self, events: Sequence[TimelineEvent]) -> set[str]:
+        """Insert those whose source key is not there yet, in one statement per 500; returns
+        the source keys that were new (a notification's hundred alert changes, say, cost one
+        round trip, not a hundred, while the transaction holds SQLite's one write lock)."""
+        insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
+        # Many rows given to one statement: SQLAlchemy sends them as multi-row INSERTs
+        # ("insertmanyvalues") from one compiled, cached statement.
+        statement = insert(_EVENTS).on_conflict_do_nothing().returning(_EVENTS.c.source_key)
+        rows = [event.model_dump(exclude={"id"}) for event in events]
+        if not rows:
+            return set()
+        connection = await self.session.connection()
+        return {str(key) for (key,) in (await connection.execute(statement, rows)).all()}
 
     async def enqueue(
         self, incident_id: int, kind: JobKind, now: datetime, payload: dict[str, Any] | None = None

@@ -30,9 +30,9 @@ from bot.core.incident_rules import (
 from bot.core.messages import incident_title
 from bot.metrics import BotMetrics
 from bot.settings import Catalog
-from bot.storage.models import Incident, IncidentAlert, TimelineEvent
+from bot.storage.models import Incident, TimelineEvent
 from bot.storage.outbox import JobKind
-from bot.storage.store import Unit
+from bot.storage.unit import StoredAlert, Unit
 
 BOT = "incident-bot"
 
@@ -107,8 +107,15 @@ class NotificationRecorder:
             group_labels=notification.group_labels,
             common_labels=notification.common_labels,
         )
-        new_changes = [c for c in changes if await unit.add_event(_change_event(incident, c, now))]
-        _upsert_alerts(unit, incident.id, rows, notification)
+        keys: set[str] = set()
+        unique: list[AlertChange] = []
+        for change in changes:  # a key twice in one notification: its first change counts
+            if change.source_key not in keys:
+                keys.add(change.source_key)
+                unique.append(change)
+        new_keys = await unit.add_events([_change_event(incident, c, now) for c in unique])
+        new_changes = [c for c in unique if c.source_key in new_keys]
+        await unit.save_alerts(incident.id, _changed_alerts(rows, notification))
         state = apply_changes(known, changes)
         before = Lifecycle(IncidentStatus(incident.status), incident.mitigated_at)
         after = next_lifecycle(before, state, changes)
@@ -163,23 +170,25 @@ def _snapshot(incident: Incident | None) -> IncidentSnapshot | None:
     return IncidentSnapshot(incident.id, IncidentStatus(incident.status), incident.mitigated_at)
 
 
-def _upsert_alerts(
-    unit: Unit, incident_id: int, rows: dict[str, IncidentAlert], notification: Notification
-) -> None:
+def _changed_alerts(
+    stored: dict[str, StoredAlert], notification: Notification
+) -> list[StoredAlert]:
+    """The notification's alerts whose state differs from what is stored (most of a
+    group's alerts are unchanged from one notification to the next)."""
+    changed = []
     for alert in notification.alerts:
-        row = rows.get(alert.fingerprint) or IncidentAlert(
-            incident_id=incident_id,
-            fingerprint=alert.fingerprint,
-            status=alert.status.value,
-            starts_at=alert.starts_at,
+        state = StoredAlert(
+            alert.fingerprint,
+            alert.status.value,
+            alert.starts_at,
+            alert.ends_at,
+            dict(alert.labels),
+            dict(alert.annotations),
+            alert.generator_url,
         )
-        row.status = alert.status.value
-        row.starts_at = alert.starts_at
-        row.ends_at = alert.ends_at
-        row.labels = dict(alert.labels)
-        row.annotations = dict(alert.annotations)
-        row.generator_url = alert.generator_url
-        unit.session.add(row)
+        if stored.get(alert.fingerprint) != state:
+            changed.append(state)
+    return changed
 
 
 def _change_event(incident: Incident, change: AlertChange, now: datetime) -> TimelineEvent:
