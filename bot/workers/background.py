@@ -43,6 +43,7 @@ class BackgroundWork:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         intake.should_stop = worker.should_stop = self.stopping
+        worker.lanes.on_done = self.wake_jobs  # an incident's lane ended: it may have more
 
     def stopping(self) -> bool:
         return self._stopping
@@ -68,6 +69,7 @@ class BackgroundWork:
     async def stop(self, *, grace: float = 10.0) -> None:
         """Finish the step in flight (at most `grace` seconds), then stop."""
         self._stopping = True
+        deadline = asyncio.get_running_loop().time() + grace
         for event in self._events:
             event.set()  # a loop waiting for work returns now
         if self._tasks:
@@ -78,6 +80,8 @@ class BackgroundWork:
             for task in self._tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        # The incidents' Slack lanes finish their step in flight within the same grace.
+        await self.worker.lanes.stop(max(0.0, deadline - asyncio.get_running_loop().time()))
         self._tasks = []
 
     async def _process_deliveries(self) -> int:

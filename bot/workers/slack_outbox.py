@@ -10,6 +10,7 @@ not repeat what already happened (one channel, one pinned message).
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -39,6 +40,7 @@ from bot.storage.models import Incident, SlackJob, TimelineEvent
 from bot.storage.outbox import JobKind
 from bot.storage.store import IncidentStore
 from bot.workers.incident_channel import IncidentChannel
+from bot.workers.lanes import Lanes
 from bot.workers.slack_once import SlackOnce
 from commands.silence import silence_button
 from integrations.slack import SlackError, SlackPermanentError, SlackTransientError
@@ -91,6 +93,7 @@ class SlackWorker:
         self.once = SlackOnce(store, chat)
         self.channel = IncidentChannel(store, chat, catalog, clock, self.once, self._note)
         self.should_stop: Callable[[], bool] = lambda: False  # set by BackgroundWork
+        self.lanes = Lanes(LANES)  # BackgroundWork makes an ended lane wake the next pass
         self.suspect = suspect  # the rollout suspected of causing it, as blocks
         # (incident id, ref) -> a Slack line with a signed link to the incident page, or None.
         self.page_link = page_link
@@ -98,33 +101,29 @@ class SlackWorker:
         self.silence_button = silence_button  # "Silence 1h" on alert messages (ALERTMANAGER_URL)
 
     async def run_due(self) -> int:
-        """Run every job that is due, incidents side by side; returns how many finished."""
-        lanes: dict[int, list[SlackJob]] = {}
+        """Start a lane for each incident with open jobs and none running; returns how many
+        jobs the lanes finished since the last call."""
+        jobs: dict[int, list[SlackJob]] = {}
         for job in await self.store.open_jobs():
-            lanes.setdefault(job.incident_id, []).append(job)
-        gate = asyncio.Semaphore(LANES)
-        # Every lane runs to its end (no lane is cancelled because another failed); then
-        # the first failure is raised, for the loop to log and retry.
-        results = await asyncio.gather(
-            *(self._run_lane(jobs, gate) for jobs in lanes.values()), return_exceptions=True
-        )
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
-        return sum(r for r in results if isinstance(r, int))
+            jobs.setdefault(job.incident_id, []).append(job)
+        for incident_id, queued in jobs.items():
+            if self.should_stop():
+                break
+            if not self.lanes.busy(incident_id):
+                self.lanes.start(incident_id, functools.partial(self._run_lane, queued))
+        return self.lanes.take_finished()
 
-    async def _run_lane(self, jobs: list[SlackJob], gate: asyncio.Semaphore) -> int:
+    async def _run_lane(self, jobs: list[SlackJob]) -> int:
         """One incident's jobs, in order, up to the first that is not due or not done."""
         finished = 0
-        async with gate:
-            for job in jobs:
-                if self.should_stop():
-                    break
-                if job.due_at > self.clock() or not await self._claim(job):
-                    break
-                if not await self._run(job):
-                    break
-                finished += 1
+        for job in jobs:
+            if self.should_stop():
+                break
+            if job.due_at > self.clock() or not await self._claim(job):
+                break
+            if not await self._run(job):
+                break
+            finished += 1
         return finished
 
     async def _claim(self, job: SlackJob) -> bool:
