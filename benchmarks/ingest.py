@@ -82,21 +82,38 @@ def storm_bodies() -> list[bytes]:
         for group in range(STORM_GROUPS):
             count = STORM_ALERTS * round_ // STORM_ROUNDS
             alerts = [
-                {"status": "firing", "startsAt": "2026-11-30T09:00:00Z",
-                 "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "",
-                 "fingerprint": f"{group:04d}{i:012d}",
-                 "labels": {"alertname": "NodeDown", "service": f"svc-{group}",
-                            "node": f"node-{i}", "severity": "critical"},
-                 "annotations": {"summary": f"node-{i} is down"}}
+                {
+                    "status": "firing",
+                    "startsAt": "2026-11-30T09:00:00Z",
+                    "endsAt": "0001-01-01T00:00:00Z",
+                    "generatorURL": "",
+                    "fingerprint": f"{group:04d}{i:012d}",
+                    "labels": {
+                        "alertname": "NodeDown",
+                        "service": f"svc-{group}",
+                        "node": f"node-{i}",
+                        "severity": "critical",
+                    },
+                    "annotations": {"summary": f"node-{i} is down"},
+                }
                 for i in range(count)
-            ]  # fmt: skip
-            bodies.append(json.dumps({
-                "version": "4", "groupKey": f'{{}}:{{service="svc-{group}"}}',
-                "status": "firing", "receiver": "bot", "alerts": alerts,
-                "groupLabels": {"service": f"svc-{group}"},
-                "commonLabels": {"alertname": "NodeDown", "service": f"svc-{group}"},
-                "commonAnnotations": {}, "externalURL": "", "truncatedAlerts": 0,
-            }).encode())  # fmt: skip
+            ]
+            bodies.append(
+                json.dumps(
+                    {
+                        "version": "4",
+                        "groupKey": f'{{}}:{{service="svc-{group}"}}',
+                        "status": "firing",
+                        "receiver": "bot",
+                        "alerts": alerts,
+                        "groupLabels": {"service": f"svc-{group}"},
+                        "commonLabels": {"alertname": "NodeDown", "service": f"svc-{group}"},
+                        "commonAnnotations": {},
+                        "externalURL": "",
+                        "truncatedAlerts": 0,
+                    }
+                ).encode()
+            )
     return bodies
 
 
@@ -108,8 +125,10 @@ async def run_storm(url: str, engine_url: str) -> float:
     headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
 
     async def send(session: aiohttp.ClientSession, body: bytes) -> None:
-        async with gate, session.post(url + "/webhooks/alertmanager", data=body,
-                                      headers=headers) as response:  # fmt: skip
+        async with (
+            gate,
+            session.post(url + "/webhooks/alertmanager", data=body, headers=headers) as response,
+        ):
             if response.status != 200:
                 raise SystemExit(f"storm webhook answered {response.status}")
 
@@ -169,10 +188,17 @@ def _ms(text: str) -> float:
 
 async def run_wrk(url: str, args: argparse.Namespace, script: Path) -> tuple[float, float, float]:
     wrk = await asyncio.create_subprocess_exec(
-        "wrk", "-t1", f"-c{args.connections}", f"-d{args.duration}s", "--latency",
-        "-s", str(script), url + "/webhooks/alertmanager",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
+        "wrk",
+        "-t1",
+        f"-c{args.connections}",
+        f"-d{args.duration}s",
+        "--latency",
+        "-s",
+        str(script),
+        url + "/webhooks/alertmanager",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
     out = (await wrk.communicate())[0].decode()
     rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
     p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M)
@@ -224,23 +250,42 @@ async def bench_bare(args: argparse.Namespace, script: Path) -> Result:
 
 
 async def bench_bot(
-    name: str, database_url: str, slack: FakeSlack, args: argparse.Namespace, script: Path,
+    name: str,
+    database_url: str,
+    slack: FakeSlack,
+    args: argparse.Namespace,
+    script: Path,
     workdir: Path,
-) -> Result:  # fmt: skip
+) -> Result:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "KUBE"))}
     env.update(
-        SLACK_BOT_TOKEN=slack.bot_token, SLACK_SIGNING_SECRET="bench-signing-secret",  # noqa: S106
-        SLACK_API_URL=slack.url, ALERTMANAGER_WEBHOOK_TOKEN=TOKEN, DATABASE_URL=database_url,
-        PROMETHEUS_URL=f"http://127.0.0.1:{free_port()}", KUBECONFIG=str(workdir / "none"),
-        LOG_LEVEL="info" if args.log_dir else "warning", LOG_FORMAT="json",
+        SLACK_BOT_TOKEN=slack.bot_token,
+        SLACK_SIGNING_SECRET="bench-signing-secret",  # noqa: S106
+        SLACK_API_URL=slack.url,
+        ALERTMANAGER_WEBHOOK_TOKEN=TOKEN,
+        DATABASE_URL=database_url,
+        PROMETHEUS_URL=f"http://127.0.0.1:{free_port()}",
+        KUBECONFIG=str(workdir / "none"),
+        LOG_LEVEL="info" if args.log_dir else "warning",
+        LOG_FORMAT="json",
         PYTHONPATH=str(ROOT),
-    )  # fmt: skip
+    )
     log = (Path(args.log_dir or workdir) / f"{name}.log").open("wb")
     bot = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-        env=env, stdout=log, stderr=log, cwd=workdir,
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        env=env,
+        stdout=log,
+        stderr=log,
+        cwd=workdir,
+    )
     engine = make_engine(database_url)
     try:
         await wait_http(f"http://127.0.0.1:{port}", "/readyz")
@@ -290,20 +335,28 @@ async def drop_postgres(name: str) -> None:
 def report(results: list[Result], args: argparse.Namespace) -> None:
     base = results[0].requests_per_s
     bodies = "a distinct body per request" if args.distinct else "the same body each time"
-    print(f"\nwrk -t1 -c{args.connections} -d{args.duration}s, body {PAYLOAD.name} "
-          f"({PAYLOAD.stat().st_size} bytes), {bodies}, {os.cpu_count()} CPUs\n")  # fmt: skip
-    print(f"{'server':38} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6} "
-          f"{'processed':>10} {'RSS MiB':>8}")  # fmt: skip
+    print(
+        f"\nwrk -t1 -c{args.connections} -d{args.duration}s, body {PAYLOAD.name} "
+        f"({PAYLOAD.stat().st_size} bytes), {bodies}, {os.cpu_count()} CPUs\n"
+    )
+    print(
+        f"{'server':38} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6} "
+        f"{'processed':>10} {'RSS MiB':>8}"
+    )
     for r in results:
         drained = f"+{r.drained_s:.1f} s" if r.drained_s is not None else ""
         rss = f"{r.rss_mib:.0f}" if r.rss_mib is not None else ""
-        print(f"{r.server:38} {r.requests_per_s:9.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} "
-              f"{r.requests_per_s / base:6.2f} {drained:>10} {rss:>8}")  # fmt: skip
+        print(
+            f"{r.server:38} {r.requests_per_s:9.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} "
+            f"{r.requests_per_s / base:6.2f} {drained:>10} {rss:>8}"
+        )
     for r in results:
         if r.storm_s is not None:
-            print(f"storm, {r.server}: {STORM_GROUPS * STORM_ALERTS:,} alerts in {STORM_GROUPS} "
-                  f"groups; every channel open {r.storm_s:.1f} s after the last webhook; "
-                  f"RSS {r.storm_rss_mib:.0f} MiB")  # fmt: skip
+            print(
+                f"storm, {r.server}: {STORM_GROUPS * STORM_ALERTS:,} alerts in {STORM_GROUPS} "
+                f"groups; every channel open {r.storm_s:.1f} s after the last webhook; "
+                f"RSS {r.storm_rss_mib:.0f} MiB"
+            )
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -341,9 +394,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--databases", default="sqlite,postgres")
     parser.add_argument("--storm", action="store_true", help="also the 20,000-alert storm")
     parser.add_argument(
-        "--distinct", action="store_true",
+        "--distinct",
+        action="store_true",
         help="a different body per request (none is a repeat of a stored one)",
-    )  # fmt: skip
+    )
     parser.add_argument(
         "--log-dir", default=None, help="keep the bot's log (at info level) in this folder"
     )

@@ -172,10 +172,14 @@ class BotRuntime:
 
     def _alert_intake(self, tuning: Tuning) -> AlertIntake:
         retry = RetryPolicy(tuning.delivery_attempts, tuning.backoff_base, tuning.backoff_cap)
-        intake = AlertIntake(self.store, self.catalog, self.clock, self.metrics, retry)
-        # Set, not passed: AlertIntake takes no such hook when it is made.
-        intake.before_pass = self.group_commit.forget_unprocessed
-        return intake
+        return AlertIntake(
+            self.store,
+            self.catalog,
+            self.clock,
+            self.metrics,
+            retry,
+            before_pass=self.group_commit.forget_unprocessed,
+        )
 
     def _slack_worker(
         self,

@@ -57,20 +57,6 @@ class Unit:
         )
         return (await self.session.exec(query)).first()
 
-    async def claim_deliveries(self, ids: Sequence[int]) -> list[WebhookDelivery]:
-        """Those of `ids` still to process and not held by another replica, oldest first."""
-        query = (
-            select(WebhookDelivery)
-            .where(
-                col(WebhookDelivery.id).in_(ids),
-                col(WebhookDelivery.processed_at).is_(None),
-                col(WebhookDelivery.failed_at).is_(None),
-            )
-            .order_by(col(WebhookDelivery.id))
-            .with_for_update(skip_locked=True)
-        )
-        return list((await self.session.exec(query)).all())
-
     async def latest_incident(self, group_key: str) -> Incident | None:
         query = (
             select(Incident)

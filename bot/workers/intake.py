@@ -53,6 +53,8 @@ class AlertIntake:
         clock: Clock,
         metrics: BotMetrics | None = None,
         retry: RetryPolicy | None = None,
+        *,
+        before_pass: Callable[[], None] = lambda: None,
     ) -> None:
         self.store = store
         self.queue = DeliveryQueue(store)
@@ -63,7 +65,7 @@ class AlertIntake:
         self.recorder = NotificationRecorder(catalog, clock, metrics)
         self.should_stop: Callable[[], bool] = lambda: False  # set by BackgroundWork
         # Called before a pass reads what is pending (the group commit's stored_unprocessed).
-        self.before_pass: Callable[[], None] = lambda: None
+        self.before_pass = before_pass
         self._observed = 0.0  # monotonic time the queue gauges were last set
 
     async def process_pending(self) -> int:
@@ -133,8 +135,9 @@ class AlertIntake:
                     repeats += 1
                 else:
                     outcome = await self._parse_and_apply(unit, delivery.body, delivery.id)
-                    log.info("alertmanager delivery processed", delivery=delivery.id,
-                             outcome=outcome)  # fmt: skip
+                    log.info(
+                        "alertmanager delivery processed", delivery=delivery.id, outcome=outcome
+                    )
                 outcomes[delivery.id] = outcome
             await mark_processed(unit, outcomes, self.clock())
         if repeats:
@@ -192,13 +195,21 @@ class AlertIntake:
             self._observed = 0.0  # the parked gauge is due now
             if self.metrics is not None:
                 self.metrics.deliveries_failed.inc()
-            log.error("alertmanager delivery parked as failed", delivery=delivery_id,
-                      attempts=attempts, error=text, exc_info=error)  # fmt: skip
+            log.error(
+                "alertmanager delivery parked as failed",
+                delivery=delivery_id,
+                attempts=attempts,
+                error=text,
+                exc_info=error,
+            )
         else:
             log.warning(
-                "alertmanager delivery failed; will retry", delivery=delivery_id,
-                attempts=attempts, retry_in_s=retry_in.total_seconds(), error=text,
-            )  # fmt: skip
+                "alertmanager delivery failed; will retry",
+                delivery=delivery_id,
+                attempts=attempts,
+                retry_in_s=retry_in.total_seconds(),
+                error=text,
+            )
 
     async def _observe_queue(self, *, changed: bool) -> None:
         # When the queue changed (passes are coalesced in a storm), else once a second.
@@ -228,5 +239,6 @@ def _batches(due: list[PendingDelivery]) -> list[list[PendingDelivery]]:
 
 
 __all__: Sequence[str] = (
-    "AlertIntake", "RetryPolicy",
-)  # fmt: skip
+    "AlertIntake",
+    "RetryPolicy",
+)
