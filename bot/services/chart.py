@@ -1,6 +1,9 @@
 """The /status picture: error rate and p95 latency over time, with incident and rollout marks.
 
 Pure (data in, PNG bytes out) but CPU-bound: callers run it in a thread.
+
+matplotlib (and numpy under it) is imported when the first chart is drawn, not when the
+bot starts: it is about 55 MiB of a replica's memory, which most replicas never need.
 """
 
 from __future__ import annotations
@@ -9,10 +12,10 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from matplotlib import dates as mdates
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure  # a bare Figure renders with Agg: no display, no pyplot state
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 Points = Sequence[tuple[datetime, float]]
 
@@ -27,6 +30,9 @@ class Mark:
 def render_chart(
     title: str, error_rate: Points, latency_p95: Points, marks: Sequence[Mark] = ()
 ) -> bytes:
+    from matplotlib import dates as mdates
+    from matplotlib.figure import Figure  # a bare Figure renders with Agg: no pyplot state
+
     figure = Figure(figsize=(8, 4.2), dpi=100)
     top, bottom = figure.subplots(2, 1, sharex=True)
     _plot(top, error_rate, "Error rate (%)", "tab:red", scale=100.0, threshold=5.0)
@@ -70,4 +76,6 @@ def _plot(
 
 
 def _num(at: datetime) -> float:
+    from matplotlib import dates as mdates
+
     return float(mdates.date2num(at))  # type: ignore[no-untyped-call]
