@@ -15,7 +15,7 @@ import pytest
 from bot.core.exports import EventRecord
 from bot.core.people import label_mentions, mentioned_ids, with_names
 from bot.core.postmortem import RoleAssignment
-from bot.services.people import MAX_AGE, PeopleDirectory
+from bot.services.people import MAX_AGE, RETRY_FAILED, PeopleDirectory
 from bot.services.reports import Reports
 from bot.settings import Catalog
 from bot.storage.models import Incident, TimelineEvent
@@ -101,6 +101,24 @@ async def test_names_are_asked_of_slack_once_and_kept(
     slack.set_outage(True)
     clock.now += MAX_AGE * 2
     assert await people.names(["U0DANA", "U0SAM"]) == {"U0DANA": "dana", "U0SAM": "sam"}
+
+
+async def test_a_failed_lookup_is_not_asked_again_for_a_while(
+    store: IncidentStore, slack: FakeSlack
+) -> None:
+    clock = Clock(T0)
+    people = PeopleDirectory(store, gateway(slack), clock)
+    slack.set_outage(True)
+    assert await people.names(["U0DANA"]) == {}
+    asked = len(slack.calls)
+    assert asked > 0
+    slack.set_outage(False)
+    # Within RETRY_FAILED the next document does not wait for Slack again.
+    clock.now = T0 + RETRY_FAILED - timedelta(seconds=1)
+    assert await people.names(["U0DANA"]) == {}
+    assert len(slack.calls) == asked
+    clock.now = T0 + RETRY_FAILED
+    assert await people.names(["U0DANA"]) == {"U0DANA": "dana"}
 
 
 async def incident_with_events(store: IncidentStore) -> Incident:

@@ -3,7 +3,9 @@
 Exports and post-mortem drafts are read outside Slack, where `@U0DANA` means nothing. A
 name is asked of Slack (`users.info`) once and kept for `MAX_AGE`; without a Slack client
 (the CLI with no token) the cache alone answers, and an id nobody has named stays an id.
-A lookup that fails only leaves that id unnamed: a document is never held up by Slack.
+A lookup that fails only leaves that id unnamed: a document is never held up by Slack,
+and the id is not asked again for `RETRY_FAILED` (while Slack is down, each document
+would otherwise wait `LOOKUP_TIMEOUT` for names that will not come).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from bot.storage.store import IncidentStore
 MAX_AGE = timedelta(days=7)  # people change their display names; not often
 LOOKUP_TIMEOUT = 3.0  # seconds for all the lookups of one document
 CONCURRENCY = 4
+RETRY_FAILED = timedelta(minutes=5)
+MAX_FAILED = 10_000  # ids remembered as failed: a bound, not a cache of everyone
 MENTION_SCAN = 2000  # events read for mentions: a document's names, not a full scan
 log = logging.getLogger(__name__)
 
@@ -32,6 +36,7 @@ log = logging.getLogger(__name__)
 class PeopleDirectory:
     def __init__(self, store: IncidentStore, chat: ChatPort | None, clock: Clock) -> None:
         self.store, self.chat, self.clock = store, chat, clock
+        self._failed_until: dict[str, datetime] = {}  # id -> when it may be asked again
 
     async def names(self, user_ids: Iterable[str]) -> dict[str, str]:
         """Names for the ids that are Slack users and have one; the rest are left out."""
@@ -41,13 +46,25 @@ class PeopleDirectory:
         cached = await self._cached(wanted)
         now = self.clock()
         names = {user: name for user, (name, _) in cached.items()}
-        stale = sorted(u for u in wanted if u not in cached or now - cached[u][1] > MAX_AGE)
+        stale = sorted(
+            u
+            for u in wanted
+            if (u not in cached or now - cached[u][1] > MAX_AGE)
+            and self._failed_until.get(u, now) <= now
+        )
         if stale and self.chat is not None:
             found = await self._ask_slack(stale)
             if found:
                 await self._save(found)
                 names.update(found)
+            self._remember_failed([u for u in stale if u not in found], now)
         return names
+
+    def _remember_failed(self, user_ids: list[str], now: datetime) -> None:
+        if len(self._failed_until) + len(user_ids) > MAX_FAILED:
+            self._failed_until.clear()
+        for user in user_ids:
+            self._failed_until[user] = now + RETRY_FAILED
 
     async def of_incident(self, incident: Incident) -> dict[str, str]:
         """Names for everyone an incident's documents mention: actors, role holders, the
