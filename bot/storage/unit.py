@@ -17,6 +17,7 @@ from bot.storage.outbox import JobKind
 
 _ALERTS = IncidentAlert.__table__  # type: ignore[attr-defined]
 _EVENTS = TimelineEvent.__table__  # type: ignore[attr-defined]
+_JOBS = SlackJob.__table__  # type: ignore[attr-defined]
 
 
 class StoredAlert(NamedTuple):
@@ -115,9 +116,34 @@ class Unit:
         connection = await self.session.connection()
         return {str(key) for (key,) in (await connection.execute(statement, rows)).all()}
 
+    async def _sync_not_started(self, incident_id: int) -> bool:
+        """Whether the incident has a sync job that no worker has claimed yet. Locked on
+        PostgreSQL (a claim waits for this transaction), and on SQLite this transaction
+        holds the one write lock: no worker can start it before this change is committed.
+        In a storm this folds a hundred refreshes of one incident's pinned message and
+        digest line into a few."""
+        await self.session.flush()  # this unit's changes written (on SQLite: the lock taken)
+        t = _JOBS.c
+        query = (
+            sa.select(t.id)
+            .where(
+                t.incident_id == incident_id,
+                t.kind == JobKind.SYNC_INCIDENT.value,
+                t.done_at.is_(None),
+                t.failed_at.is_(None),
+                t.attempts == 0,
+            )
+            .limit(1)
+            .with_for_update()
+        )
+        connection = await self.session.connection()
+        return (await connection.execute(query)).first() is not None
+
     async def enqueue(
         self, incident_id: int, kind: JobKind, now: datetime, payload: dict[str, Any] | None = None
     ) -> None:
+        if kind is JobKind.SYNC_INCIDENT and await self._sync_not_started(incident_id):
+            return  # that one reads the incident when it runs: it will see this change too
         job = SlackJob(
             incident_id=incident_id,
             kind=kind.value,
