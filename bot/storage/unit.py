@@ -96,11 +96,7 @@ class Unit:
 
     async def add_event(self, event: TimelineEvent) -> bool:
         """Insert unless its source key is already there; True when it was new."""
-        insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
-        values = event.model_dump(exclude={"id"})
-        statement = insert(TimelineEvent).values(**values).on_conflict_do_nothing()
-        result = await self.session.exec(statement)
-        return bool(getattr(result, "rowcount", 0))
+        return event.source_key in await self.add_events([event])
 
     async def add_events(self, events: Sequence[TimelineEvent]) -> set[str]:
         """Insert those whose source key is not there yet, in one statement per 500; returns
@@ -113,6 +109,7 @@ class Unit:
         rows = [event.model_dump(exclude={"id"}) for event in events]
         if not rows:
             return set()
+        await self.session.flush()  # the unit's pending rows first (the incident they name)
         connection = await self.session.connection()
         return {str(key) for (key,) in (await connection.execute(statement, rows)).all()}
 
