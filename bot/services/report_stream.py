@@ -48,6 +48,7 @@ class ExportFormat:
     name: str
     content_type: str  # without the charset; the body is always UTF-8
     pages: Callable[[IncidentRecord], PageWriter]
+    details: bool = True  # whether the document shows events' details (read them or not)
 
     def filename(self, ref: str) -> str:
         return f"{ref}-timeline.{self.name}"
@@ -56,7 +57,7 @@ class ExportFormat:
 EXPORT_FORMATS: dict[str, ExportFormat] = {
     "json": ExportFormat("json", "application/json", PAGE_WRITERS["json"]),
     "csv": ExportFormat("csv", "text/csv", PAGE_WRITERS["csv"]),
-    "md": ExportFormat("md", "text/markdown", PAGE_WRITERS["md"]),
+    "md": ExportFormat("md", "text/markdown", PAGE_WRITERS["md"], details=False),
 }
 
 
@@ -68,10 +69,15 @@ class _Pages:
     """
 
     def __init__(
-        self, store: IncidentStore, incident_id: int, loop: asyncio.AbstractEventLoop, size: int
+        self,
+        store: IncidentStore,
+        incident_id: int,
+        loop: asyncio.AbstractEventLoop,
+        size: int,
+        details: bool,
     ) -> None:
         self._store, self._incident_id = store, incident_id
-        self._loop, self._size = loop, size
+        self._loop, self._size, self._details = loop, size, details
         self._ahead: Future[Sequence[Any]] | None = None
         self._done = False
         self.stopped = False  # set by the loop side when nobody wants the rest
@@ -96,7 +102,10 @@ class _Pages:
 
     def _fetch(self, after: tuple[Any, int] | None) -> Future[Sequence[Any]]:
         return asyncio.run_coroutine_threadsafe(
-            self._store.timeline_rows_after(self._incident_id, after, self._size), self._loop
+            self._store.timeline_rows_after(
+                self._incident_id, after, self._size, details=self._details
+            ),
+            self._loop,
         )
 
     @property
@@ -142,11 +151,12 @@ async def export_chunks(
     """
     assert incident.id is not None
     loop = asyncio.get_running_loop()
-    pages = _Pages(store, incident.id, loop, page_size)
+    export = EXPORT_FORMATS[fmt]
+    pages = _Pages(store, incident.id, loop, page_size, export.details)
     record = incident_record(incident)
     if incident.commander and names:
         record = replace(record, commander_name=names.get(incident.commander))
-    writer = EXPORT_FORMATS[fmt].pages(record)
+    writer = export.pages(record)
     known = names or {}
     # Lists of `_GROUP` records, each rendered in one go; with curations to apply (moved
     # events merged in by time), lists of `_GROUP` of the curated stream.

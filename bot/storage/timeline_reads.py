@@ -151,32 +151,37 @@ class TimelineReads(StoreBase):
             await unit.add_event(audit)
 
     async def timeline_rows_after(
-        self, incident_id: int, after: tuple[datetime, int] | None, limit: int
+        self,
+        incident_id: int,
+        after: tuple[datetime, int] | None,
+        limit: int,
+        *,
+        details: bool = True,
     ) -> Sequence[Any]:
         """One page of an export: plain tuples (id, occurred_at, recorded_at, kind, actor,
-        text, details, link) after the keyset `after`, in timeline order.
+        text, details, link) after the keyset `after`, in timeline order; `details=False`
+        leaves every row's details `{}` (the Markdown export shows none).
 
-        Plain rows, not ORM objects: building 50,000 model instances costs more than the
-        query itself. The times and details are read as the driver gives them and decoded
-        here (`_export_row`): SQLAlchemy's own result processing of the same values took
-        longer than everything else in reading a page."""
-        c = TimelineEvent.__table__.c  # type: ignore[attr-defined]
-        undecoded = ("occurred_at", "recorded_at", "details")  # read as text: no processing
-        columns = [sa.type_coerce(c[n], sa.String) if n in undecoded else c[n] for n in _ROW]
-        query = (
-            sa.select(*columns)
-            .where(c.incident_id == incident_id)
-            .order_by(c.occurred_at, c.id)
-            .limit(limit)
-        )
+        Plain rows from the database driver itself, not ORM objects nor SQLAlchemy results:
+        building 50,000 model instances costs more than the query, and SQLAlchemy's result
+        processing of the same values cost more than everything else in reading a page.
+        The times and details are decoded here (`_export_rows`)."""
+        keyset = after is not None
+        dialect = self.engine.dialect.name
+        sql = _ROWS_SQL[(dialect, keyset, details)]
+        params: list[Any] = [incident_id]
         if after is not None:
             at, last_id = after
-            # `occurred_at >= at` first: a bound an index can start from, instead of reading
-            # every earlier row of the incident again for each page.
-            query = query.where(c.occurred_at >= at, sa.or_(c.occurred_at > at, c.id > last_id))
+            params += [_bind_time(at, dialect), last_id]
+        params.append(limit)
         async with self.engine.connect() as connection:
-            rows = (await connection.execute(query)).all()
-        return _export_rows(rows)
+            raw = await connection.get_raw_connection()
+            driver: Any = raw.driver_connection  # aiosqlite's or asyncpg's connection
+            if dialect == "postgresql":
+                rows = await driver.fetch(sql, *params)
+            else:
+                rows = await driver.execute_fetchall(sql, params)
+        return _export_rows(rows, details=details)
 
     async def timeline_edge_of_kind(self, incident_id: int, kind: str) -> TimelineEvent | None:
         """The newest event of one kind (the last `/status` figures, say)."""
@@ -245,21 +250,54 @@ class TimelineReads(StoreBase):
             return [actor for actor, _ in (await session.exec(query)).all() if actor]
 
 
-_ROW = ("id", "occurred_at", "recorded_at", "kind", "actor", "text", "details", "link")
+def _rows_sql(dialect: str, keyset: bool, details: bool) -> str:
+    """The page query with the driver's own numbered parameters (`$1` or `?1`): the
+    incident, then with `keyset` the last row's time and id, then the limit."""
+    mark = "$" if dialect == "postgresql" else "?"
+    where = f"incident_id = {mark}1"
+    if keyset:
+        # `occurred_at >= at` first: a bound an index can start from, instead of reading
+        # every earlier row of the incident again for each page.
+        where += f" AND occurred_at >= {mark}2 AND (occurred_at > {mark}2 OR id > {mark}3)"
+    columns = "id, occurred_at, recorded_at, kind, actor, text, "
+    columns += ("details::text" if dialect == "postgresql" else "details") if details else "NULL"
+    # Built from the constants above only: no value of a caller's is part of the text.
+    return (
+        f"SELECT {columns}, link FROM timeline_events WHERE {where} "  # noqa: S608
+        f"ORDER BY occurred_at, id LIMIT {mark}{4 if keyset else 2}"
+    )
 
 
-def _export_rows(rows: Sequence[Any]) -> list[tuple[Any, ...]]:
+_ROWS_SQL = {
+    (dialect, keyset, details): _rows_sql(dialect, keyset, details)
+    for dialect in ("sqlite", "postgresql")
+    for keyset in (False, True)
+    for details in (False, True)
+}
+
+
+def _bind_time(value: datetime, dialect: str) -> Any:
+    # As `UTCDateTime` binds it: SQLite keeps naive UTC text in SQLAlchemy's format.
+    value = value.astimezone(UTC)
+    if dialect == "postgresql":
+        return value
+    return value.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+
+def _export_rows(rows: Sequence[Any], *, details: bool = True) -> list[tuple[Any, ...]]:
     """Raw timeline rows as `UTCDateTime` and `sa.JSON` would have read them."""
+    if not details:
+        return [(r[0], _utc(r[1]), _utc(r[2]), r[3], r[4], r[5], {}, r[7]) for r in rows]
     texts = [row[6] for row in rows]
     if all(type(text) is str for text in texts):
         # The page's details in one decode: the column holds the JSON SQLAlchemy wrote,
         # one value per row, so the list of them is read as one array.
-        details = json.loads(f"[{','.join(texts)}]")
+        decoded = json.loads(f"[{','.join(texts)}]")
     else:
-        details = [json.loads(t) if isinstance(t, str | bytes) else t for t in texts]
+        decoded = [json.loads(t) if isinstance(t, str | bytes) else t for t in texts]
     return [
         (r[0], _utc(r[1]), _utc(r[2]), r[3], r[4], r[5], d, r[7])
-        for r, d in zip(rows, details, strict=True)
+        for r, d in zip(rows, decoded, strict=True)
     ]
 
 
