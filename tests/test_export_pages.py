@@ -16,8 +16,7 @@ from bot.core.export_pages import (
     PAGE_WRITERS,
     PageWriter,
     Phases,
-    utc_millis,
-    utc_seconds,
+    UtcTexts,
 )
 from bot.core.exports import (
     Curation,
@@ -212,9 +211,21 @@ def test_phases_match_phase_of_at_every_milestone_edge(case: int) -> None:
 
 
 def test_times_are_formatted_as_the_reference_does() -> None:
+    texts = UtcTexts()
     base = datetime(2024, 6, 15, 14, 32, 5, tzinfo=UTC)
     for micro in (0, 1, 999, 1000, 123_456, 999_999):
         t = base.replace(microsecond=micro)
         for value in (t, t.astimezone(OTHER_ZONE), datetime(9, 1, 2, 3, 4, 5, micro, UTC)):
-            assert utc_millis(value) == format_timestamp(value)
-            assert utc_seconds(value) == format_utc_seconds(value)
+            assert texts.millis(value) == format_timestamp(value)
+            assert texts.seconds(value) == format_utc_seconds(value)
+
+
+def test_kept_seconds_stay_right_past_their_bound() -> None:
+    # More whole seconds than are kept, each met twice (a cached second must be that
+    # second's, never a neighbour's of another minute, hour or day).
+    texts = UtcTexts()
+    start = datetime(2024, 12, 31, 23, 0, 0, 500_000, tzinfo=UTC)
+    times = [start + timedelta(seconds=s, days=s % 3) for s in range(10_000)]
+    for value in times + times[::-1]:
+        assert texts.millis(value) == format_timestamp(value)
+        assert texts.seconds(value) == format_utc_seconds(value)

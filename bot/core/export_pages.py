@@ -29,7 +29,6 @@ from bot.core.exports import (
     Phase,
     format_utc_seconds,
     incident_fields,
-    json_text,
     markdown_cell,
     markdown_head,
     markdown_row,
@@ -38,6 +37,7 @@ from bot.core.exports import (
 )
 from bot.core.exports import csv_cells as reference_csv_cells
 from bot.core.exports import event_fields as reference_event_fields
+from bot.core.json_text import json_text
 
 _SECOND = timedelta(seconds=1)
 _LINK = markdown("link")  # the label of an event's link in the Markdown export
@@ -101,23 +101,43 @@ def _whole_utc_offset(value: datetime) -> bool:
     return offset is not None and offset.microseconds == 0
 
 
-# A time in UTC is formatted by slicing `isoformat()` ("2024-06-15T14:32:05.123456+00:00",
-# no fraction when it is 0): parsing `timespec=` costs more than the formatting itself.
+class UtcTexts:
+    """`format_timestamp` and `format_utc_seconds` for one export's times, faster.
+
+    A time in UTC is formatted by slicing `isoformat()` ("2024-06-15T14:32:05.123456+00:00",
+    no fraction when it is 0): parsing `timespec=` costs more than the formatting itself.
+    The text up to the second is kept for the last `_SECONDS_KEPT` whole seconds seen: a
+    timeline large enough for its export to take time has many events in each second
+    (alerts of one notification, their recorded times), and a cached second skips
+    `isoformat()` altogether.
+    """
+
+    def __init__(self) -> None:
+        self._seconds: dict[tuple[int, ...], str] = {}
+
+    def _second(self, value: datetime) -> str:
+        key = (value.year, value.month, value.day, value.hour, value.minute, value.second)
+        text = self._seconds.get(key)
+        if text is None:
+            if len(self._seconds) >= _SECONDS_KEPT:
+                self._seconds.clear()
+            text = self._seconds[key] = value.isoformat()[:19]
+        return text
+
+    def millis(self, value: datetime) -> str:
+        """`format_timestamp(value)`: to the millisecond, truncated."""
+        if value.tzinfo is UTC:
+            return f"{self._second(value)}.{value.microsecond // 1000:03d}Z"
+        return format_timestamp(value)
+
+    def seconds(self, value: datetime) -> str:
+        """`format_utc_seconds(value)`: to the second, truncated."""
+        if value.tzinfo is UTC:
+            return self._second(value) + "Z"
+        return format_utc_seconds(value)
 
 
-def utc_millis(value: datetime) -> str:
-    """`format_timestamp`, without its conversions for a time already in UTC."""
-    if value.tzinfo is UTC:
-        text = value.isoformat()
-        return (text[:23] if value.microsecond else text[:19] + ".000") + "Z"
-    return format_timestamp(value)
-
-
-def utc_seconds(value: datetime) -> str:
-    """`format_utc_seconds`, without its conversions for a time already in UTC."""
-    if value.tzinfo is UTC:
-        return value.isoformat()[:19] + "Z"
-    return format_utc_seconds(value)
+_SECONDS_KEPT = 4096
 
 
 def _common(event: EventRecord) -> bool:
@@ -144,6 +164,7 @@ class JsonPages:
     def __init__(self, incident: IncidentRecord) -> None:
         self.incident = incident
         self.phase = Phases(incident)
+        self._times = UtcTexts()
         self._separator = "\n  "
 
     def head(self) -> str:
@@ -164,9 +185,10 @@ class JsonPages:
         if not _common(e):
             return json_text(reference_event_fields(e, self.incident))
         # The keys, order and separators of `json_text(event_fields(e, incident))`.
+        millis = self._times.millis
         return (
-            f'{{"occurred_at": "{utc_millis(e.occurred_at)}", '
-            f'"recorded_at": "{utc_millis(e.recorded_at)}", '
+            f'{{"occurred_at": "{millis(e.occurred_at)}", '
+            f'"recorded_at": "{millis(e.recorded_at)}", '
             f'"kind": {encode_basestring(e.kind)}, "actor": {_json_string(e.actor)}, '
             f'"actor_name": {_json_string(e.actor_name)}, "text": {encode_basestring(e.text)}, '
             f'"details": {json_text(e.details)}, "link": {_json_string(e.link)}, '
@@ -182,6 +204,7 @@ class CsvPages:
         self.incident = incident
         self.phase = Phases(incident)
         self._ref = csv_cell(incident.ref)
+        self._times = UtcTexts()
         self._parts: list[str] = []
         self._writer = csv.writer(self, lineterminator="\r\n")
 
@@ -211,10 +234,10 @@ class CsvPages:
             return reference_csv_cells(e, self.incident)
         # Times start with a digit and phases with a letter: no formula to defuse there.
         # An uncurated event's curation columns are empty.
-        details = e.details
+        details, millis = e.details, self._times.millis
         return [
-            utc_millis(e.occurred_at),
-            utc_millis(e.recorded_at),
+            millis(e.occurred_at),
+            millis(e.recorded_at),
             self.phase(e).value,
             csv_cell(e.kind),
             csv_cell(e.who),
@@ -234,6 +257,7 @@ class MarkdownPages:
         self.phase = Phases(incident)
         self._heading = heading
         self._current: Phase | None = None
+        self._times = UtcTexts()
 
     def head(self) -> str:
         return markdown_head(self.incident)
@@ -252,8 +276,7 @@ class MarkdownPages:
     def tail(self) -> str:
         return "\n_No events recorded._\n" if self._current is None else ""
 
-    @staticmethod
-    def _row(e: EventRecord) -> str:
+    def _row(self, e: EventRecord) -> str:
         if not _common(e):
             return markdown_row(e)
         # `markdown_row` for an uncurated event, its link checked once instead of twice.
@@ -261,7 +284,8 @@ class MarkdownPages:
         if e.link and (safe := safe_url(e.link)):
             what += f" ([{_LINK}](<{safe}>))"
         who = markdown_cell(e.who) if e.actor else ""
-        return f"| {utc_seconds(e.occurred_at)} | {markdown_cell(e.kind)} | {who} | {what} |\n"
+        when = self._times.seconds(e.occurred_at)
+        return f"| {when} | {markdown_cell(e.kind)} | {who} | {what} |\n"
 
 
 PAGE_WRITERS: dict[str, Callable[[IncidentRecord], PageWriter]] = {

@@ -27,15 +27,15 @@ from __future__ import annotations
 
 import csv
 import functools
-import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from bot.core.alerts import format_timestamp
 from bot.core.escaping import csv_cell, markdown, markdown_link, mrkdwn_to_plain, safe_url
+from bot.core.json_text import json_text
 
 # A BOM first: Excel guesses the legacy code page for a CSV without one and
 # garbles ü, emoji and CJK; every other CSV reader skips it.
@@ -382,19 +382,3 @@ class _LineBuffer:
 
 def _opt_time(value: datetime | None) -> str | None:
     return format_timestamp(value) if value is not None else None
-
-
-def _json_default(value: Any) -> Any:
-    # Details come from a JSON column, but a caller may hand in times or read-only mappings.
-    if isinstance(value, datetime):
-        return format_timestamp(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        return dict(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-# What `json.dumps(value, ensure_ascii=False, default=_json_default)` writes, with one encoder
-# made once: `json.dumps` with options builds a new encoder per call, once per event.
-json_text = json.JSONEncoder(ensure_ascii=False, default=_json_default).encode
