@@ -467,6 +467,11 @@ def test_mention_only_for_user_ids(user: str, expected: str) -> None:
         ("v2.3.1 - fine", "v2.3.1 - fine"),
         ("*bold* _it_", "*bold* _it_"),
         ("a|b `c` \\", "a\\|b \\`c\\` \\\\"),
+        ("\\|", "\\\\\\|"),  # an escaped pipe stays a pipe shown, not a cell's end
+        ("  3) third", "  3\\) third"),
+        ("+ plus", "\\+ plus"),
+        ("text\n### deep", "text\n\\### deep"),
+        ("1986. a year", "1986\\. a year"),
     ],
 )
 def test_markdown(value: str, expected: str) -> None:

@@ -127,7 +127,7 @@ def record_of(row: Any, names: Mapping[str, str]) -> EventRecord:
         recorded_at=recorded_at,
         kind=kind,
         actor=actor,
-        text=label_mentions(text, names),
+        text=label_mentions(text, names) if "<@" in text else text,
         details=details or {},
         link=link,
         actor_name=names.get(actor) if actor and names else None,
