@@ -41,8 +41,6 @@ from bot.core.json_text import json_text
 
 _SECOND = timedelta(seconds=1)
 _LINK = markdown("link")  # the label of an event's link in the Markdown export
-# key_moment, hidden, comment, original_occurred_at, original_text of an uncurated event
-_UNCURATED_CELLS = ("", "", "", "", "")
 
 
 class PageWriter(Protocol):
@@ -203,7 +201,7 @@ class CsvPages:
     def __init__(self, incident: IncidentRecord) -> None:
         self.incident = incident
         self.phase = Phases(incident)
-        self._ref = csv_cell(incident.ref)
+        self._ref = _csv_field(csv_cell(incident.ref))
         self._times = UtcTexts()
         self._parts: list[str] = []
         self._writer = csv.writer(self, lineterminator="\r\n")
@@ -223,30 +221,41 @@ class CsvPages:
         return CSV_BOM + self._take()
 
     def rows(self, events: Sequence[EventRecord]) -> str:
-        self._writer.writerows([self._cells(e) for e in events])
-        return self._take()
+        return "".join([self._line(e) for e in events])
 
     def tail(self) -> str:
         return ""
 
-    def _cells(self, e: EventRecord) -> list[str]:
+    def _line(self, e: EventRecord) -> str:
         if not _common(e):
-            return reference_csv_cells(e, self.incident)
-        # Times start with a digit and phases with a letter: no formula to defuse there.
-        # An uncurated event's curation columns are empty.
+            self._writer.writerow(reference_csv_cells(e, self.incident))
+            return self._take()
+        # `csv.writer`'s line for the cells, quoted here: the C writer looks at each
+        # character of each cell in turn, and was a third of a CSV export's time. Times
+        # start with a digit and phases with a letter (no formula to defuse there, nothing
+        # to quote); an uncurated event's curation columns are empty.
         details, millis = e.details, self._times.millis
-        return [
-            millis(e.occurred_at),
-            millis(e.recorded_at),
-            self.phase(e).value,
-            csv_cell(e.kind),
-            csv_cell(e.who),
-            csv_cell(e.text),
-            csv_cell(json_text(details)) if details else "",
-            csv_cell(e.link),
-            *_UNCURATED_CELLS,
-            self._ref,
-        ]
+        fields = (
+            _csv_field(csv_cell(e.kind)),
+            _csv_field(csv_cell(e.who)),
+            _csv_field(csv_cell(e.text)),
+            _csv_field(csv_cell(json_text(details))) if details else "",
+            _csv_field(csv_cell(e.link)),
+        )
+        return (
+            f"{millis(e.occurred_at)},{millis(e.recorded_at)},{self.phase(e).value},"
+            f"{','.join(fields)},,,,,,{self._ref}\r\n"
+        )
+
+
+def _csv_field(text: str) -> str:
+    """A field as `csv.writer` (minimal quoting, `\\r\\n` lines) writes it: quoted when it
+    holds the delimiter, a quote or a line break, a quote doubled."""
+    if '"' in text:
+        return '"' + text.replace('"', '""') + '"'
+    if "," in text or "\n" in text or "\r" in text:
+        return f'"{text}"'
+    return text
 
 
 class MarkdownPages:
