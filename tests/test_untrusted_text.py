@@ -112,6 +112,11 @@ def test_hostile_bodies_are_payload_errors(body: bytes) -> None:
         ('{"a": "\\uDFFF"}', True),
         ('{"a": "del\x7f"}', True),
         ('{"a": "c1\x85"}', True),
+        ('{"a": "plain ascii"}', False),
+        ('{"a": "go \\u003c\\u0026\\u003e"}', False),
+        ('{"a": "\\u007F"}', True),
+        ('{"a": "\\u009f and ascii"}', True),
+        ('{"a": "raw del \x7f and ascii"}', True),
     ],
 )
 def test_only_text_that_can_hold_unsafe_characters_is_walked(text: str, needs: bool) -> None:

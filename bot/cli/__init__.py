@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 from pathlib import Path
 
@@ -53,6 +54,10 @@ async def _serve(runtime: BotRuntime, host: str | None, port: int | None) -> Non
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await runtime.start(host=host, port=port)
+    # What start-up made (modules, settings, the app) lives as long as the process: kept
+    # out of the garbage collector's sight, a full collection under load walks only what
+    # requests made, not the whole heap (shorter pauses, a lower p99).
+    gc.freeze()
     mode = "Socket Mode" if runtime.socket is not None else "HTTP (POST /slack/events)"
     click.echo(
         f"incident-bot listening on {host or runtime.settings.host}:{runtime.port}; Slack: {mode}",

@@ -43,6 +43,13 @@ def may_need_cleaning(json_text: str) -> bool:
     """False when decoded JSON of this text cannot hold an unsafe character: those come
     only from their `\\u` escapes or raw DEL/C1 (JSON refuses raw C0 in strings). The
     common case, Go's `\\u003e` included, skips the walk of `clean_tree`."""
+    if json_text.isascii():
+        # Known without a scan (a str knows whether it is ASCII): no C1 or surrogate can
+        # stand raw, the JSON parser refuses raw C0 characters, so of the unsafe ones only
+        # DEL may, and an escape needs a backslash-u. Most bodies are answered here.
+        return "\x7f" in json_text or (
+            "\\u" in json_text and _UNSAFE_ESCAPE.search(json_text) is not None
+        )
     return _UNSAFE_ESCAPE.search(json_text) is not None or _UNSAFE.search(json_text) is not None
 
 

@@ -129,6 +129,16 @@ def _missing(body: dict[str, Any], keys: tuple[str, ...], what: str) -> str | No
     return f"{what} without {', '.join(absent)}" if absent else None
 
 
+def _accepted(delivery: int) -> web.Response:
+    """`json_response({"status": "accepted", "delivery": delivery})`, its bytes made directly:
+    the one answer of the hot path, thousands of times a second in a storm."""
+    return web.Response(
+        body=b'{"status": "accepted", "delivery": %d}' % delivery,
+        content_type="application/json",
+        charset="utf-8",
+    )
+
+
 class Routes:
     def __init__(self, deps: WebDeps) -> None:
         self.deps = deps
@@ -160,7 +170,7 @@ class Routes:
             )
             deps.background.wake()
         deps.metrics.webhooks_received.inc()
-        return web.json_response({"status": "accepted", "delivery": delivery})
+        return _accepted(delivery)
 
     def _reject(self, status: int, reason: str, detail: str) -> web.Response:
         self.deps.metrics.webhooks_rejected.labels(reason=reason).inc()
