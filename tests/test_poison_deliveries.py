@@ -123,10 +123,15 @@ async def test_a_delivery_that_keeps_failing_is_parked_shown_and_replayable(
         assert parked.last_error == "RuntimeError: a bug meets this payload"
         await eventually(lambda: settled(bot), what="everything else done")
 
-        metrics = await scrape(bot)
+        async def queue_gauges_observed() -> str | None:
+            # The gauges follow the queue at the end of a processing pass, a moment after
+            # the failure is committed: the page is read until it shows the parked one.
+            text = await scrape(bot)
+            shown = "incident_bot_deliveries_parked 1.0" in text
+            return text if shown and "incident_bot_deliveries_pending 0.0" in text else None
+
+        metrics = await eventually(queue_gauges_observed, what="the parked delivery in /metrics")
         assert "incident_bot_deliveries_failed_total 1.0" in metrics
-        assert "incident_bot_deliveries_parked 1.0" in metrics
-        assert "incident_bot_deliveries_pending 0.0" in metrics
 
         env = {"DATABASE_URL": database_url}
         listed = await cli(env, "deliveries", "--failed")
