@@ -71,7 +71,14 @@ class MessageMethods(WorkspaceBase):
         self._user(user_id)
         if user_id not in channel.members:
             raise SlackError("user_not_in_channel")
-        text, blocks, attachments = self._message_content(args)
+        msg = self._ephemeral(channel, user_id, args, thread_ts=opt_str(args, "thread_ts"))
+        return {"message_ts": msg.ts}
+
+    def _ephemeral(
+        self, channel: FakeChannel, user_id: str, content: Args, *, thread_ts: str | None = None
+    ) -> FakeMessage:
+        """A message in `channel` that only `user_id` sees."""
+        text, blocks, attachments = self._message_content(content)
         msg = FakeMessage(
             ts=self._new_ts(),
             channel=channel.id,
@@ -79,12 +86,12 @@ class MessageMethods(WorkspaceBase):
             text=text,
             blocks=blocks,
             attachments=attachments,
-            thread_ts=opt_str(args, "thread_ts"),
+            thread_ts=thread_ts,
             visible_to=user_id,
             bot_id=self.bot_id,
         )
         channel.ephemeral.append(msg)
-        return {"message_ts": msg.ts}
+        return msg
 
     def _respond(self, target: tuple[str, str], body: Args) -> None:
         """A response_url post: in the channel when asked, else seen by the user alone."""
@@ -92,21 +99,11 @@ class MessageMethods(WorkspaceBase):
         channel = self.channels.get(channel_id)
         if channel is None:
             raise SlackError("channel_not_found")
-        text, blocks, attachments = self._message_content(body)
         if body.get("response_type") == "in_channel":
+            text, blocks, attachments = self._message_content(body)
             self.post(channel, text, blocks=blocks, attachments=attachments)
             return
-        msg = FakeMessage(
-            ts=self._new_ts(),
-            channel=channel.id,
-            user=self.bot_user_id,
-            text=text,
-            blocks=blocks,
-            attachments=attachments,
-            visible_to=user_id,
-            bot_id=self.bot_id,
-        )
-        channel.ephemeral.append(msg)
+        self._ephemeral(channel, user_id, body)
 
     def _chat_get_permalink(self, args: Args) -> dict[str, Any]:
         channel = self._channel(args)
