@@ -11,6 +11,7 @@ from sqlmodel import select
 
 from bot.runtime import BotRuntime
 from bot.storage.models import Incident, WebhookDelivery
+from bot.workers import intake
 from standins.fake_slack import FakeSlack
 from tests.support.alerts import (
     T0,
@@ -112,6 +113,29 @@ async def test_states_differing_only_in_external_url_are_one_state_in_a_batch(
         rows = (await unit.session.exec(select(WebhookDelivery))).all()
     outcomes = [r.outcome or "" for r in sorted(rows, key=lambda r: r.id or 0)]
     assert outcomes[1].startswith("same alerts as delivery"), outcomes  # what `deliveries` shows
+
+
+async def test_repeats_fold_across_the_batches_of_a_pass(
+    bot: BotRuntime, fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A storm's pass is cut into batches; its repeats must not cost a full processing
+    # at the start of each batch.
+    monkeypatch.setattr(intake, "BATCH", 2)
+    await bot.background.stop()
+    firing = notification(alert("a1"))
+    for peer in range(5):
+        assert await send(bot, {**firing, "externalURL": f"http://alertmanager-{peer}:9093"}) == 200
+    bot.background.start()
+    await wait_settled(bot)
+
+    (incident,) = await incidents(bot)
+    assert [e.kind for e in await timeline(bot, incident.id or 0)].count("alert_firing") == 1
+    assert len(fake_slack.calls_to("conversations.create")) == 1
+    async with bot.store.unit() as unit:
+        rows = (await unit.session.exec(select(WebhookDelivery))).all()
+    outcomes = [r.outcome or "" for r in sorted(rows, key=lambda r: r.id or 0)]
+    assert outcomes[0].startswith("open INC-1"), outcomes
+    assert outcomes[1:] == [f"same alerts as delivery {i}" for i in range(1, 5)], outcomes
 
 
 async def test_new_alert_then_resolution_is_diffed_and_marks_mitigated(

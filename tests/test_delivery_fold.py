@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bot.core.delivery_fold import Seen, fold, processing_view
+from bot.core.delivery_fold import Seen, fold, fold_batch, processing_view, still_newest
 
 
 def body(**changes: object) -> str:
@@ -91,3 +91,41 @@ def test_unparseable_or_deep_json_has_no_view() -> None:
     assert processing_view("{") is None
     assert processing_view("[" * 100_000) is None
     assert processing_view('"text"') is None
+
+
+def test_a_batch_folds_each_group_against_its_own_previous_delivery() -> None:
+    pay, web = '{}:{service="pay"}', '{}:{service="web"}'
+    carried = {pay: Seen(1, body(), processing_view(body()))}
+    deliveries = [
+        (2, pay, body(externalURL="http://am-1:9093")),  # folds into the carried one
+        (3, web, body(groupKey=web)),  # a group new to the pass: processed
+        (4, pay, body(alerts=RESOLVED)),  # a change: processed
+        (5, web, body(groupKey=web)),  # repeats 3
+        (6, pay, body(alerts=RESOLVED)),  # repeats 4
+    ]
+    outcomes, last = fold_batch(carried, deliveries)
+    assert outcomes == [
+        "same alerts as delivery 1",
+        None,
+        None,
+        "same as delivery 3",
+        "same as delivery 4",
+    ]
+    assert {group: seen.delivery_id for group, seen in last.items()} == {pay: 4, web: 3}
+    assert carried[pay].delivery_id == 1  # what was carried in is not changed
+
+
+@pytest.mark.parametrize(
+    ("carried", "taken", "kept"),
+    [
+        ({}, [], set()),
+        ({"pay": 1, "web": 2}, [], {"pay", "web"}),
+        ({"pay": 1, "web": 2}, ["pay"], {"web"}),  # another replica had one of pay's
+        ({"pay": 1}, ["web", "web"], {"pay"}),  # taken groups not carried change nothing
+    ],
+)
+def test_a_group_another_replica_touched_starts_afresh(
+    carried: dict[str, int], taken: list[str], kept: set[str]
+) -> None:
+    seen = {group: Seen(i, body(), None) for group, i in carried.items()}
+    assert set(still_newest(seen, taken)) == kept

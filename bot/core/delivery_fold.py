@@ -14,7 +14,8 @@ differs but parses equal is only processed in full, which changes nothing either
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from typing import NamedTuple
 
 # What processing reads of a notification; externalURL, receiver and status are left out
 # (they only go into a new incident's first message, or follow from the alerts).
@@ -24,8 +25,7 @@ _TRUNCATED = "truncatedAlerts"
 View = tuple[object, ...]
 
 
-@dataclass(frozen=True)
-class Seen:
+class Seen(NamedTuple):
     """A group's previous delivery in this pass: its id, body, and what processing read."""
 
     delivery_id: int
@@ -53,3 +53,30 @@ def fold(previous: Seen | None, delivery_id: int, body: str) -> tuple[str | None
     if previous is not None and view is not None and previous.view == view:
         return f"same alerts as delivery {previous.delivery_id}", Seen(delivery_id, body, view)
     return None, Seen(delivery_id, body, view)
+
+
+def fold_batch(
+    previous: Mapping[str, Seen], deliveries: Iterable[tuple[int, str, str]]
+) -> tuple[list[str | None], dict[str, Seen]]:
+    """`fold` over (id, group key, body) in order: each delivery's outcome (None: process
+    it in full), and each group's last delivery after them.
+
+    Folding reads only the bodies, never what processing stores, so a batch is folded
+    before any of it is written: on SQLite the write lock is then held for the writes
+    alone, not for the JSON reads of a storm's repeats.
+    """
+    seen = dict(previous)
+    outcomes: list[str | None] = []
+    for delivery_id, group_key, body in deliveries:
+        outcome, seen[group_key] = fold(seen.get(group_key), delivery_id, body)
+        outcomes.append(outcome)
+    return outcomes, seen
+
+
+def still_newest(carried: Mapping[str, Seen], taken: Iterable[str]) -> dict[str, Seen]:
+    """What a batch folds against, of the last deliveries its pass processed before it:
+    all but those of groups (`taken`) one of whose deliveries in the batch another
+    replica processed first. That replica stored a newer state of the group, which the
+    carried delivery no longer tells, so the group starts afresh."""
+    gone = set(taken)
+    return {group: seen for group, seen in carried.items() if group not in gone}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import sqlite3
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,12 @@ def sqlite_connect(url: sa.URL) -> sqlite3.Connection:
     )
     _sqlite_pragmas(connection, None)
     return connection
+
+
+def sqlite_time(value: datetime) -> str:
+    """An aware time as SQLAlchemy's SQLite DATETIME stores it (naive UTC), for statements
+    written for the driver, so that the ORM reads it back."""
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -20,14 +20,14 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bot.storage.db import sqlite_connect
+from bot.storage.db import sqlite_connect, sqlite_time
 
 log = structlog.get_logger(__name__)
 
@@ -46,8 +46,6 @@ _POSTGRES_INSERT = (
 )
 _SQLITE_INSERT = "INSERT INTO webhook_deliveries (received_at, group_key, body, attempts) VALUES "
 _SQLITE_ROW = "(?, ?, ?, 0)"
-# As SQLAlchemy's SQLite DATETIME stores it (naive UTC), so that the ORM reads it back.
-_SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
 
 
 def _nothing() -> None:
@@ -221,8 +219,7 @@ class _SqliteWriter:
         statement = _SQLITE_INSERT + ", ".join([_SQLITE_ROW] * len(rows)) + " RETURNING id, body"
         parameters: list[object] = []
         for p in rows:
-            received = p.received_at.astimezone(UTC).strftime(_SQLITE_TIME)
-            parameters += (received, p.group_key, p.body)
+            parameters += (sqlite_time(p.received_at), p.group_key, p.body)
         found = self._connection.execute(statement, parameters).fetchall()
         return {str(body): int(id_) for id_, body in found}
 

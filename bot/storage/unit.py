@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import zlib
 from collections.abc import Sequence
 from datetime import datetime
@@ -30,6 +31,17 @@ class StoredAlert(NamedTuple):
     labels: dict[str, str]
     annotations: dict[str, str]
     generator_url: str
+
+
+@functools.cache
+def _upsert_alerts(dialect: str) -> sa.Insert:
+    """The alerts' upsert, built once: building `excluded` costs more than running it."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(_ALERTS)
+    return statement.on_conflict_do_update(
+        index_elements=["incident_id", "fingerprint"],
+        set_={name: statement.excluded[name] for name in StoredAlert._fields[1:]},
+    )
 
 
 class Unit:
@@ -83,12 +95,7 @@ class Unit:
 
     async def save_alerts(self, incident_id: int, alerts: Sequence[StoredAlert]) -> None:
         """Insert or update each alert's last known state, in one statement per 500."""
-        insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
-        statement = insert(_ALERTS)
-        statement = statement.on_conflict_do_update(
-            index_elements=["incident_id", "fingerprint"],
-            set_={name: statement.excluded[name] for name in StoredAlert._fields[1:]},
-        )
+        statement = _upsert_alerts(self._dialect)
         rows = [{"incident_id": incident_id, **a._asdict()} for a in alerts]
         connection = await self.session.connection()
         for start in range(0, len(rows), 500):

@@ -17,7 +17,7 @@ import structlog
 
 from bot.clock import Clock
 from bot.core.alerts import PayloadError, parse_notification
-from bot.core.delivery_fold import Seen, fold
+from bot.core.delivery_fold import Seen, fold_batch, still_newest
 from bot.core.retry import backoff
 from bot.metrics import BotMetrics
 from bot.settings import Catalog
@@ -92,22 +92,27 @@ class AlertIntake:
             if self.should_stop():
                 break
             done += await self.process(pending.id)
+        # Each group's last delivery processed by this pass, carried from batch to batch:
+        # a storm's repeats fold in every batch, not only after its first full processing.
+        previous: dict[str, Seen] = {}
         for batch in _batches(due):
             if self.should_stop():
                 break
-            done += await self._process_batch(batch)
-        await self._observe_queue(changed=done > 0)
+            done += await self._process_batch(batch, previous)
+        await self._observe_queue()
         return done
 
-    async def _process_batch(self, batch: list[PendingDelivery]) -> int:
+    async def _process_batch(self, batch: list[PendingDelivery], previous: dict[str, Seen]) -> int:
         """One transaction (one commit) for the batch; if any of it fails, one at a time."""
-        if len(batch) > 1:
-            try:
-                outcomes = await self._process_together(batch)
-            except Exception:
+        try:
+            outcomes = await self._process_together(batch, previous)
+        except Exception:
+            if len(batch) > 1:
                 log.info("batch failed; processing its deliveries one at a time", size=len(batch))
-            else:
-                return len(outcomes)
+        else:
+            return len(outcomes)
+        for group_key in {p.group_key for p in batch}:  # processed in full from here on
+            previous.pop(group_key, None)
         done = 0
         failed: set[str] = set()
         for pending in batch:
@@ -119,18 +124,22 @@ class AlertIntake:
                 failed.add(pending.group_key)
         return done
 
-    async def _process_together(self, batch: list[PendingDelivery]) -> dict[int, str]:
+    async def _process_together(
+        self, batch: list[PendingDelivery], carried: dict[str, Seen]
+    ) -> dict[int, str]:
+        """`carried`: each group's last delivery processed by this pass's earlier batches;
+        updated once this batch has committed."""
         outcomes: dict[int, str] = {}
-        previous: dict[str, Seen] = {}  # group -> the batch's previous delivery of it
         repeats = 0
         async with self.store.unit() as unit:
             # Every group of the batch locked up front, in one order: replicas never deadlock.
             for group_key in sorted({p.group_key for p in batch}):
                 await unit.lock_group(group_key)
-            for delivery in await claim_deliveries(unit, [p.id for p in batch]):
-                outcome, previous[delivery.group_key] = fold(
-                    previous.get(delivery.group_key), delivery.id, delivery.body
-                )
+            claimed = await claim_deliveries(unit, [p.id for p in batch])
+            mine = {c.id for c in claimed}
+            taken = [p.group_key for p in batch if p.id not in mine]  # by another replica
+            folded, previous = fold_batch(still_newest(carried, taken), claimed)
+            for delivery, outcome in zip(claimed, folded, strict=True):
                 if outcome is not None:
                     repeats += 1
                 else:
@@ -140,6 +149,7 @@ class AlertIntake:
                     )
                 outcomes[delivery.id] = outcome
             await mark_processed(unit, outcomes, self.clock())
+        carried.update(previous)
         if repeats:
             log.info("alertmanager deliveries repeating their group's state", count=repeats)
         return outcomes
@@ -211,10 +221,11 @@ class AlertIntake:
                 error=text,
             )
 
-    async def _observe_queue(self, *, changed: bool) -> None:
-        # When the queue changed (passes are coalesced in a storm), else once a second.
+    async def _observe_queue(self) -> None:
+        # At most once a second (a count over the queue each pass costs a storm dearly),
+        # at once after a delivery is parked.
         now = time.monotonic()
-        if self.metrics is None or (not changed and now - self._observed < 1.0):
+        if self.metrics is None or now - self._observed < 1.0:
             return
         self._observed = now
         counts = await self.queue.counts()
