@@ -344,8 +344,13 @@ async def _said(channel: Any, text: str) -> Any:
 
 
 async def _rollback_done(bot: BotRuntime) -> Rollback | None:
-    rows = [r for r in [await bot.store.get(Rollback, 1)] if r and r.finished_at]
-    return rows[0] if rows else None
+    """The rollback once finished and on the timeline (its row is marked finished before
+    the room hears of it: the story goes on only after both)."""
+    row = await bot.store.get(Rollback, 1)
+    if row is None or row.finished_at is None or row.incident_id is None:
+        return None
+    kinds = await bot.store.timeline_kinds(row.incident_id)
+    return row if f"rollback_{row.status}" in kinds else None
 
 
 async def _mitigated(bot: BotRuntime, incident_id: int) -> bool:

@@ -32,6 +32,10 @@ from bot.workers.alert_recording import NotificationRecorder
 
 log = structlog.get_logger(__name__)
 
+# Deliveries one pass reads (ids and sizes only): each pass processes its first delivery
+# of a group in full and then waits a moment for more, so in a storm few long passes
+# cost less than many short ones.
+PASS = 2000
 BATCH = 200  # deliveries processed in one transaction, at most
 # ... and at most this many characters of bodies: what one transaction holds in memory
 # (models, rows, events) follows the alerts it carries, and the bot's RSS keeps its peak.
@@ -75,7 +79,7 @@ class AlertIntake:
         due: list[PendingDelivery] = []
         retried: list[PendingDelivery] = []
         self.before_pass()
-        for pending in await self.queue.pending():
+        for pending in await self.queue.pending(limit=PASS):
             if pending.group_key in held:
                 continue
             if pending.next_attempt_at is not None and pending.next_attempt_at > now:
