@@ -141,6 +141,31 @@ async def test_a_retry_adopts_the_bots_own_unrecorded_channel(
     assert [c.name for c in fake_slack.channels.values() if c.name.startswith(NAME)] == [NAME]
 
 
+async def test_a_retry_never_adopts_the_channel_another_incident_is_opening(
+    bot: BotRuntime, fake_slack: FakeSlack
+) -> None:
+    # Another incident of the same service and alert has just created its channel: the
+    # bot's own, no purpose yet, not yet recorded. A retry of ours must not take it for
+    # the one it lost (after a kill -9 in a burst, three incidents once shared a room).
+    other = await bot.store.save(
+        Incident(
+            title="Error rate above 5% on payments",
+            service="payments",
+            started_at=T0,
+            detected_at=T0,
+            channel_reserved=NAME,  # as its channel step holds it before asking Slack
+        )
+    )
+    theirs = fake_slack.add_channel(NAME)
+    fake_slack.fail_next("conversations.create", status=503, count=3)  # ours retries
+    assert await post_alert(bot.url) == 200
+    found = await eventually(lambda: _with_channel(bot), what="our channel opened")
+    (ours,) = [i for i in found if i.id != other.id]
+    assert ours.channel_id != theirs.id
+    assert ours.channel_name == f"{NAME}-2"
+    assert (await bot.store.incident(other.id or 0)).channel_id is None  # type: ignore[union-attr]
+
+
 async def test_a_lookup_slack_refuses_does_not_fail_the_step(
     bot: BotRuntime, fake_slack: FakeSlack
 ) -> None:

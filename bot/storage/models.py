@@ -60,6 +60,8 @@ class Incident(SQLModel, table=True):
     resolved_at: datetime | None = _time()
     channel_id: str | None = None
     channel_name: str | None = None
+    # The channel name this incident holds: it alone asks Slack for it, or adopts it.
+    channel_reserved: str | None = Field(default=None, index=True, unique=True)
     alert_message_ts: str | None = None
     digest_channel_id: str | None = None
     digest_ts: str | None = None

@@ -97,6 +97,19 @@ class IncidentStore(SlackJobQueue, TimelineReads, ReportReads):
         async with self._sessions() as session:
             return await session.get(model, row_id)
 
+    async def reserve_channel_name(self, incident_id: int, name: str) -> bool:
+        """Hold `name` for the incident (giving up the one it held); False when another
+        incident holds it."""
+        statement = (
+            sa.update(Incident).where(col(Incident.id) == incident_id).values(channel_reserved=name)
+        )
+        try:
+            async with self.unit() as unit:
+                await unit.session.exec(statement)
+        except sa.exc.IntegrityError:
+            return False
+        return True
+
     async def update_incident(self, incident_id: int, **values: Any) -> None:
         async with self.unit() as unit:
             statement = sa.update(Incident).where(col(Incident.id) == incident_id).values(**values)

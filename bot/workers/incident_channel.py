@@ -47,6 +47,10 @@ class IncidentChannel:
         for attempt in range(1, MAX_NAME_ATTEMPTS + 1):
             suffix = None if attempt == 1 else attempt
             name = incident_channel_name(prefix, incident.started_at, *parts, suffix=suffix)
+            # Held before Slack is asked (and kept): an incident of the same name creating
+            # its channel side by side never takes ours for the one it lost to a crash.
+            if not await self.store.reserve_channel_name(incident.id, name):
+                continue
             try:
                 channel_id, channel_name = await self.chat.create_channel(name)
             except SlackPermanentError as e:
