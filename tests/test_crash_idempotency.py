@@ -163,7 +163,9 @@ async def test_a_retry_never_adopts_the_channel_another_incident_is_opening(
     (ours,) = [i for i in found if i.id != other.id]
     assert ours.channel_id != theirs.id
     assert ours.channel_name == f"{NAME}-2"
-    assert (await bot.store.incident(other.id or 0)).channel_id is None  # type: ignore[union-attr]
+    other_now = await bot.store.incident(other.id or 0)
+    assert other_now is not None
+    assert other_now.channel_id is None
 
 
 async def test_a_lookup_slack_refuses_does_not_fail_the_step(

@@ -63,11 +63,7 @@ _MARK_PROCESSED = {
 
 _CLAIM = (
     sa.select(_TABLE.c.id, _TABLE.c.group_key, _TABLE.c.body)
-    .where(
-        _TABLE.c.id.in_(sa.bindparam("ids", expanding=True)),
-        _TABLE.c.processed_at.is_(None),
-        _TABLE.c.failed_at.is_(None),
-    )
+    .where(_TABLE.c.id.in_(sa.bindparam("ids", expanding=True)), _not_done())
     .order_by(_TABLE.c.id)
     .with_for_update(skip_locked=True)
 )
@@ -79,7 +75,7 @@ _PENDING = (
         _TABLE.c.attempts,
         sa.func.length(_TABLE.c.body),
     )
-    .where(_TABLE.c.processed_at.is_(None), _TABLE.c.failed_at.is_(None))
+    .where(_not_done())
     .order_by(_TABLE.c.id)
     .limit(sa.bindparam("limit"))
 )
