@@ -78,3 +78,39 @@ def test_real_payloads_parse(name: str, status: AlertStatus, ends_at: datetime |
 def test_bad_payloads_say_why(body: bytes, reason: str) -> None:
     with pytest.raises(PayloadError, match=reason):
         parse_notification(body)
+
+
+_FIRING = (FIXTURES / "v4-firing-prometheus-2.42-am-0.25.json").read_text()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        _FIRING,
+        (FIXTURES / "v4-resolved-prometheus-2.42-am-0.25.json").read_text(),
+        _FIRING.replace('"groupKey":', '"groupKey":"first","groupKey":', 1),  # last one wins
+        _FIRING.replace('"groupKey":"', '"groupKey":"sha256:', 1),  # looks escaped: escaped
+        _FIRING.replace('"groupKey":"', '"groupKey":"' + "k" * 1200, 1),  # too long: hashed
+        _FIRING.replace('"truncatedAlerts":0', '"truncatedAlerts":1e1'),
+        _FIRING.replace('"truncatedAlerts":0', '"truncatedAlerts":NaN'),
+        _FIRING.replace('"truncatedAlerts":0', '"truncatedAlerts":' + "9" * 5000),
+        _FIRING.replace('"receiver":', '"extra":' + "[" * 300 + "]" * 300 + ',"receiver":', 1),
+        _FIRING.replace('"alerts":[', '"alerts":[{"status":"firing"},', 1),
+        _FIRING + " x",
+        _FIRING[:-10],
+    ],
+)
+def test_the_one_pass_parse_agrees_with_the_full_parse(
+    text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Bodies with nothing to clean are parsed by pydantic in one pass; the full parse
+    # (json.loads, cleaning where needed, validating) gives the same notification or refusal.
+    def outcome() -> object:
+        try:
+            return parse_notification(text)
+        except PayloadError as e:
+            return str(e)
+
+    one_pass = outcome()
+    monkeypatch.setattr("bot.core.alerts._parse_in_one_pass", lambda _text: None)
+    assert one_pass == outcome()

@@ -147,6 +147,10 @@ def decode_body(body: bytes) -> str:
 def parse_notification(body: bytes | str) -> Notification:
     """The notification, with unstorable characters cleaned and the group key storable."""
     text = decode_body(body) if isinstance(body, bytes) else body
+    if not may_need_cleaning(text):
+        notification = _parse_in_one_pass(text)
+        if notification is not None:
+            return notification
     try:
         data = json.loads(text)
     except RecursionError:
@@ -167,6 +171,21 @@ def parse_notification(body: bytes | str) -> Notification:
         return Notification.model_validate(data)
     except ValidationError as e:
         raise PayloadError(_describe(e)) from e
+
+
+def _parse_in_one_pass(text: str) -> Notification | None:
+    """The notification, parsed and validated by pydantic in one pass (about half the time
+    of `json.loads` and then validating its objects; webhooks come by the thousand a second
+    in a storm), or None when refused: the full parse then says why, in the same words
+    whichever way a refusal was found. Only for text with nothing to clean."""
+    try:
+        notification = Notification.model_validate_json(text)
+    except ValidationError:
+        return None
+    key = storable_key(notification.group_key)
+    if key == notification.group_key:
+        return notification
+    return notification.model_copy(update={"group_key": key})
 
 
 def _describe(error: ValidationError) -> str:
