@@ -179,6 +179,7 @@ class BotRuntime:
             self.metrics,
             retry,
             before_pass=self.group_commit.forget_unprocessed,
+            take_parsed=self.group_commit.take_parsed,
         )
 
     def _slack_worker(

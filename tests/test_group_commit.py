@@ -11,12 +11,16 @@ from typing import Any
 
 import aiohttp
 import asyncpg
+import pytest
 from sqlmodel import select
 
+from bot.core.alerts import Notification, parse_notification
 from bot.runtime import BotRuntime
+from bot.storage import group_commit
 from bot.storage.db import make_engine
 from bot.storage.models import Incident, WebhookDelivery
 from bot.storage.store import IncidentStore
+from bot.workers import intake
 from standins.fake_slack import FakeSlack
 from tests.support.alerts import alert, notification
 from tests.support.bot_process import BotProcess
@@ -163,3 +167,43 @@ async def test_a_repeated_body_waiting_to_be_processed_is_not_stored_again(
 
 async def _none_pending(store: IncidentStore) -> bool:
     return not await store.pending_delivery_ids()
+
+
+async def test_what_the_route_parsed_is_processed_without_parsing_the_body_again(
+    bot: BotRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await bot.background.stop()
+    parsed_again: list[str] = []
+    real = intake.parsed_or_none
+
+    def counting(delivery_id: int, text: str) -> Notification | None:
+        parsed_again.append(text)
+        return real(delivery_id, text)
+
+    monkeypatch.setattr(intake, "parsed_or_none", counting)
+    bodies = [body(g, fp) for fp in range(3) for g in range(4)]  # each a new state
+    async with aiohttp.ClientSession() as session:
+        answers = [await post(session, bot.url, b) for b in bodies]
+    assert {status for status, _ in answers} == {200}
+    bot.background.start()
+    await eventually(lambda: _none_pending(bot.store), what="every delivery processed")
+    assert parsed_again == []
+    async with bot.store.unit() as unit:
+        incidents = (await unit.session.exec(select(Incident))).all()
+    assert sorted(i.group_key for i in incidents) == [f"group-{g}" for g in range(4)]
+    # Taken once: nothing is kept for a delivery once it has been processed.
+    assert all(bot.group_commit.take_parsed(a["delivery"]) is None for _, a in answers)
+
+
+async def test_parsed_notifications_are_kept_within_their_bound(
+    bot: BotRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await bot.background.stop()
+    bodies = [body(1, fp) for fp in range(3)]
+    monkeypatch.setattr(group_commit, "MAX_PARSED_CHARS", len(bodies[0]) * 2)
+    async with aiohttp.ClientSession() as session:
+        ids = [(await post(session, bot.url, b))[1]["delivery"] for b in bodies]
+    kept = [bot.group_commit.take_parsed(i) for i in ids]
+    assert kept[0] is None  # the oldest went first; processing parses its body again
+    assert kept[1:] == [parse_notification(b) for b in bodies[1:]]
+    assert [bot.group_commit.take_parsed(i) for i in ids] == [None] * 3  # taken once

@@ -12,6 +12,7 @@ import structlog
 
 from bot.cli.check.command import check
 from bot.cli.deliveries import deliveries
+from bot.cli.malloc_arenas import limit_malloc_arenas
 from bot.cli.reports import incidents, postmortem, timeline
 from bot.logs import configure_logging
 from bot.runtime import BotRuntime
@@ -45,6 +46,7 @@ def serve(host: str | None, port: int | None, insecure_webhook: bool) -> None:
     configure_logging(settings.log_level, settings.log_format)
     for weakness in settings.startup_warnings():  # at every start, so nobody forgets
         structlog.get_logger("incident_bot.security").warning(weakness)
+    limit_malloc_arenas()  # before any thread is started
     asyncio.run(_serve(BotRuntime(settings, catalog=catalog), host, port))
 
 

@@ -8,6 +8,7 @@ truncated to microseconds here rather than rejected. Strings are cleaned
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -36,6 +37,9 @@ class AlertStatus(StrEnum):
     RESOLVED = "resolved"
 
 
+# Bounded: a few hundred kilobytes. A group's notifications repeat its alerts' times (and
+# Go's zero time for every firing alert's end), so most lookups are hits.
+@functools.lru_cache(maxsize=4096)
 def parse_timestamp(value: str) -> datetime | None:
     """RFC 3339 with any number of fractional digits; Go's zero time means unset."""
     match = _RFC3339.match(value)

@@ -2,27 +2,27 @@
 
 Every Alertmanager notification carries its group's whole state, so a delivery equal to
 the previous one of its group in everything processing reads changes nothing: it is
-recorded as a repeat ("folded") without being validated into models or diffed against
-the store. Repeats are most of a storm (Alertmanager re-sends each group every
-`group_interval`, HA peers send the same group twice), so they must cost next to nothing.
+recorded as a repeat ("folded") without being diffed against the store. Repeats are most
+of a storm (Alertmanager re-sends each group every `group_interval`, HA peers send the
+same group twice), so they must cost next to nothing: a byte-identical body is known
+without parsing it.
 
-The comparison is on the JSON values, not the parsed models: equal JSON gives an equal
-parse (parsing is a function of the JSON), so a fold never hides a change; JSON that
-differs but parses equal is only processed in full, which changes nothing either.
+Otherwise the comparison is on the parsed notifications, of the fields processing reads:
+processing is a function of those, so a fold never hides a change. A body is parsed at
+most once here, and what was parsed is handed on to processing (`Folded.notification`);
+the parse itself is given (`Parse`): the intake hands over what it parsed on receipt.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import NamedTuple
 
-# What processing reads of a notification; externalURL, receiver and status are left out
-# (they only go into a new incident's first message, or follow from the alerts).
-_READ = ("groupKey", "alerts", "groupLabels", "commonLabels", "commonAnnotations")
-_TRUNCATED = "truncatedAlerts"
+from bot.core.alerts import Notification, PayloadError, parse_notification
 
 View = tuple[object, ...]
+# (delivery id, body) -> the notification, or None when the body does not parse
+Parse = Callable[[int, str], Notification | None]
 
 
 class Seen(NamedTuple):
@@ -33,42 +33,69 @@ class Seen(NamedTuple):
     view: View | None
 
 
-def processing_view(body: str) -> View | None:
-    """What processing reads of a body, as plain JSON values (None: no JSON object)."""
+class Folded(NamedTuple):
+    """What becomes of one delivery: a repeat (why), or processing (of what was parsed)."""
+
+    repeat: str | None  # None: process it in full
+    notification: Notification | None = None  # parsed for processing; None: does not parse
+
+
+def parsed_or_none(_delivery_id: int, body: str) -> Notification | None:
+    """The `Parse` of a body nothing was known of: parsed here, None when refused."""
     try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):
+        return parse_notification(body)
+    except PayloadError:
         return None
-    if not isinstance(data, dict):
-        return None
-    return (*(data.get(k) for k in _READ), data.get(_TRUNCATED) or 0)
 
 
-def fold(previous: Seen | None, delivery_id: int, body: str) -> tuple[str | None, Seen]:
-    """(the outcome of a repeat, or None when the delivery must be processed; what the
-    group's next delivery compares with)."""
+def processing_view(notification: Notification | None) -> View | None:
+    """What processing reads of a notification (None: it did not parse).
+
+    externalURL, receiver and status are left out: they only go into a new incident's
+    first message, or follow from the alerts."""
+    if notification is None:
+        return None
+    n = notification
+    return (
+        n.group_key,
+        n.alerts,
+        n.group_labels,
+        n.common_labels,
+        n.common_annotations,
+        n.truncated_alerts,
+    )
+
+
+def fold(
+    previous: Seen | None, delivery_id: int, body: str, parse: Parse = parsed_or_none
+) -> tuple[Folded, Seen]:
+    """(what becomes of the delivery; what the group's next delivery compares with)."""
     if previous is not None and previous.body == body:
-        return f"same as delivery {previous.delivery_id}", previous
-    view = processing_view(body)
+        return Folded(f"same as delivery {previous.delivery_id}"), previous
+    notification = parse(delivery_id, body)
+    view = processing_view(notification)
+    seen = Seen(delivery_id, body, view)
     if previous is not None and view is not None and previous.view == view:
-        return f"same alerts as delivery {previous.delivery_id}", Seen(delivery_id, body, view)
-    return None, Seen(delivery_id, body, view)
+        return Folded(f"same alerts as delivery {previous.delivery_id}"), seen
+    return Folded(None, notification), seen
 
 
 def fold_batch(
-    previous: Mapping[str, Seen], deliveries: Iterable[tuple[int, str, str]]
-) -> tuple[list[str | None], dict[str, Seen]]:
-    """`fold` over (id, group key, body) in order: each delivery's outcome (None: process
-    it in full), and each group's last delivery after them.
+    previous: Mapping[str, Seen],
+    deliveries: Iterable[tuple[int, str, str]],
+    parse: Parse = parsed_or_none,
+) -> tuple[list[Folded], dict[str, Seen]]:
+    """`fold` over (id, group key, body) in order: what becomes of each delivery, and each
+    group's last delivery after them.
 
     Folding reads only the bodies, never what processing stores, so a batch is folded
     before any of it is written: on SQLite the write lock is then held for the writes
-    alone, not for the JSON reads of a storm's repeats.
+    alone, not for the parsing of a storm's bodies.
     """
     seen = dict(previous)
-    outcomes: list[str | None] = []
+    outcomes: list[Folded] = []
     for delivery_id, group_key, body in deliveries:
-        outcome, seen[group_key] = fold(seen.get(group_key), delivery_id, body)
+        outcome, seen[group_key] = fold(seen.get(group_key), delivery_id, body, parse)
         outcomes.append(outcome)
     return outcomes, seen
 

@@ -166,7 +166,10 @@ class Routes:
                 return self._reject(400, "bad_payload", str(e))
             # Stored before we answer: once Alertmanager hears 200 it will not send it again.
             delivery = await deps.deliveries.save(
-                body=text, group_key=notification.group_key, received_at=deps.clock()
+                body=text,
+                group_key=notification.group_key,
+                received_at=deps.clock(),
+                parsed=notification,
             )
             deps.background.wake()
         deps.metrics.webhooks_received.inc()

@@ -9,6 +9,8 @@ hot path, and one connection kept for them (no pool checkout and pre-ping per ba
 A byte-identical body already in the batch is stored once; so is one identical to its
 group's newest delivery stored here a moment ago and not yet picked up for processing
 (`stored_unprocessed`): that request is answered at once, with the stored delivery's id.
+What the route parsed of a body is kept, bounded, for processing to take (`take_parsed`):
+a body is then parsed once, not once more when it is processed a moment later.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from bot.core.alerts import Notification
 from bot.storage.db import sqlite_connect, sqlite_time
 
 log = structlog.get_logger(__name__)
@@ -35,6 +38,9 @@ log = structlog.get_logger(__name__)
 # delivery without our knowing; our own processing says so (`forget_unprocessed`).
 STORED_FOR_S = 1.0
 MAX_REMEMBERED = 1000  # groups
+# Parsed notifications kept for processing, by their bodies' characters (a parsed body
+# takes about four times its size): the oldest go first, and are parsed again if needed.
+MAX_PARSED_CHARS = 1024 * 1024
 MAX_BATCH = 500  # rows: one INSERT statement (SQLite takes 32,766 parameters, 3 a row)
 # The batch's one statement, written out rather than compiled by SQLAlchemy per batch: on
 # the hot path its per-row binding cost more than the rest of a request. Each id comes
@@ -58,6 +64,7 @@ class _Pending:
     group_key: str
     received_at: datetime
     done: asyncio.Future[int]
+    parsed: Notification | None
 
 
 class GroupCommit:
@@ -72,6 +79,9 @@ class GroupCommit:
         # body -> (delivery id, group key, monotonic time of the commit); group -> body.
         self._unprocessed: dict[str, tuple[int, str, float]] = {}
         self._newest: dict[str, str] = {}
+        # Delivery id -> (what the route parsed of its body, the body's characters).
+        self._parsed: dict[int, tuple[Notification, int]] = {}
+        self._parsed_chars = 0
         # SQLite: aiosqlite makes four thread hops of one statement (cursor, execute,
         # fetchall, close), each a wake-up of its thread and then of the event loop; on a
         # busy machine those hand-offs, not the fsync, set the pace. A plain sqlite3
@@ -80,12 +90,20 @@ class GroupCommit:
             _SqliteWriter(engine) if engine.dialect.name == "sqlite" else None
         )
 
-    async def save(self, *, body: str, group_key: str, received_at: datetime) -> int:
-        """The delivery's id, once the transaction holding it has committed."""
+    async def save(
+        self,
+        *,
+        body: str,
+        group_key: str,
+        received_at: datetime,
+        parsed: Notification | None = None,
+    ) -> int:
+        """The delivery's id, once the transaction holding it has committed. `parsed`:
+        the body's notification, kept for processing to take."""
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="group commit")
         done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(body, group_key, received_at, done))
+        self._queue.append(_Pending(body, group_key, received_at, done, parsed))
         self._wake.set()
         return await done
 
@@ -97,6 +115,23 @@ class GroupCommit:
         if hit is None or time.monotonic() - hit[2] > STORED_FOR_S:
             return None
         return hit[0]
+
+    def take_parsed(self, delivery_id: int) -> Notification | None:
+        """The notification parsed of this delivery's body on receipt, if still kept
+        (once: processing takes it)."""
+        kept = self._parsed.pop(delivery_id, None)
+        if kept is None:
+            return None
+        self._parsed_chars -= kept[1]
+        return kept[0]
+
+    def _keep_parsed(self, delivery_id: int, notification: Notification, chars: int) -> None:
+        if delivery_id in self._parsed:
+            return  # the same body twice in a batch: one delivery
+        self._parsed[delivery_id] = (notification, chars)
+        self._parsed_chars += chars
+        while self._parsed_chars > MAX_PARSED_CHARS:
+            self._parsed_chars -= self._parsed.pop(next(iter(self._parsed)))[1]
 
     def forget_unprocessed(self) -> None:
         """Processing is about to read the pending deliveries: a body that arrives from now
@@ -194,6 +229,8 @@ class GroupCommit:
         now = time.monotonic()
         for item in batch:  # in arrival order: the group's last one is its newest
             self._remember(item.body, item.group_key, by_body[item.body], now)
+            if item.parsed is not None:
+                self._keep_parsed(by_body[item.body], item.parsed, len(item.body))
             if not item.done.done():
                 item.done.set_result(by_body[item.body])
 

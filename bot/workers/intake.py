@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import structlog
 
 from bot.clock import Clock
-from bot.core.alerts import PayloadError, parse_notification
-from bot.core.delivery_fold import Seen, fold_batch, still_newest
+from bot.core.alerts import Notification, PayloadError, parse_notification
+from bot.core.delivery_fold import Seen, fold_batch, parsed_or_none, still_newest
 from bot.core.retry import backoff
 from bot.metrics import BotMetrics
 from bot.settings import Catalog
@@ -59,6 +59,7 @@ class AlertIntake:
         retry: RetryPolicy | None = None,
         *,
         before_pass: Callable[[], None] = lambda: None,
+        take_parsed: Callable[[int], Notification | None] = lambda _id: None,
     ) -> None:
         self.store = store
         self.queue = DeliveryQueue(store)
@@ -70,6 +71,8 @@ class AlertIntake:
         self.should_stop: Callable[[], bool] = lambda: False  # set by BackgroundWork
         # Called before a pass reads what is pending (the group commit's stored_unprocessed).
         self.before_pass = before_pass
+        # What the route parsed of a delivery on receipt (the group commit keeps it a while).
+        self.take_parsed = take_parsed
         self._observed = 0.0  # monotonic time the queue gauges were last set
 
     async def process_pending(self) -> int:
@@ -142,15 +145,23 @@ class AlertIntake:
             claimed = await claim_deliveries(unit, [p.id for p in batch])
             mine = {c.id for c in claimed}
             taken = [p.group_key for p in batch if p.id not in mine]  # by another replica
-            folded, previous = fold_batch(still_newest(carried, taken), claimed)
-            for delivery, outcome in zip(claimed, folded, strict=True):
-                if outcome is not None:
+            # Taken for the whole batch, folded ones too: none is kept past its processing.
+            known = {c.id: self.take_parsed(c.id) for c in claimed}
+
+            def parse(delivery_id: int, body: str) -> Notification | None:
+                notification = known.get(delivery_id)
+                return notification if notification is not None else parsed_or_none(0, body)
+
+            folded, previous = fold_batch(still_newest(carried, taken), claimed, parse)
+            for delivery, (repeat, notification) in zip(claimed, folded, strict=True):
+                if repeat is not None:
                     repeats += 1
-                else:
-                    outcome = await self._parse_and_apply(unit, delivery.body, delivery.id)
-                    log.info(
-                        "alertmanager delivery processed", delivery=delivery.id, outcome=outcome
-                    )
+                    outcomes[delivery.id] = repeat
+                    continue
+                outcome = await self._parse_and_apply(
+                    unit, delivery.body, delivery.id, notification=notification
+                )
+                log.info("alertmanager delivery processed", delivery=delivery.id, outcome=outcome)
                 outcomes[delivery.id] = outcome
             await mark_processed(unit, outcomes, self.clock())
         # Carried on for this batch's groups only: what is held (each body and its parsed
@@ -187,12 +198,20 @@ class AlertIntake:
         return outcome
 
     async def _parse_and_apply(
-        self, unit: Unit, body: str, delivery_id: int, *, lock: bool = False
+        self,
+        unit: Unit,
+        body: str,
+        delivery_id: int,
+        *,
+        lock: bool = False,
+        notification: Notification | None = None,
     ) -> str:
-        try:
-            notification = parse_notification(body)
-        except PayloadError as e:  # validated on receipt; only an old row could fail here
-            return f"unparseable: {e}"
+        """`notification`: the body's, when it was parsed already."""
+        if notification is None:
+            try:
+                notification = parse_notification(body)
+            except PayloadError as e:  # validated on receipt; only an old row could fail here
+                return f"unparseable: {e}"
         if lock:
             await unit.lock_group(notification.group_key)
         return await self.recorder.apply(unit, notification, delivery_id)
