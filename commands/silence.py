@@ -11,7 +11,8 @@ from datetime import datetime
 from bot.core.alerts import format_timestamp
 from bot.core.block_kit import Block, clip, lines_within, section
 from bot.core.escaping import code, mrkdwn
-from bot.core.silences import SilenceView, format_matchers, format_span, state
+from bot.core.lifecycle import format_duration
+from bot.core.silences import SilenceView, format_matchers, state
 
 SILENCE_BUTTON = "silence_group"  # "Silence 1h" on the pinned alert message
 UNSILENCE_BUTTON = "silence_expire"  # on each silence message
@@ -51,7 +52,7 @@ def silence_line(s: SilenceView, now: datetime) -> str:
 
 def silence_message(s: SilenceView, now: datetime) -> tuple[str, list[Block]]:
     """The channel message for a silence, with its Unsilence button while active."""
-    duration = format_span(s.ends_at - s.starts_at)
+    duration = format_duration(s.ends_at - s.starts_at)
     text = f":no_bell: {silence_line(s, now)} ({duration}, Alertmanager silence `{s.silence_id}`)"
     blocks: list[Block] = [section(text)]
     if state(s, now) == "active":

@@ -151,8 +151,8 @@ def test_reminder_text(incident: ReminderInput, now: datetime, text: str) -> Non
     (reminder,) = due_reminders(incident, now=now, policy=POLICY)
     assert reminder.text == text
     assert reminder.snooze_options == (
-        SnoozeOption(15, "Snooze 15 min"),
-        SnoozeOption(60, "Snooze 1 h"),
+        SnoozeOption(15, "Snooze 15m"),
+        SnoozeOption(60, "Snooze 1h"),
     )
 
 

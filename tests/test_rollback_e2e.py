@@ -331,9 +331,7 @@ async def test_suspected_deploy_hint_on_new_incidents(
     if not hinted:
         assert "Suspected cause" not in first
         return
-    expected = (
-        "payment-service revision 2 (image payments:v2.3.1) rolled out 1 min before the alert"
-    )
+    expected = "payment-service revision 2 (image payments:v2.3.1) rolled out 1m before the alert"
     assert f"Suspected cause: {expected}" in first
     assert "Roll back to revision 1" in first
     suggestion = button(channel.messages[0], "rollback_suggested")

@@ -165,7 +165,7 @@ async def test_silence_mutes_the_group_in_alertmanager_and_resolve_expires_it(ri
     assert "silence_group" in buttons(pinned.blocks)
 
     answer = await slash(rig.bot, "/incident", "silence 1h rollback under way", channel=channel)
-    assert answer.startswith('Silencing `alertname="HighErrorRate", service="payments"` for 1 h')
+    assert answer.startswith('Silencing `alertname="HighErrorRate", service="payments"` for 1h')
 
     async def announced() -> Silence | None:
         rows = await rig.silences()
@@ -354,7 +354,7 @@ async def test_refusals_and_failures_change_nothing(rig: Rig) -> None:
     assert unknown.startswith("Unknown duration '2x'")
     assert "Usage: /incident silence [30m|1h|4h] [reason] [--keep]" in unknown
     too_long = await slash(rig.bot, "/incident", "silence 48h", channel=channel)
-    assert "at most 24 h (incident.max_silence_hours)" in too_long
+    assert "at most 1d (incident.max_silence_hours)" in too_long
 
     # Alertmanager answers 400 to a matcher on a label name it does not accept.
     await rig.bot.store.update_incident(1, group_labels={"bad-name": "x"})

@@ -182,7 +182,7 @@ def test_rendering_escapes_outside_text_and_offers_unsilence_while_active() -> N
     text, blocks = silence_message(silence, NOW)
     assert "&lt;!channel&gt;" in text and "<!channel>" not in text
     assert "a &lt;b&gt; &amp; c" in text
-    assert "(kept after resolve)" in text and "(1 h, Alertmanager silence `abc`)" in text
+    assert "(kept after resolve)" in text and "(1h, Alertmanager silence `abc`)" in text
     assert blocks[-1]["elements"][0]["action_id"] == "silence_expire"
     _, after = silence_message(silence, NOW + 2 * H)
     assert len(after) == 1  # ended: no button

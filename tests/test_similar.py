@@ -138,17 +138,17 @@ def test_fix_notes(text: str, is_fix: bool) -> None:
     [
         (
             past(1, CURRENT, DAY, fix=Fix("rollback", "by rolling back p to revision 6")),
-            "mitigated in 14 min by rolling back p to revision 6",
+            "mitigated in 14m by rolling back p to revision 6",
         ),
         (
             past(2, CURRENT, DAY, fix=Fix("note", "fix: flag off"), mitigated=90),
-            "mitigated in 1 h 30 min; fix: flag off",
+            "mitigated in 1h 30m; fix: flag off",
         ),
         (
             past(3, CURRENT, DAY, fix=Fix("summary", "resolved: DB failover"), mitigated=None),
-            "resolved after 1 h: DB failover",
+            "resolved after 1h: DB failover",
         ),
-        (past(4, CURRENT, DAY, mitigated=None), "resolved after 1 h"),
+        (past(4, CURRENT, DAY, mitigated=None), "resolved after 1h"),
     ],
 )
 def test_outcome(incident: PastIncident, expected: str) -> None:
@@ -173,7 +173,7 @@ def test_seen_before_line() -> None:
     )
     assert seen_before_line(ranked, NOW, link=link) == (
         ":repeat: Seen 3 times in 30 days. Last: *INC-12* (<#C12>), 2 days ago, mitigated in "
-        "14 min by rolling back payment-service to revision 6 (`v2.3.0`). `/incident similar` "
+        "14m by rolling back payment-service to revision 6 (`v2.3.0`). `/incident similar` "
         "lists them"
     )
     only_service = rank(CURRENT, [past(3, Shape(service="payments"), DAY)], now=NOW)
@@ -182,7 +182,7 @@ def test_seen_before_line() -> None:
     )
     once = rank(CURRENT, [past(4, CURRENT, timedelta(hours=3))], now=NOW)
     assert seen_before_line(once, NOW, link=link).startswith(
-        ":repeat: Seen once in 1 day. Last: *INC-4* (<#C4>), 3 hours ago, mitigated in 14 min"
+        ":repeat: Seen once in 1 day. Last: *INC-4* (<#C4>), 3 hours ago, mitigated in 14m"
     )
 
 

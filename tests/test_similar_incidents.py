@@ -116,7 +116,7 @@ async def test_seen_before_similar_previous_occurrences_and_noisy_groups(
     days = facts["days"]
     assert seen == (
         f":repeat: Seen {facts['same_group']} times in {days} days. Last: *INC-{facts['newest']}* "
-        f"(<#CPAST0000>), 2 days ago, mitigated in 10 min by rolling back payment-service to "
+        f"(<#CPAST0000>), 2 days ago, mitigated in 10m by rolling back payment-service to "
         "revision 6 (`v2.3.0`). `/incident similar` lists them"
     )
     (row,) = [e for e in await bot.store.timeline(incident.id or 0) if e.kind == "seen_before"]
@@ -141,7 +141,7 @@ async def test_seen_before_similar_previous_occurrences_and_noisy_groups(
     draft = await bot.reports.postmortem(incident)
     section = draft.markdown.split("## Previous occurrences", 1)[1].split("## ", 1)[0]
     assert f"| INC-{facts['newest']} |" in section
-    assert "mitigated in 10 min by rolling back payment-service to revision 6 (" in section
+    assert "mitigated in 10m by rolling back payment-service to revision 6 (" in section
     assert section.count("| same alert group |") == 10
 
     stats = await bot.reports.stats(timedelta(days=30))

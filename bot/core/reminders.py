@@ -106,9 +106,7 @@ def snooze(kind: ReminderKind | str, minutes: int, now: datetime) -> datetime:
 
 
 def snooze_label(minutes: int) -> str:
-    if minutes % 60 == 0:
-        return f"Snooze {minutes // 60} h"
-    return f"Snooze {minutes} min"
+    return f"Snooze {format_duration(timedelta(minutes=minutes))}"
 
 
 def _status_update(

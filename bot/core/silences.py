@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.core.lifecycle import format_duration
+
 DEFAULT_DURATION = timedelta(hours=1)
 DURATION_CHOICES = ("30m", "1h", "4h")
 _DURATION = re.compile(r"^(\d{1,5})(m|min|h|hr|d)$", re.IGNORECASE | re.ASCII)
@@ -56,8 +58,8 @@ def check_duration(duration: timedelta, max_hours: float) -> timedelta:
     limit = timedelta(hours=max_hours)
     if duration > limit:
         raise SilenceRefused(
-            f"{format_span(duration)} is longer than this bot allows: at most "
-            f"{format_span(limit)} (incident.max_silence_hours)"
+            f"{format_duration(duration)} is longer than this bot allows: at most "
+            f"{format_duration(limit)} (incident.max_silence_hours)"
         )
     return duration
 
@@ -151,11 +153,3 @@ def state(silence: SilenceView, now: datetime) -> str:
 def to_expire_on_resolve(silences: Sequence[SilenceView], now: datetime) -> list[SilenceView]:
     """Active silences not made with --keep."""
     return [s for s in silences if not s.keep and state(s, now) == "active"]
-
-
-def format_span(delta: timedelta) -> str:
-    minutes = round(delta.total_seconds() / 60)
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, rest = divmod(minutes, 60)
-    return f"{hours} h" if not rest else f"{hours} h {rest} min"

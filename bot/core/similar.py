@@ -19,6 +19,7 @@ from enum import IntEnum
 
 from bot.core.block_kit import clip, lines_within
 from bot.core.escaping import mrkdwn
+from bot.core.lifecycle import format_duration
 
 WINDOW = timedelta(days=90)
 # Alertmanager's group key: `<route path>:{name="value", ...}`, values escaped as in Go;
@@ -167,24 +168,16 @@ def ago(then: datetime, now: datetime) -> str:
     return f"{round(seconds / 86400)} days ago"
 
 
-def span(delta: timedelta) -> str:
-    minutes = max(0, round(delta.total_seconds() / 60))
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, rest = divmod(minutes, 60)
-    return f"{hours} h {rest} min" if rest else f"{hours} h"
-
-
 def outcome(past: PastIncident) -> str:
     """How it ended: "mitigated in 14 min by rolling back ...", "resolved after 2 h: ..."."""
     fix = past.fix
     if past.mitigated_at is not None:
-        text = f"mitigated in {span(past.mitigated_at - past.started_at)}"
+        text = f"mitigated in {format_duration(past.mitigated_at - past.started_at)}"
         if fix is not None:
             text += f" {fix.text}" if fix.kind == "rollback" else f"; {fix.text}"
         return text
     if past.resolved_at is not None:
-        text = f"resolved after {span(past.resolved_at - past.started_at)}"
+        text = f"resolved after {format_duration(past.resolved_at - past.started_at)}"
         if fix is None:
             return text
         if fix.kind == "summary":

@@ -18,13 +18,13 @@ import structlog
 from bot.clock import Clock
 from bot.core.alerts import format_timestamp
 from bot.core.escaping import mrkdwn
+from bot.core.lifecycle import format_duration
 from bot.core.silences import (
     Matcher,
     SilenceRefused,
     SilenceView,
     check_duration,
     format_matchers,
-    format_span,
     group_matchers,
     may_silence,
     silence_comment,
@@ -242,7 +242,7 @@ class SilenceService:
         what = mrkdwn(format_matchers(plan.matchers))
         text = (
             f"<@{plan.user}> silenced {what} in Alertmanager until "
-            f"{format_timestamp(row.ends_at)} ({format_span(plan.duration)}){keep}"
+            f"{format_timestamp(row.ends_at)} ({format_duration(plan.duration)}){keep}"
         )
         async with self.store.unit() as unit:
             await unit.add(row)

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import structlog
 
 from bot.clock import Clock
+from bot.core.lifecycle import format_duration
 from bot.core.silences import format_matchers
 from bot.core.status_report import (
     ActiveSilence,
@@ -107,7 +108,7 @@ class StatusService:
             try:
                 chart = await asyncio.to_thread(
                     render_chart,
-                    f"{target.service}: last {_span(series[2])}",
+                    f"{target.service}: last {format_duration(series[2])}",
                     series[0],
                     series[1],
                     self._marks(report, since),
@@ -229,8 +230,3 @@ class StatusService:
             if rev.created_at is not None:
                 marks.append(Mark(rev.created_at, f"rev {rev.number}"))
         return marks
-
-
-def _span(delta: timedelta) -> str:
-    minutes = int(delta.total_seconds() // 60)
-    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"

@@ -7,6 +7,7 @@ from typing import Any
 
 from bot.clock import Clock
 from bot.core.escaping import mrkdwn
+from bot.core.lifecycle import format_duration
 from bot.core.messages import suspected_deploy_blocks
 from bot.core.rollout import revisions, rollouts_between
 from bot.settings import Catalog
@@ -45,10 +46,11 @@ class SuspectedDeploy:
         assert suspect.created_at is not None
         older = [r for r in revs if r.number < suspect.number]
         minutes = max(0, round((start - suspect.created_at).total_seconds() / 60))
+        ago = format_duration(timedelta(minutes=minutes))  # whole minutes are enough here
         before = "the alert" if incident.source == "alertmanager" else "the incident was declared"
         text = (
             f"Suspected cause: {mrkdwn(name)} revision {suspect.number} (image "
-            f"{mrkdwn(', '.join(suspect.images))}) rolled out {minutes} min before {before}"
+            f"{mrkdwn(', '.join(suspect.images))}) rolled out {ago} before {before}"
         )
         button = suggestion_button(ns, name, older[0].number) if older else None
         if incident.id is not None:

@@ -16,7 +16,8 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 
 from bot.clock import Clock
-from bot.core.silences import format_matchers, format_span
+from bot.core.lifecycle import format_duration
+from bot.core.silences import format_matchers
 from bot.ports import ChatPort
 from bot.services.silence import SilencePlan, SilenceService
 from bot.slack.ack import Ack
@@ -132,7 +133,7 @@ async def run_silence_command(
 
 def _silencing(plan: SilencePlan) -> str:
     return (
-        f"Silencing `{format_matchers(plan.matchers)}` for {format_span(plan.duration)}; "
+        f"Silencing `{format_matchers(plan.matchers)}` for {format_duration(plan.duration)}; "
         "the silence will be posted in this channel."
     )
 
