@@ -9,9 +9,10 @@ of a stored, not yet processed body once), or with `--distinct` a body differing
 request (a counter in externalURL), so that every request is parsed and committed.
 The bare server parses the JSON and answers 202: the limit of this machine. The bot
 runs as `incident-bot serve` on a fresh SQLite file and on a scratch PostgreSQL database,
-against a zero-latency fake Slack; a 200 from it still means the
-body is committed. Printed: requests/s, p50, p99, the ratio to bare aiohttp, how long
-after wrk ended every stored delivery was processed, and the bot's RSS then.
+against a zero-latency fake Slack; a 200 from it still means the body is committed.
+Printed: requests/s, p50, p99, the ratio to bare aiohttp, the server process's CPU time
+per request (user and system, all its threads; not the database's), how long after wrk
+ended every stored delivery was processed, and the bot's RSS then.
 No threshold: CI runs it for 2 s to keep it working.
 
 `--storm` adds, per database, 20,000 alerts in 200 groups sent as Alertmanager sends them
@@ -156,6 +157,7 @@ class Result:
     requests_per_s: float
     p50_ms: float
     p99_ms: float
+    cpu_us: float  # the server process's CPU time per request
     drained_s: float | None = None
     rss_mib: float | None = None
     storm_s: float | None = None
@@ -225,6 +227,21 @@ async def wait_http(url: str, path: str, deadline: float = 60) -> None:
     raise SystemExit(f"{url} did not answer within {deadline} s")
 
 
+def cpu_s(pid: int) -> float:
+    """User and system CPU seconds of a process so far, all its threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def measured_wrk(
+    pid: int, url: str, args: argparse.Namespace, script: Path
+) -> tuple[float, float, float, float]:
+    """wrk's requests/s, p50 and p99, and the server's CPU microseconds per request."""
+    before = cpu_s(pid)
+    rate, p50, p99 = await run_wrk(url, args, script)
+    return rate, p50, p99, (cpu_s(pid) - before) / max(rate * args.duration, 1) * 1e6
+
+
 def rss_mib(pid: int) -> float | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -242,11 +259,13 @@ async def bench_bare(args: argparse.Namespace, script: Path) -> Result:
     )
     try:
         await wait_http(f"http://127.0.0.1:{port}", "/")
-        rate, p50, p99 = await run_wrk(f"http://127.0.0.1:{port}", args, script)
+        rate, p50, p99, cpu = await measured_wrk(
+            server.pid, f"http://127.0.0.1:{port}", args, script
+        )
     finally:
         server.terminate()
         await server.wait()
-    return Result("bare aiohttp (parse JSON, 202)", rate, p50, p99)
+    return Result("bare aiohttp (parse JSON, 202)", rate, p50, p99, cpu)
 
 
 async def bench_bot(
@@ -289,7 +308,7 @@ async def bench_bot(
     engine = make_engine(database_url)
     try:
         await wait_http(f"http://127.0.0.1:{port}", "/readyz")
-        rate, p50, p99 = await run_wrk(f"http://127.0.0.1:{port}", args, script)
+        rate, p50, p99, cpu = await measured_wrk(bot.pid, f"http://127.0.0.1:{port}", args, script)
         ended = time.monotonic()
         store = IncidentStore(engine)
         while True:  # every stored delivery processed: the bot keeps up
@@ -305,7 +324,9 @@ async def bench_bot(
         await bot.wait()
         log.close()
         await engine.dispose()
-    return Result(f"incident-bot serve, {name}", rate, p50, p99, drained, rss, storm, storm_rss)
+    return Result(
+        f"incident-bot serve, {name}", rate, p50, p99, cpu, drained, rss, storm, storm_rss
+    )
 
 
 async def scratch_postgres() -> tuple[str, str] | None:
@@ -341,14 +362,14 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
     )
     print(
         f"{'server':38} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6} "
-        f"{'processed':>10} {'RSS MiB':>8}"
+        f"{'CPU us/req':>10} {'processed':>10} {'RSS MiB':>8}"
     )
     for r in results:
         drained = f"+{r.drained_s:.1f} s" if r.drained_s is not None else ""
         rss = f"{r.rss_mib:.0f}" if r.rss_mib is not None else ""
         print(
             f"{r.server:38} {r.requests_per_s:9.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} "
-            f"{r.requests_per_s / base:6.2f} {drained:>10} {rss:>8}"
+            f"{r.requests_per_s / base:6.2f} {r.cpu_us:10.0f} {drained:>10} {rss:>8}"
         )
     for r in results:
         if r.storm_s is not None:

@@ -207,3 +207,16 @@ async def test_parsed_notifications_are_kept_within_their_bound(
     assert kept[0] is None  # the oldest went first; processing parses its body again
     assert kept[1:] == [parse_notification(b) for b in bodies[1:]]
     assert [bot.group_commit.take_parsed(i) for i in ids] == [None] * 3  # taken once
+
+
+async def test_a_large_body_is_parsed_again_rather_than_kept(
+    bot: BotRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await bot.background.stop()
+    small, large = body(1, 1), body(2, 1)
+    monkeypatch.setattr(group_commit, "MAX_PARSED_BODY", len(small))
+    large = large.replace(b'"receiver"', b'"padding": "' + b"x" * len(small) + b'", "receiver"')
+    async with aiohttp.ClientSession() as session:
+        ids = [(await post(session, bot.url, b))[1]["delivery"] for b in (small, large)]
+    assert bot.group_commit.take_parsed(ids[0]) == parse_notification(small)
+    assert bot.group_commit.take_parsed(ids[1]) is None

@@ -40,7 +40,11 @@ STORED_FOR_S = 1.0
 MAX_REMEMBERED = 1000  # groups
 # Parsed notifications kept for processing, by their bodies' characters (a parsed body
 # takes about four times its size): the oldest go first, and are parsed again if needed.
-MAX_PARSED_CHARS = 1024 * 1024
+# Enough for the few thousand deliveries processing may lag behind a flood of small
+# notifications; a large one (a storm's group of a hundred alerts) is not kept: twenty
+# of them would fill the bound, and the bot's RSS keeps its peak.
+MAX_PARSED_CHARS = 4 * 1024 * 1024
+MAX_PARSED_BODY = 4 * 1024
 MAX_BATCH = 500  # rows: one INSERT statement (SQLite takes 32,766 parameters, 3 a row)
 # The batch's one statement, written out rather than compiled by SQLAlchemy per batch: on
 # the hot path its per-row binding cost more than the rest of a request. Each id comes
@@ -229,7 +233,7 @@ class GroupCommit:
         now = time.monotonic()
         for item in batch:  # in arrival order: the group's last one is its newest
             self._remember(item.body, item.group_key, by_body[item.body], now)
-            if item.parsed is not None:
+            if item.parsed is not None and len(item.body) <= MAX_PARSED_BODY:
                 self._keep_parsed(by_body[item.body], item.parsed, len(item.body))
             if not item.done.done():
                 item.done.set_result(by_body[item.body])
