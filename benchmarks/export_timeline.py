@@ -3,8 +3,9 @@
     python benchmarks/export_timeline.py [--events 50000] [--database sqlite|postgres]
                                          [--max-seconds 2] [--slack-down]
 
-Starts the real bot (its aiohttp server, the real store) on a fresh database filled
-with `--events` note events, then times `GET /api/v1/incidents/1/timeline?format=...`
+Starts the real bot (its aiohttp server, the real store) on a fresh database (a SQLite
+file, or a scratch database on the local PostgreSQL, dropped afterwards) filled with
+`--events` note events, then times `GET /api/v1/incidents/1/timeline?format=...`
 for each format, reading the whole streamed body, as a client would. Prints one line
 per format (wall seconds, the bot's CPU seconds, MB, events/s) and the bot
 process's peak memory growth. With
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import resource
 import sys
 import tempfile
@@ -39,7 +41,7 @@ from standins.fake_slack import FakeSlack
 
 TOKEN = "benchmark-api-token"  # noqa: S105 - a local benchmark's throwaway token
 T0 = datetime(2024, 6, 15, 14, 0, tzinfo=UTC)
-POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 async def fill(bot: BotRuntime, count: int) -> None:
@@ -109,55 +111,75 @@ async def run(events: int, database: str, max_seconds: float | None, slack_down:
 async def run_bot(
     events: int, database: str, max_seconds: float | None, slack: FakeSlack | None
 ) -> int:
-    with tempfile.TemporaryDirectory() as workdir:
-        url = f"sqlite:///{Path(workdir) / 'bench.db'}" if database == "sqlite" else POSTGRES
-        if database == "postgres":
-            import asyncpg
+    args = (events, database, max_seconds, slack)
+    if database == "sqlite":
+        with tempfile.TemporaryDirectory() as workdir:
+            return await run_bot_on(f"sqlite:///{Path(workdir) / 'bench.db'}", *args)
+    # A database of its own on the local PostgreSQL, dropped afterwards: the benchmark
+    # never touches a database someone else uses.
+    name = f"incident_bot_export_bench_{os.getpid()}"
+    await admin(f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"')
+    try:
+        return await run_bot_on(f"postgresql://postgres@127.0.0.1:5432/{name}", *args)
+    finally:
+        await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
-            connection = await asyncpg.connect(POSTGRES)
-            await connection.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
-            await connection.close()
-        settings = Settings(
-            slack_bot_token=SecretStr(slack.bot_token if slack else "xoxb-benchmark"),
-            slack_api_url=slack.url if slack else "http://127.0.0.1:9/",
-            database_url=url,
-            api_token=SecretStr(TOKEN),
-            prometheus_url="http://127.0.0.1:9",
-            web_secret=SecretStr("b" * 40),
-            web_auth_user_header="X-Auth-Request-Email",
-            web_trusted_proxies="127.0.0.1/32",
-        )
-        bot = BotRuntime(settings, catalog=Catalog(), tuning=Tuning(poll_interval=3600))
-        await bot.start(host="127.0.0.1", port=0)
-        try:
-            await fill(bot, events)
-            if database == "postgres":
-                # What autovacuum does within a minute of a storm of inserts: without the
-                # table's statistics the planner reads every later row of the incident
-                # for each page of the export.
-                async with bot.store.engine.connect() as connection:
-                    await connection.execute(sa.text("ANALYZE timeline_events"))
-                    await connection.commit()
-            rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-            slow = []
-            for fmt in ("csv", "json", "md"):
-                cpu_before = _cpu()
-                took, size = await fetch(f"{bot.url}/api/v1/incidents/1/timeline?format={fmt}")
-                cpu = _cpu() - cpu_before
-                print(
-                    f"{database:8} {events:>7,} events  {fmt:4} {took:6.2f} s  "
-                    f"(bot CPU {cpu:5.2f} s)  {size / 1e6:6.1f} MB  "
-                    f"{events / took:>9,.0f} events/s"
-                )
-                if max_seconds is not None and took > max_seconds:
-                    slow.append(f"{fmt} took {took:.2f} s")
-            # The incident page of the same incident: its first page of events.
-            took, size = await fetch(f"{bot.url}/incidents/1", person="bench@example.com")
-            print(f"{database:8} {events:>7,} events  page {took:6.2f} s  {size / 1e3:6.0f} kB")
-            growth = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before
-            print(f"peak memory growth while exporting: {growth / 1024:.1f} MiB")
-        finally:
-            await bot.stop()
+
+async def admin(*statements: str) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(POSTGRES_ADMIN)
+    try:
+        for statement in statements:
+            await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+async def run_bot_on(
+    url: str, events: int, database: str, max_seconds: float | None, slack: FakeSlack | None
+) -> int:
+    settings = Settings(
+        slack_bot_token=SecretStr(slack.bot_token if slack else "xoxb-benchmark"),
+        slack_api_url=slack.url if slack else "http://127.0.0.1:9/",
+        database_url=url,
+        api_token=SecretStr(TOKEN),
+        prometheus_url="http://127.0.0.1:9",
+        web_secret=SecretStr("b" * 40),
+        web_auth_user_header="X-Auth-Request-Email",
+        web_trusted_proxies="127.0.0.1/32",
+    )
+    bot = BotRuntime(settings, catalog=Catalog(), tuning=Tuning(poll_interval=3600))
+    await bot.start(host="127.0.0.1", port=0)
+    try:
+        await fill(bot, events)
+        if database == "postgres":
+            # What autovacuum does within a minute of a storm of inserts: without the
+            # table's statistics the planner reads every later row of the incident
+            # for each page of the export.
+            async with bot.store.engine.connect() as connection:
+                await connection.execute(sa.text("ANALYZE timeline_events"))
+                await connection.commit()
+        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        slow = []
+        for fmt in ("csv", "json", "md"):
+            cpu_before = _cpu()
+            took, size = await fetch(f"{bot.url}/api/v1/incidents/1/timeline?format={fmt}")
+            cpu = _cpu() - cpu_before
+            print(
+                f"{database:8} {events:>7,} events  {fmt:4} {took:6.2f} s  "
+                f"(bot CPU {cpu:5.2f} s)  {size / 1e6:6.1f} MB  "
+                f"{events / took:>9,.0f} events/s"
+            )
+            if max_seconds is not None and took > max_seconds:
+                slow.append(f"{fmt} took {took:.2f} s")
+        # The incident page of the same incident: its first page of events.
+        took, size = await fetch(f"{bot.url}/incidents/1", person="bench@example.com")
+        print(f"{database:8} {events:>7,} events  page {took:6.2f} s  {size / 1e3:6.0f} kB")
+        growth = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before
+        print(f"peak memory growth while exporting: {growth / 1024:.1f} MiB")
+    finally:
+        await bot.stop()
     if slow:
         print(f"over {max_seconds} s: {', '.join(slow)}", file=sys.stderr)
         return 1
