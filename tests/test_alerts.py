@@ -114,3 +114,15 @@ def test_the_one_pass_parse_agrees_with_the_full_parse(
     one_pass = outcome()
     monkeypatch.setattr("bot.core.alerts._parse_in_one_pass", lambda _text: None)
     assert one_pass == outcome()
+
+
+def test_a_long_timestamp_is_parsed_but_not_kept() -> None:
+    from bot.core.alerts import _parse_timestamp_cached
+
+    # "Any number of fractional digits" must not let a sender fill memory with its keys.
+    _parse_timestamp_cached.cache_clear()
+    long = "2026-11-26T10:19:54." + "1" * 100_000 + "Z"
+    assert parse_timestamp(long) == datetime(2026, 11, 26, 10, 19, 54, 111111, tzinfo=UTC)
+    assert _parse_timestamp_cached.cache_info().currsize == 0
+    assert parse_timestamp("2026-11-26T10:19:54.111111Z") == parse_timestamp(long)
+    assert _parse_timestamp_cached.cache_info().currsize == 1

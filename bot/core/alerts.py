@@ -37,11 +37,25 @@ class AlertStatus(StrEnum):
     RESOLVED = "resolved"
 
 
-# Bounded: a few hundred kilobytes. A group's notifications repeat its alerts' times (and
-# Go's zero time for every firing alert's end), so most lookups are hits.
-@functools.lru_cache(maxsize=4096)
 def parse_timestamp(value: str) -> datetime | None:
     """RFC 3339 with any number of fractional digits; Go's zero time means unset."""
+    # A group's notifications repeat its alerts' times (and Go's zero time for every firing
+    # alert's end), so most are known already. Only a timestamp of usual length is kept:
+    # "any number of fractional digits" must not let a sender fill the cache.
+    if len(value) <= _CACHED_LENGTH:
+        return _parse_timestamp_cached(value)
+    return _parse_timestamp(value)
+
+
+_CACHED_LENGTH = 40  # 2026-11-26T10:19:54.461773567+00:00 is 35
+
+
+@functools.lru_cache(maxsize=4096)  # at most some 600 KB
+def _parse_timestamp_cached(value: str) -> datetime | None:
+    return _parse_timestamp(value)
+
+
+def _parse_timestamp(value: str) -> datetime | None:
     match = _RFC3339.match(value)
     if match is None:
         raise ValueError(f"not an RFC 3339 timestamp: {value!r}")

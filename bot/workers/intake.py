@@ -150,7 +150,9 @@ class AlertIntake:
 
             def parse(delivery_id: int, body: str) -> Notification | None:
                 notification = known.get(delivery_id)
-                return notification if notification is not None else parsed_or_none(0, body)
+                if notification is None:
+                    return parsed_or_none(delivery_id, body)
+                return notification
 
             folded, previous = fold_batch(still_newest(carried, taken), claimed, parse)
             for delivery, (repeat, notification) in zip(claimed, folded, strict=True):
