@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bot.storage.models import Incident
+from bot.storage.models import Incident, TimelineEvent
 from bot.storage.outbox import JobKind
 from bot.storage.store import IncidentStore
 
@@ -33,3 +33,28 @@ async def test_a_sync_waiting_to_start_takes_the_next_change_with_it(
         await unit.enqueue(incident.id, JobKind.SYNC_INCIDENT, T0)
     kinds = [j.kind for j in await store.open_jobs()]
     assert kinds == ["sync_incident", "post_message", "sync_incident"]
+
+
+async def test_events_given_as_rows_are_stored_as_recorded_events_and_once(
+    store: IncidentStore,
+) -> None:
+    incident = await store.save(Incident(title="t", severity="sev2", started_at=T0, detected_at=T0))
+    assert incident.id is not None
+    made = {
+        "actor": "alertmanager",
+        "now": T0 + timedelta(seconds=5),
+        "key": "alert:1",
+        "occurred_at": T0,
+        "details": {"fingerprint": "f1"},
+    }
+    row = TimelineEvent.row(incident.id, "alert_firing", "HighErrorRate firing", **made)
+    recorded = TimelineEvent.record(incident.id, "alert_firing", "HighErrorRate firing", **made)
+    assert row == recorded.model_dump(exclude={"id"})  # one definition of an event
+    async with store.unit() as unit:
+        assert await unit.add_event_rows([row]) == {"alert:1"}
+    async with store.unit() as unit:
+        assert await unit.add_event_rows([row]) == set()  # a retry adds nothing
+    events = await store.timeline(incident.id)
+    assert [(e.kind, e.occurred_at, e.recorded_at) for e in events] == [
+        ("alert_firing", T0, T0 + timedelta(seconds=5))
+    ]

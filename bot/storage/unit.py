@@ -106,14 +106,18 @@ class Unit:
         return event.source_key in await self.add_events([event])
 
     async def add_events(self, events: Sequence[TimelineEvent]) -> set[str]:
-        """Insert those whose source key is not there yet, in one statement per 500; returns
-        the source keys that were new (a notification's hundred alert changes, say, cost one
-        round trip, not a hundred, while the transaction holds SQLite's one write lock)."""
+        """Insert those whose source key is not there yet; returns the source keys that
+        were new."""
+        return await self.add_event_rows([event.model_dump(exclude={"id"}) for event in events])
+
+    async def add_event_rows(self, rows: Sequence[dict[str, Any]]) -> set[str]:
+        """`add_events` of events given as their rows (`TimelineEvent.row`), in one statement
+        per 500 (a notification's hundred alert changes, say, cost one round trip, not a
+        hundred, while the transaction holds SQLite's one write lock)."""
         insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
         # Many rows given to one statement: SQLAlchemy sends them as multi-row INSERTs
         # ("insertmanyvalues") from one compiled, cached statement.
         statement = insert(_EVENTS).on_conflict_do_nothing().returning(_EVENTS.c.source_key)
-        rows = [event.model_dump(exclude={"id"}) for event in events]
         if not rows:
             return set()
         await self.session.flush()  # the unit's pending rows first (the incident they name)

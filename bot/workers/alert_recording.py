@@ -113,7 +113,7 @@ class NotificationRecorder:
             if change.source_key not in keys:
                 keys.add(change.source_key)
                 unique.append(change)
-        new_keys = await unit.add_events([_change_event(incident, c, now) for c in unique])
+        new_keys = await unit.add_event_rows([_change_event(incident, c, now) for c in unique])
         new_changes = [c for c in unique if c.source_key in new_keys]
         await unit.save_alerts(incident.id, _changed_alerts(rows, notification))
         state = apply_changes(known, changes)
@@ -191,7 +191,7 @@ def _changed_alerts(
     return changed
 
 
-def _change_event(incident: Incident, change: AlertChange, now: datetime) -> TimelineEvent:
+def _change_event(incident: Incident, change: AlertChange, now: datetime) -> dict[str, Any]:
     assert incident.id is not None
     alert = change.alert
     details: dict[str, Any] = {
@@ -202,7 +202,7 @@ def _change_event(incident: Incident, change: AlertChange, now: datetime) -> Tim
         "starts_at": format_timestamp(alert.starts_at),
         "ends_at": format_timestamp(alert.ends_at) if alert.ends_at else None,
     }
-    return TimelineEvent.record(
+    return TimelineEvent.row(
         incident.id,
         change.kind.value,
         change.text,
