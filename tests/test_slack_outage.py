@@ -54,6 +54,12 @@ async def failed_calls(fake_slack: FakeSlack, count: int) -> bool:
     return sum(1 for c in fake_slack.calls if c.status >= 500) >= count
 
 
+async def attempt_recorded(bot: BotRuntime) -> bool:
+    """The bot has recorded its last failed attempt: the job is free again, due later."""
+    jobs = await bot.store.open_jobs()
+    return bool(jobs) and all(j.lease_until is None and j.last_error for j in jobs)
+
+
 async def kinds(bot: BotRuntime) -> list[str]:
     return [e.kind for e in await timeline(bot, 1)]
 
@@ -68,6 +74,9 @@ async def test_an_outage_over_a_minute_is_one_row_and_its_end_another(
         assert await send(bot, notification(alert("a1"))) == 200
         await eventually(lambda: failed_calls(fake_slack, 3), what="a first failed attempt")
         for minutes in (0.5, 1.5, 3, 4):  # retries, each due once the clock moves past it
+            # The clock moves only once the bot has recorded the failed attempt: recorded
+            # after the move, its retry would be due after the new time, which stands still.
+            await eventually(lambda: attempt_recorded(bot), what="the attempt recorded")
             seen = len(fake_slack.calls)
             clock.now = started + timedelta(minutes=minutes)
             await eventually(lambda s=seen: failed_calls(fake_slack, s + 1), what="a retry")
